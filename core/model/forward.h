@@ -1,0 +1,81 @@
+// The forward pass with TransformerLens hook points, for both model families.
+//
+// Hook points, for layer l (shapes for one prompt of T tokens; TransformerLens names):
+//   hook_embed [T, D], hook_pos_embed [T, D] (learned positions only)
+//   blocks.l.hook_resid_pre [T, D]
+//   blocks.l.ln1.hook_scale [T, 1], blocks.l.ln1.hook_normalized [T, D]
+//   blocks.l.hook_v_input [T, KVH, D]  (only when an intervention asks for it: the value path
+//       then reads this per-head input, normalized with ln1's scale of the clean resid_pre,
+//       i.e. the scale is frozen)
+//   blocks.l.attn.hook_q [T, H, dh], hook_k [T, KVH, dh], hook_v [T, KVH, dh]
+//       (after rotary for q and k, as TransformerLens's rotary models)
+//   blocks.l.attn.hook_attn_scores [H, T, T] (causal entries -inf), hook_pattern [H, T, T]
+//   blocks.l.attn.hook_z [T, H, dh], blocks.l.attn.hook_result [T, H, D] (no b_O)
+//   blocks.l.hook_attn_out [T, D] (includes b_O)
+//   blocks.l.hook_resid_mid [T, D]
+//   blocks.l.ln2.hook_scale [T, 1], blocks.l.ln2.hook_normalized [T, D]
+//   blocks.l.mlp.hook_pre [T, d_mlp] (SwiGLU: the gate branch before silu),
+//   blocks.l.mlp.hook_pre_linear [T, d_mlp] (SwiGLU only), blocks.l.mlp.hook_post [T, d_mlp]
+//   blocks.l.hook_mlp_out [T, D], blocks.l.hook_resid_post [T, D]
+//   ln_final.hook_scale [T, 1], ln_final.hook_normalized [T, D]
+// Each hook's value may be recorded (RunOptions::cache) and replaced or edited in place by an
+// intervention before the rest of the pass uses it.
+#ifndef MEMLENS_CORE_MODEL_FORWARD_H_
+#define MEMLENS_CORE_MODEL_FORWARD_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/model/weights.h"
+#include "core/store/activation_store.h"
+#include "core/tensor.h"
+#include "core/util/thread_pool.h"
+
+namespace memlens {
+
+// Edits a hook's value in place (ablate, patch, add). The tensor's shape must not change.
+using HookFn = std::function<void(Tensor& value)>;
+
+struct RunOptions {
+  HookFilter cache;                          // which hooks to record in the result's store
+  std::map<std::string, HookFn> interventions;  // hook name -> edit
+  // Rerun from blocks.{start_layer}.hook_resid_pre with this residual [T, D] instead of
+  // embedding the tokens (the tokens still give T and positions). start_layer == n_layers
+  // means only the final norm and unembedding run.
+  int start_layer = 0;
+  const Tensor* start_resid = nullptr;
+  bool compute_logits = true;
+};
+
+struct RunResult {
+  Tensor logits;  // [T, d_vocab]
+  ActivationStore store;
+};
+
+// Every hook name a run of `config` can produce (for filters, `memlens hooks`, validation).
+std::vector<std::string> AllHookNames(const ModelConfig& config);
+
+class Transformer {
+ public:
+  // `model` must outlive the Transformer.
+  Transformer(const Model& model, ThreadPool& pool) : model_(model), pool_(pool) {}
+
+  // Errors: empty input, a token id outside [0, d_vocab), more tokens than n_ctx, a bad
+  // start_resid shape, an intervention that changes a shape or names an unknown hook.
+  absl::StatusOr<RunResult> Run(absl::Span<const int> tokens, const RunOptions& options) const;
+
+  const Model& model() const { return model_; }
+  ThreadPool& pool() const { return pool_; }
+
+ private:
+  const Model& model_;
+  ThreadPool& pool_;
+};
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_MODEL_FORWARD_H_
