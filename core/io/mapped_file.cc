@@ -1,0 +1,96 @@
+#include "core/io/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace memlens {
+namespace {
+
+absl::Status ErrnoError(int err, absl::string_view action, const std::string& path) {
+  std::string msg = absl::StrCat("cannot ", action, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(msg);
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(msg);
+    default:
+      return absl::InvalidArgumentError(msg);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoError(err, "stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    // open(2) succeeds on a directory; mmap would then fail with a less helpful ENODEV.
+    return ErrnoError(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "map", path);
+  }
+  MappedFile file;
+  file.path_ = path;
+  file.size_ = static_cast<size_t>(st.st_size);
+  if (file.size_ > 0) {
+    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoError(err, "mmap", path);
+    }
+    file.mapping_ = p;
+    file.data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping keeps the file referenced
+  return file;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    path_ = std::move(other.path_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapping_ = std::exchange(other.mapping_, nullptr);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() { Reset(); }
+
+void MappedFile::Reset() {
+  if (mapping_ != nullptr) ::munmap(mapping_, size_);
+  mapping_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+}
+
+absl::StatusOr<absl::Span<const uint8_t>> MappedFile::Subspan(uint64_t offset, uint64_t length,
+                                                              absl::string_view what) const {
+  // offset + length may overflow; compare against the remaining room instead.
+  if (offset > size_ || length > size_ - offset) {
+    return absl::OutOfRangeError(absl::StrCat(path_, ": ", what, " at bytes [", offset, ", ",
+                                              offset, " + ", length, ") lies outside the file (",
+                                              size_, " bytes)"));
+  }
+  return absl::Span<const uint8_t>(data_ + offset, static_cast<size_t>(length));
+}
+
+}  // namespace memlens
