@@ -48,11 +48,13 @@ struct RunOptions {
   // means only the final norm and unembedding run.
   int start_layer = 0;
   const Tensor* start_resid = nullptr;
-  bool compute_logits = true;
+  enum class Logits { kAll, kLastPosition, kNone };
+  // kLastPosition is what next-token prediction needs and keeps memory at [1, d_vocab].
+  Logits logits = Logits::kAll;
 };
 
 struct RunResult {
-  Tensor logits;  // [T, d_vocab]
+  Tensor logits;  // [T, d_vocab], [1, d_vocab] (last position only) or empty
   ActivationStore store;
 };
 

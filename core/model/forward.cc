@@ -1,0 +1,317 @@
+#include "core/model/forward.h"
+
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "core/ops/ops.h"
+
+namespace memlens {
+namespace {
+
+// Calls the intervention for `name` (if any) and records the value (if the cache wants it).
+// Keeps the cost of an unwanted hook to one map lookup and one glob test.
+class HookSite {
+ public:
+  HookSite(const RunOptions& options, ActivationStore* store) : options_(options), store_(store) {}
+
+  // True when someone will look at or edit this hook, i.e. when an optional hook (like
+  // hook_result) must be computed at all.
+  bool Wanted(const std::string& name) const {
+    return options_.interventions.count(name) > 0 || options_.cache.Matches(name);
+  }
+
+  absl::Status Apply(const std::string& name, Tensor& value) {
+    auto it = options_.interventions.find(name);
+    if (it != options_.interventions.end()) {
+      const std::vector<int64_t> shape = value.shape;
+      const size_t size = value.size();
+      it->second(value);
+      if (value.shape != shape || value.size() != size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("intervention on ", name, " changed its shape from ", ShapeString(shape),
+                         " to ", ShapeString(value.shape)));
+      }
+    }
+    if (options_.cache.Matches(name)) store_->Put(name, value);
+    return absl::OkStatus();
+  }
+
+ private:
+  const RunOptions& options_;
+  ActivationStore* store_;
+};
+
+#define MEMLENS_RETURN_IF_ERROR(expr)         \
+  do {                                        \
+    if (absl::Status s_ = (expr); !s_.ok()) { \
+      return s_;                              \
+    }                                         \
+  } while (0)
+
+const float* OrNull(const Tensor& t) { return t.empty() ? nullptr : t.ptr(); }
+
+// x[T, D] @ W[D, N] + b -> out (reshaped by the caller).
+void Project(const Tensor& x, const Tensor& W, const Tensor& b, Tensor& out, ThreadPool& pool) {
+  ops::MatMul(x.ptr(), W.ptr(), OrNull(b), out.ptr(), x.dim(0), W.dim(0), W.dim(1), pool);
+}
+
+// The pre-norm of a block or the final norm: hook_scale then hook_normalized. For RMSNorm
+// TransformerLens records hook_normalized before multiplying by w; we do the same.
+absl::Status Norm(const ModelConfig& c, const Tensor& x, const Tensor& w, const Tensor& b,
+                  const std::string& prefix, HookSite& hooks, Tensor& scale, Tensor& out) {
+  const size_t T = x.dim(0), D = x.dim(1);
+  scale = Tensor({static_cast<int64_t>(T), 1});
+  out = Tensor({static_cast<int64_t>(T), static_cast<int64_t>(D)});
+  if (c.norm == NormKind::kLayerNorm) {
+    ops::LayerNormScale(x.ptr(), T, D, c.eps, scale.ptr());
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(prefix + "hook_scale", scale));
+    ops::LayerNormApply(x.ptr(), scale.ptr(), w.ptr(), OrNull(b), T, D, out.ptr());
+    return hooks.Apply(prefix + "hook_normalized", out);
+  }
+  ops::RMSNormScale(x.ptr(), T, D, c.eps, scale.ptr());
+  MEMLENS_RETURN_IF_ERROR(hooks.Apply(prefix + "hook_scale", scale));
+  ops::RMSNormApply(x.ptr(), scale.ptr(), nullptr, T, D, out.ptr());
+  MEMLENS_RETURN_IF_ERROR(hooks.Apply(prefix + "hook_normalized", out));
+  for (size_t t = 0; t < T; ++t) {
+    float* row = out.row(t);
+    for (size_t d = 0; d < D; ++d) row[d] *= w.data[d];
+  }
+  return absl::OkStatus();
+}
+
+// hook_v_input: the value path reads its own copy of the residual per kv head, normalized with
+// ln1's scale from the clean residual (frozen), so editing it changes only the values.
+absl::Status ValuesFromVInput(const ModelConfig& c, const LayerWeights& L, const Tensor& resid,
+                              const Tensor& ln1_scale, const std::string& name, HookSite& hooks,
+                              Tensor& v, ThreadPool& pool) {
+  const int64_t T = resid.dim(0), D = c.d_model, G = c.n_kv_heads, dh = c.d_head;
+  Tensor v_input({T, G, D});
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t g = 0; g < G; ++g) {
+      std::memcpy(v_input.ptr() + (t * G + g) * D, resid.row(t), D * sizeof(float));
+    }
+  }
+  MEMLENS_RETURN_IF_ERROR(hooks.Apply(name, v_input));
+  Tensor head_in({T, D}), normed({T, D}), w_v({D, dh}), head_v({T, dh});
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(head_in.row(t), v_input.ptr() + (t * G + g) * D, D * sizeof(float));
+    }
+    if (c.norm == NormKind::kLayerNorm) {
+      ops::LayerNormApply(head_in.ptr(), ln1_scale.ptr(), L.ln1_w.ptr(), OrNull(L.ln1_b), T, D,
+                          normed.ptr());
+    } else {
+      ops::RMSNormApply(head_in.ptr(), ln1_scale.ptr(), L.ln1_w.ptr(), T, D, normed.ptr());
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      std::memcpy(w_v.row(d), L.W_V.row(d) + g * dh, dh * sizeof(float));
+    }
+    ops::MatMul(normed.ptr(), w_v.ptr(), L.b_V.empty() ? nullptr : L.b_V.ptr() + g * dh,
+                head_v.ptr(), T, D, dh, pool);
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(v.ptr() + t * G * dh + g * dh, head_v.row(t), dh * sizeof(float));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// hook_result[t, h, :] = z[t, h, :] @ W_O[h]: the per-head outputs, without b_O.
+void PerHeadResult(const ModelConfig& c, const Tensor& z, const Tensor& W_O, Tensor& result,
+                   ThreadPool& pool) {
+  const int64_t T = z.dim(0), H = c.n_heads, dh = c.d_head, D = c.d_model;
+  Tensor z_h({T, dh}), out_h({T, D});
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(z_h.row(t), z.ptr() + (t * H + h) * dh, dh * sizeof(float));
+    }
+    ops::MatMul(z_h.ptr(), W_O.ptr() + h * dh * D, nullptr, out_h.ptr(), T, dh, D, pool);
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(result.ptr() + (t * H + h) * D, out_h.row(t), D * sizeof(float));
+    }
+  }
+}
+
+std::string Block(int l) { return absl::StrCat("blocks.", l, "."); }
+
+}  // namespace
+
+std::vector<std::string> AllHookNames(const ModelConfig& c) {
+  std::vector<std::string> names = {"hook_embed"};
+  if (c.pos == PosKind::kLearned) names.push_back("hook_pos_embed");
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = Block(l);
+    for (const char* h :
+         {"hook_resid_pre", "ln1.hook_scale", "ln1.hook_normalized", "hook_v_input",
+          "attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_attn_scores",
+          "attn.hook_pattern", "attn.hook_z", "attn.hook_result", "hook_attn_out",
+          "hook_resid_mid", "ln2.hook_scale", "ln2.hook_normalized", "mlp.hook_pre"}) {
+      names.push_back(p + h);
+    }
+    if (c.act == ActKind::kSwiGLU) names.push_back(p + "mlp.hook_pre_linear");
+    for (const char* h : {"mlp.hook_post", "hook_mlp_out", "hook_resid_post"}) {
+      names.push_back(p + h);
+    }
+  }
+  names.push_back("ln_final.hook_scale");
+  names.push_back("ln_final.hook_normalized");
+  return names;
+}
+
+absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
+                                           const RunOptions& options) const {
+  const ModelConfig& c = model_.config;
+  const Weights& W = model_.weights;
+  const int64_t T = tokens.size(), D = c.d_model, H = c.n_heads, G = c.n_kv_heads,
+                dh = c.d_head, F = c.d_mlp, V = c.d_vocab;
+  if (T == 0) return absl::InvalidArgumentError("no input tokens");
+  if (T > c.n_ctx) {
+    return absl::InvalidArgumentError(absl::StrCat(T, " tokens exceed the model's context of ",
+                                                   c.n_ctx, " (n_ctx)"));
+  }
+  for (int64_t i = 0; i < T; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= V) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at position ", i,
+                                                     " is outside the vocabulary [0, ", V, ")"));
+    }
+  }
+  if (!options.interventions.empty()) {
+    const std::vector<std::string> all = AllHookNames(c);
+    const std::set<std::string> known(all.begin(), all.end());
+    for (const auto& [name, fn] : options.interventions) {
+      if (!known.count(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("intervention on unknown hook '", name, "'"));
+      }
+    }
+  }
+  if (options.start_layer < 0 || options.start_layer > c.n_layers) {
+    return absl::InvalidArgumentError(absl::StrCat("start_layer ", options.start_layer,
+                                                   " is outside [0, ", c.n_layers, "]"));
+  }
+
+  RunResult result;
+  HookSite hooks(options, &result.store);
+  Tensor resid({T, D});
+  if (options.start_layer > 0 || options.start_resid != nullptr) {
+    if (options.start_resid == nullptr ||
+        options.start_resid->shape != std::vector<int64_t>{T, D}) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rerunning from layer ", options.start_layer, " needs a residual of shape ",
+          ShapeString({T, D}), ", got ",
+          options.start_resid ? ShapeString(options.start_resid->shape) : "none"));
+    }
+    resid = *options.start_resid;
+  } else {
+    Tensor embed({T, D});
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(embed.row(t), W.W_E.row(tokens[t]), D * sizeof(float));
+    }
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply("hook_embed", embed));
+    resid = std::move(embed);
+    if (c.pos == PosKind::kLearned) {
+      Tensor pos({T, D});
+      std::memcpy(pos.ptr(), W.W_pos.ptr(), T * D * sizeof(float));
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply("hook_pos_embed", pos));
+      ops::Add(pos.ptr(), resid.ptr(), T * D);
+    }
+  }
+
+  Tensor scale, normed, q({T, H, dh}), k({T, G, dh}), v({T, G, dh}), scores({H, T, T}),
+      z({T, H, dh}), attn_out({T, D}), mlp_pre({T, F}), mlp_lin, mlp_out({T, D});
+  for (int l = options.start_layer; l < c.n_layers; ++l) {
+    const LayerWeights& L = W.layers[l];
+    const std::string p = Block(l);
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_pre", resid));
+
+    // Attention.
+    MEMLENS_RETURN_IF_ERROR(Norm(c, resid, L.ln1_w, L.ln1_b, p + "ln1.", hooks, scale, normed));
+    Project(normed, L.W_Q, L.b_Q, q, pool_);
+    Project(normed, L.W_K, L.b_K, k, pool_);
+    if (hooks.Wanted(p + "hook_v_input")) {
+      MEMLENS_RETURN_IF_ERROR(
+          ValuesFromVInput(c, L, resid, scale, p + "hook_v_input", hooks, v, pool_));
+    } else {
+      Project(normed, L.W_V, L.b_V, v, pool_);
+    }
+    if (c.pos == PosKind::kRotary) {
+      ops::Rope(q.ptr(), T, H, dh, 0, c.rope_theta);
+      ops::Rope(k.ptr(), T, G, dh, 0, c.rope_theta);
+    }
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_q", q));
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_k", k));
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_v", v));
+    ops::AttentionScores(q.ptr(), k.ptr(), T, H, G, dh, c.attn_scale, scores.ptr(), pool_);
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_attn_scores", scores));
+    ops::Softmax(scores.ptr(), H * T, T, pool_);  // scores now hold the pattern
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
+    ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, z.ptr(), pool_);
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_z", z));
+    if (hooks.Wanted(p + "attn.hook_result")) {
+      // Summing the (possibly edited) per-head results makes edits reach attn_out.
+      Tensor per_head({T, H, D});
+      PerHeadResult(c, z, L.W_O, per_head, pool_);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_result", per_head));
+      for (int64_t t = 0; t < T; ++t) {
+        float* out = attn_out.row(t);
+        if (L.b_O.empty()) {
+          std::fill(out, out + D, 0.0f);
+        } else {
+          std::memcpy(out, L.b_O.ptr(), D * sizeof(float));
+        }
+        for (int64_t h = 0; h < H; ++h) ops::Add(per_head.ptr() + (t * H + h) * D, out, D);
+      }
+    } else {
+      ops::MatMul(z.ptr(), L.W_O.ptr(), OrNull(L.b_O), attn_out.ptr(), T, H * dh, D, pool_);
+    }
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_attn_out", attn_out));
+    ops::Add(attn_out.ptr(), resid.ptr(), T * D);
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_mid", resid));
+
+    // MLP.
+    MEMLENS_RETURN_IF_ERROR(Norm(c, resid, L.ln2_w, L.ln2_b, p + "ln2.", hooks, scale, normed));
+    if (c.act == ActKind::kSwiGLU) {
+      Project(normed, L.W_gate, L.b_in, mlp_pre, pool_);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_pre", mlp_pre));
+      mlp_lin = Tensor({T, F});
+      Project(normed, L.W_in, Tensor(), mlp_lin, pool_);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_pre_linear", mlp_lin));
+      ops::SwiGLU(mlp_pre.ptr(), mlp_lin.ptr(), T * F);
+    } else {
+      Project(normed, L.W_in, L.b_in, mlp_pre, pool_);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_pre", mlp_pre));
+      if (c.act == ActKind::kGeluErf) {
+        ops::GeluErf(mlp_pre.ptr(), T * F);
+      } else {
+        ops::GeluTanh(mlp_pre.ptr(), T * F);
+      }
+    }
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_post", mlp_pre));
+    Project(mlp_pre, L.W_out, L.b_out, mlp_out, pool_);
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_mlp_out", mlp_out));
+    ops::Add(mlp_out.ptr(), resid.ptr(), T * D);
+    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_post", resid));
+  }
+
+  MEMLENS_RETURN_IF_ERROR(
+      Norm(c, resid, W.ln_final_w, W.ln_final_b, "ln_final.", hooks, scale, normed));
+  switch (options.logits) {
+    case RunOptions::Logits::kAll:
+      result.logits = Tensor({T, V});
+      Project(normed, W.W_U, W.b_U, result.logits, pool_);
+      break;
+    case RunOptions::Logits::kLastPosition: {
+      Tensor last({1, D});
+      std::memcpy(last.ptr(), normed.row(T - 1), D * sizeof(float));
+      result.logits = Tensor({1, V});
+      Project(last, W.W_U, W.b_U, result.logits, pool_);
+      break;
+    }
+    case RunOptions::Logits::kNone:
+      break;
+  }
+  return result;
+}
+
+}  // namespace memlens

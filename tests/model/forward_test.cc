@@ -1,0 +1,235 @@
+// Invariants of the forward pass and its hooks on small random models. Agreement with an
+// independent implementation is checked in golden_test.cc (fixtures) and real_models_test.cc.
+#include "core/model/forward.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/random_model.h"
+
+namespace memlens {
+namespace {
+
+const std::vector<int> kTokens = {0, 5, 3, 17, 9, 9, 2, 11, 20, 1};
+
+// A float32 sum of n terms of magnitude ~m carries rounding error ~ n * m * 2^-24; the forward
+// pass chains a few such sums, so compare with a tolerance a few hundred ulps of the scale.
+void ExpectClose(const Tensor& a, const Tensor& b, float tol, const std::string& what) {
+  ASSERT_EQ(a.shape, b.shape) << what;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_NEAR(a.data[i], b.data[i], tol * (1.0f + std::fabs(b.data[i]))) << what << " at " << i;
+  }
+}
+
+class ForwardTest : public ::testing::TestWithParam<bool> {
+ protected:
+  ForwardTest()
+      : model_(RandomModel(GetParam() ? SmallLlamaConfig() : SmallGeluConfig(), 7)),
+        pool_(2),
+        tf_(model_, pool_) {}
+  RunResult MustRun(const RunOptions& o, std::vector<int> tokens = kTokens) {
+    auto r = tf_.Run(tokens, o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::move(*r) : RunResult{};
+  }
+  Model model_;
+  ThreadPool pool_;
+  Transformer tf_;
+};
+
+TEST_P(ForwardTest, WeightsValidate) { EXPECT_TRUE(model_.weights.Validate(model_.config).ok()); }
+
+TEST_P(ForwardTest, CachingDoesNotChangeLogits) {
+  RunResult plain = MustRun({});
+  RunOptions all;
+  all.cache = HookFilter::All();
+  RunResult cached = MustRun(all);
+  EXPECT_EQ(plain.logits.data, cached.logits.data);  // bit-identical
+  EXPECT_TRUE(plain.store.Names().empty());
+  // Every hook of the model was recorded.
+  for (const std::string& name : AllHookNames(model_.config)) {
+    EXPECT_TRUE(cached.store.Has(name)) << name;
+  }
+}
+
+TEST_P(ForwardTest, HookShapes) {
+  const ModelConfig& c = model_.config;
+  const int64_t T = kTokens.size();
+  RunOptions all;
+  all.cache = HookFilter::All();
+  RunResult r = MustRun(all);
+  auto shape = [&](const std::string& n) { return (*r.store.Get(n))->shape; };
+  using S = std::vector<int64_t>;
+  EXPECT_EQ(shape("blocks.1.attn.hook_q"), (S{T, c.n_heads, c.d_head}));
+  EXPECT_EQ(shape("blocks.1.attn.hook_k"), (S{T, c.n_kv_heads, c.d_head}));
+  EXPECT_EQ(shape("blocks.1.attn.hook_pattern"), (S{c.n_heads, T, T}));
+  EXPECT_EQ(shape("blocks.1.attn.hook_result"), (S{T, c.n_heads, c.d_model}));
+  EXPECT_EQ(shape("blocks.1.ln2.hook_scale"), (S{T, 1}));
+  EXPECT_EQ(shape("blocks.1.mlp.hook_post"), (S{T, c.d_mlp}));
+  EXPECT_EQ(r.logits.shape, (S{T, c.d_vocab}));
+  // Patterns are causal probability distributions.
+  const Tensor& pattern = **r.store.Get("blocks.0.attn.hook_pattern");
+  for (int64_t h = 0; h < c.n_heads; ++h) {
+    for (int64_t i = 0; i < T; ++i) {
+      double sum = 0;
+      for (int64_t j = 0; j < T; ++j) {
+        float p = pattern.data[(h * T + i) * T + j];
+        if (j > i) EXPECT_EQ(p, 0.0f);
+        sum += p;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+// The final residual stream is exactly the sum of all nodes (method.md's decomposition).
+TEST_P(ForwardTest, ResidualIsSumOfNodes) {
+  const ModelConfig& c = model_.config;
+  const int64_t T = kTokens.size(), D = c.d_model;
+  RunOptions all;
+  all.cache = HookFilter::All();
+  RunResult r = MustRun(all);
+  Tensor sum = **r.store.Get("hook_embed");
+  if (c.pos == PosKind::kLearned) {
+    const Tensor& pos = **r.store.Get("hook_pos_embed");
+    for (size_t i = 0; i < sum.size(); ++i) sum.data[i] += pos.data[i];
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    const Tensor& res = **r.store.Get(absl::StrCat("blocks.", l, ".attn.hook_result"));
+    const Tensor& mlp = **r.store.Get(absl::StrCat("blocks.", l, ".hook_mlp_out"));
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t d = 0; d < D; ++d) {
+        float v = mlp.data[t * D + d];
+        if (!model_.weights.layers[l].b_O.empty()) v += model_.weights.layers[l].b_O.data[d];
+        for (int64_t h = 0; h < c.n_heads; ++h) v += res.data[(t * c.n_heads + h) * D + d];
+        sum.data[t * D + d] += v;
+      }
+    }
+  }
+  ExpectClose(sum, **r.store.Get(absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post")),
+              1e-5f, "sum of nodes");
+}
+
+TEST_P(ForwardTest, RerunFromResidualPoint) {
+  RunOptions all;
+  all.cache = HookFilter::All();
+  RunResult full = MustRun(all);
+  for (int l = 0; l <= model_.config.n_layers; ++l) {
+    const std::string point = l < model_.config.n_layers
+                                  ? absl::StrCat("blocks.", l, ".hook_resid_pre")
+                                  : absl::StrCat("blocks.", l - 1, ".hook_resid_post");
+    RunOptions from;
+    from.start_layer = l;
+    from.start_resid = *full.store.Get(point);
+    RunResult rerun = MustRun(from);
+    EXPECT_EQ(rerun.logits.data, full.logits.data) << "from layer " << l;
+  }
+}
+
+TEST_P(ForwardTest, UneditedValueInputChangesNothing) {
+  RunResult plain = MustRun({});
+  RunOptions o;
+  o.interventions["blocks.1.hook_v_input"] = [](Tensor&) {};
+  ExpectClose(MustRun(o).logits, plain.logits, 1e-5f, "identity hook_v_input");
+}
+
+// Zero-ablating one head through hook_result removes exactly its output from attn_out.
+TEST_P(ForwardTest, ResultAblationReachesAttnOut) {
+  const ModelConfig& c = model_.config;
+  const int64_t T = kTokens.size(), D = c.d_model, H = c.n_heads;
+  RunOptions o;
+  o.cache = *HookFilter::Parse("blocks.0.attn.hook_result,blocks.0.hook_attn_out",
+                               AllHookNames(c));
+  RunResult clean = MustRun(o);
+  o.interventions["blocks.0.attn.hook_result"] = [&](Tensor& r) {
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t d = 0; d < D; ++d) r.data[(t * H + 1) * D + d] = 0;
+    }
+  };
+  RunResult ablated = MustRun(o);
+  const Tensor& res = **clean.store.Get("blocks.0.attn.hook_result");
+  Tensor expected = **clean.store.Get("blocks.0.hook_attn_out");
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t d = 0; d < D; ++d) expected.data[t * D + d] -= res.data[(t * H + 1) * D + d];
+  }
+  ExpectClose(**ablated.store.Get("blocks.0.hook_attn_out"), expected, 1e-5f, "ablated attn_out");
+  EXPECT_NE(ablated.logits.data, clean.logits.data);
+}
+
+TEST_P(ForwardTest, Causal) {
+  RunResult a = MustRun({});
+  std::vector<int> changed = kTokens;
+  changed.back() = 4;
+  RunResult b = MustRun({}, changed);
+  const int64_t V = model_.config.d_vocab, T = kTokens.size();
+  for (int64_t i = 0; i < (T - 1) * V; ++i) ASSERT_EQ(a.logits.data[i], b.logits.data[i]);
+  bool last_differs = false;
+  for (int64_t i = (T - 1) * V; i < T * V; ++i) last_differs |= a.logits.data[i] != b.logits.data[i];
+  EXPECT_TRUE(last_differs);
+}
+
+TEST_P(ForwardTest, LastPositionLogits) {
+  RunResult all = MustRun({});
+  RunOptions o;
+  o.logits = RunOptions::Logits::kLastPosition;
+  RunResult last = MustRun(o);
+  const int64_t V = model_.config.d_vocab, T = kTokens.size();
+  ASSERT_EQ(last.logits.shape, (std::vector<int64_t>{1, V}));
+  for (int64_t v = 0; v < V; ++v) EXPECT_EQ(last.logits.data[v], all.logits.data[(T - 1) * V + v]);
+}
+
+TEST_P(ForwardTest, BadInputsAreErrors) {
+  auto expect_error = [&](absl::StatusOr<RunResult> r, const std::string& needle) {
+    ASSERT_FALSE(r.ok()) << needle;
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status();
+  };
+  expect_error(tf_.Run(std::vector<int>{}, {}), "no input tokens");
+  expect_error(tf_.Run(std::vector<int>{0, model_.config.d_vocab}, {}), "outside the vocabulary");
+  expect_error(tf_.Run(std::vector<int>{0, -1}, {}), "token id -1");
+  expect_error(tf_.Run(std::vector<int>(model_.config.n_ctx + 1, 0), {}), "exceed the model's context");
+  RunOptions unknown;
+  unknown.interventions["blocks.9.hook_resid_pre"] = [](Tensor&) {};
+  expect_error(tf_.Run(kTokens, unknown), "unknown hook 'blocks.9.hook_resid_pre'");
+  RunOptions reshape;
+  reshape.interventions["blocks.0.hook_resid_pre"] = [](Tensor& t) { t = Tensor({1, 1}); };
+  expect_error(tf_.Run(kTokens, reshape), "changed its shape");
+  RunOptions from;
+  from.start_layer = 1;
+  expect_error(tf_.Run(kTokens, from), "needs a residual of shape");
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ForwardTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Llama" : "Gelu"; });
+
+// Grouped-query attention equals full attention with each kv head's weights duplicated.
+TEST(ForwardGQA, MatchesDuplicatedKeyValueHeads) {
+  Model gqa = RandomModel(SmallLlamaConfig(), 11);
+  Model full = gqa;
+  ModelConfig& c = full.config;
+  const int group = c.n_heads / c.n_kv_heads;
+  c.n_kv_heads = c.n_heads;
+  for (LayerWeights& L : full.weights.layers) {
+    for (Tensor* w : {&L.W_K, &L.W_V}) {
+      Tensor wide({c.d_model, c.q_dim()});
+      for (int64_t d = 0; d < c.d_model; ++d) {
+        for (int h = 0; h < c.n_heads; ++h) {
+          for (int e = 0; e < c.d_head; ++e) {
+            wide.data[d * c.q_dim() + h * c.d_head + e] =
+                w->data[d * w->dim(1) + (h / group) * c.d_head + e];
+          }
+        }
+      }
+      *w = std::move(wide);
+    }
+  }
+  ASSERT_TRUE(full.weights.Validate(full.config).ok());
+  ThreadPool pool(1);
+  auto a = Transformer(gqa, pool).Run(kTokens, {});
+  auto b = Transformer(full, pool).Run(kTokens, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  ExpectClose(a->logits, b->logits, 1e-5f, "GQA vs duplicated heads");
+}
+
+}  // namespace
+}  // namespace memlens
