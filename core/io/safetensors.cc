@@ -1,0 +1,341 @@
+#include "core/io/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "core/io/atomic_file.h"
+#include "core/io/json.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "memlens reads and writes little-endian tensor data in place: a little-endian host is needed"
+#endif
+
+namespace memlens {
+namespace {
+
+// Rank beyond which a shape is certainly corrupt (the largest real tensors have rank 4 or 5).
+constexpr size_t kMaxRank = 16;
+
+absl::Status Error(const std::string& path, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
+}
+
+absl::StatusOr<DType> ParseDType(const std::string& s) {
+  if (s == "F32") return DType::kF32;
+  if (s == "F16") return DType::kF16;
+  if (s == "BF16") return DType::kBF16;
+  static const char* const kKnown[] = {"F64", "I64", "I32", "I16", "I8", "U64", "U32",
+                                       "U16", "U8", "BOOL", "F8_E4M3", "F8_E5M2"};
+  for (const char* k : kKnown) {
+    if (s == k) {
+      return absl::UnimplementedError(
+          absl::StrCat("dtype ", s, " is not supported (memlens reads F32, F16 and BF16)"));
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown dtype \"", s, "\""));
+}
+
+bool MulOverflows(uint64_t a, uint64_t b, uint64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+
+}  // namespace
+
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "F32";
+    case DType::kF16: return "F16";
+    case DType::kBF16: return "BF16";
+  }
+  return "?";
+}
+
+size_t DTypeSize(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // Inf / NaN (payload kept)
+  } else if (exp != 0) {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;  // signed zero
+  } else {
+    // Subnormal: value = mant * 2^-24; normalize into a float exponent.
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400) == 0);
+    bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float BFloat16ToFloat(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+Tensor ToFloatTensor(const TensorView& view) {
+  Tensor t(view.shape);
+  const size_t n = t.size();
+  const uint8_t* p = view.bytes.data();
+  switch (view.dtype) {
+    case DType::kF32:
+      if (n > 0) std::memcpy(t.ptr(), p, n * 4);
+      break;
+    case DType::kF16:
+    case DType::kBF16: {
+      const bool half = view.dtype == DType::kF16;
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, p + 2 * i, 2);
+        t.data[i] = half ? HalfToFloat(bits) : BFloat16ToFloat(bits);
+      }
+      break;
+    }
+  }
+  return t;
+}
+
+absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
+  absl::StatusOr<MappedFile> mapped = MappedFile::Open(path);
+  if (!mapped.ok()) return mapped.status();
+  SafetensorsFile out;
+  out.file_ = std::make_unique<MappedFile>(std::move(*mapped));
+  const MappedFile& file = *out.file_;
+
+  if (file.size() < 8) {
+    return Error(path, absl::StrCat("not a safetensors file: ", file.size(),
+                                    " bytes is too short for the 8-byte header length"));
+  }
+  uint64_t header_len;
+  std::memcpy(&header_len, file.data(), 8);
+  if (header_len < 2 || header_len > kMaxSafetensorsHeaderBytes) {
+    return Error(path, absl::StrCat("safetensors header length ", header_len,
+                                    " is not plausible (must be 2 .. ",
+                                    kMaxSafetensorsHeaderBytes, " bytes)"));
+  }
+  if (header_len > file.size() - 8) {
+    return Error(path, absl::StrCat("safetensors header length ", header_len,
+                                    " runs past the end of the file (", file.size(),
+                                    " bytes): truncated?"));
+  }
+  const absl::string_view header(reinterpret_cast<const char*>(file.data()) + 8, header_len);
+  if (header[0] != '{') {
+    return Error(path, "safetensors header does not start with '{': not a safetensors file");
+  }
+  json::ParseOptions options;
+  options.source_name = absl::StrCat(path, " (safetensors header)");
+  // The header is a flat object of flat objects; deep nesting means a hostile file.
+  options.max_depth = 8;
+  absl::StatusOr<json::Value> root = json::Parse(header, options);
+  if (!root.ok()) return root.status();
+  if (!root->is_object()) return Error(path, "safetensors header is not a JSON object");
+
+  const uint64_t data_start = 8 + header_len;
+  const uint64_t data_size = file.size() - data_start;
+  struct Range {
+    uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Range> ranges;
+  ranges.reserve(root->size());
+  for (const json::Member& member : root->object()) {
+    const std::string& name = member.first;
+    const json::Value& entry = member.second;
+    if (name == "__metadata__") {
+      if (!entry.is_object()) return Error(path, "__metadata__ is not a JSON object");
+      for (const json::Member& m : entry.object()) {
+        if (!m.second.is_string()) {
+          return Error(path, absl::StrCat("__metadata__ value \"", m.first, "\" is a ",
+                                          json::TypeName(m.second.type()),
+                                          ", not a string"));
+        }
+        out.metadata_[m.first] = m.second.string_value();
+      }
+      continue;
+    }
+    auto bad = [&](absl::string_view what) {
+      return Error(path, absl::StrCat("tensor \"", name, "\": ", what));
+    };
+    if (name.empty()) return Error(path, "a tensor has an empty name");
+    if (!entry.is_object()) return bad("entry is not a JSON object");
+    absl::StatusOr<std::string> dtype_name = entry.GetString("dtype");
+    if (!dtype_name.ok()) return bad(dtype_name.status().message());
+    absl::StatusOr<DType> dtype = ParseDType(*dtype_name);
+    if (!dtype.ok()) {
+      return absl::Status(dtype.status().code(),
+                          absl::StrCat(path, ": tensor \"", name, "\": ",
+                                       dtype.status().message()));
+    }
+    const json::Value* shape_json = entry.Find("shape");
+    if (shape_json == nullptr || !shape_json->is_array()) return bad("\"shape\" is not an array");
+    if (shape_json->size() > kMaxRank) {
+      return bad(absl::StrCat("rank ", shape_json->size(), " exceeds ", kMaxRank));
+    }
+    const json::Value* offsets = entry.Find("data_offsets");
+    if (offsets == nullptr || !offsets->is_array() || offsets->size() != 2) {
+      return bad("\"data_offsets\" is not an array of two integers");
+    }
+    for (const json::Member& m : entry.object()) {
+      if (m.first != "dtype" && m.first != "shape" && m.first != "data_offsets") {
+        return bad(absl::StrCat("unexpected field \"", m.first, "\""));
+      }
+    }
+    std::vector<int64_t> shape;
+    uint64_t bytes = DTypeSize(*dtype);
+    for (const json::Value& d : shape_json->array()) {
+      absl::StatusOr<int64_t> dim = d.AsInt64();
+      if (!dim.ok() || *dim < 0) {
+        return bad(absl::StrCat("shape entry ", json::Serialize(d),
+                                " is not a non-negative integer"));
+      }
+      if (MulOverflows(bytes, static_cast<uint64_t>(*dim), &bytes)) {
+        return bad(absl::StrCat("shape ", json::Serialize(*shape_json), " is absurdly large"));
+      }
+      shape.push_back(*dim);
+    }
+    uint64_t be[2];
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<int64_t> v = offsets->array()[i].AsInt64();
+      if (!v.ok() || *v < 0) {
+        return bad(absl::StrCat("data_offsets ", json::Serialize(*offsets),
+                                " are not non-negative integers"));
+      }
+      be[i] = static_cast<uint64_t>(*v);
+    }
+    if (be[1] < be[0]) {
+      return bad(absl::StrCat("data_offsets [", be[0], ", ", be[1], "] end before they begin"));
+    }
+    if (be[1] - be[0] != bytes) {
+      return bad(absl::StrCat("shape ", ShapeString(shape), " of ", *dtype_name, " needs ", bytes,
+                              " bytes but data_offsets [", be[0], ", ", be[1], "] span ",
+                              be[1] - be[0]));
+    }
+    if (be[1] > data_size) {
+      return bad(absl::StrCat("data_offsets [", be[0], ", ", be[1],
+                              "] lie outside the data section (", data_size,
+                              " bytes): the file is truncated or corrupt"));
+    }
+    if (be[0] % DTypeSize(*dtype) != 0) {
+      return bad(absl::StrCat("data offset ", be[0], " is misaligned for ", *dtype_name,
+                              " (not a multiple of ", DTypeSize(*dtype), ")"));
+    }
+    TensorView view;
+    view.dtype = *dtype;
+    view.shape = std::move(shape);
+    view.bytes = absl::Span<const uint8_t>(file.data() + data_start + be[0], bytes);
+    auto [it, inserted] = out.tensors_.emplace(name, std::move(view));
+    (void)inserted;  // the JSON parser already rejects duplicate keys
+    ranges.push_back({be[0], be[1], &it->first});
+  }
+
+  // Overlaps: sort by begin; an empty tensor overlaps nothing.
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  const Range* prev = nullptr;
+  for (const Range& r : ranges) {
+    if (r.begin == r.end) continue;
+    if (prev != nullptr && r.begin < prev->end) {
+      return Error(path, absl::StrCat("tensors \"", *prev->name, "\" [", prev->begin, ", ",
+                                      prev->end, ") and \"", *r.name, "\" [", r.begin, ", ",
+                                      r.end, ") overlap"));
+    }
+    prev = &r;
+  }
+  return out;
+}
+
+const TensorView* SafetensorsFile::Find(absl::string_view name) const {
+  auto it = tensors_.find(std::string(name));
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<Tensor> SafetensorsFile::ReadFloat(absl::string_view name) const {
+  const TensorView* view = Find(name);
+  if (view == nullptr) {
+    return absl::NotFoundError(absl::StrCat(path(), ": no tensor named \"", name, "\""));
+  }
+  return ToFloatTensor(*view);
+}
+
+absl::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  json::JsonWriter header;
+  header.BeginObject();
+  if (!metadata.empty()) {
+    header.Key("__metadata__").BeginObject();
+    for (const auto& [k, v] : metadata) header.Key(k).String(v);
+    header.EndObject();
+  }
+  std::map<absl::string_view, int> seen;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name.empty() || name == "__metadata__") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": cannot write a tensor named \"", name, "\""));
+    }
+    if (!seen.emplace(name, 0).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor \"", name, "\" is given twice"));
+    }
+    if (t == nullptr || t->data.size() != Tensor::NumElements(t->shape)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": tensor \"", name, "\" has shape ",
+          t == nullptr ? "(null)" : ShapeString(t->shape), " but ",
+          t == nullptr ? 0 : t->data.size(), " values"));
+    }
+    for (int64_t d : t->shape) {
+      if (d < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": tensor \"", name, "\" has a negative dimension in ", ShapeString(t->shape)));
+      }
+    }
+    const uint64_t bytes = t->data.size() * sizeof(float);
+    header.Key(name).BeginObject().Key("dtype").String("F32").Key("shape").BeginArray();
+    for (int64_t d : t->shape) header.Int(d);
+    header.EndArray().Key("data_offsets").BeginArray().Int(offset).Int(offset + bytes);
+    header.EndArray().EndObject();
+    offset += bytes;
+  }
+  header.EndObject();
+  if (auto s = header.status(); !s.ok()) {
+    return absl::InternalError(absl::StrCat(path, ": building the header: ", s.message()));
+  }
+  std::string text = header.Release();
+  // Pad with spaces so the data section starts 8-byte aligned (8 + len is a multiple of 8).
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const uint64_t len = text.size();
+
+  auto writer = AtomicFileWriter::Create(path);
+  if (!writer.ok()) return writer.status();
+  if (auto s = (*writer)->Append(&len, 8); !s.ok()) return s;
+  if (auto s = (*writer)->Append(text); !s.ok()) return s;
+  for (const auto& [name, t] : tensors) {
+    if (auto s = (*writer)->Append(t->data.data(), t->data.size() * sizeof(float)); !s.ok()) {
+      return s;
+    }
+  }
+  return (*writer)->Commit();
+}
+
+absl::Status WriteSafetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  std::vector<NamedTensor> named;
+  named.reserve(tensors.size());
+  for (const auto& [name, t] : tensors) named.emplace_back(name, &t);
+  return WriteSafetensors(path, named, metadata);
+}
+
+}  // namespace memlens

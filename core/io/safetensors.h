@@ -1,0 +1,97 @@
+// Reading and writing the safetensors format (https://github.com/huggingface/safetensors).
+//
+// Layout: an 8-byte little-endian header length N, N bytes of JSON header, then the data
+// section. The header maps each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
+// (offsets relative to the data section) and may hold a "__metadata__" object of strings.
+//
+// The reader maps the file and validates the whole header before it allocates anything for
+// tensor data: N is sane and within the file; every entry has a supported dtype (F32, F16,
+// BF16; any other dtype is a clear error), a shape whose element count times the dtype size
+// equals end - begin (overflow-checked), offsets inside the data section and aligned to the
+// element size, and no two tensors overlap. Views point into the mapping; conversion to a
+// float32 Tensor happens only when asked for.
+#ifndef MEMLENS_CORE_IO_SAFETENSORS_H_
+#define MEMLENS_CORE_IO_SAFETENSORS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "core/io/mapped_file.h"
+#include "core/tensor.h"
+
+namespace memlens {
+
+// Element types memlens converts to float32 at load time.
+enum class DType { kF32, kF16, kBF16 };
+
+const char* DTypeName(DType dtype);  // "F32", "F16", "BF16" (safetensors spelling)
+size_t DTypeSize(DType dtype);
+
+// IEEE binary16 and bfloat16 bit patterns to float (exact; NaN/Inf/subnormals preserved).
+float HalfToFloat(uint16_t bits);
+float BFloat16ToFloat(uint16_t bits);
+
+// A tensor stored in a file, not yet converted. `bytes` is little-endian, C order, and points
+// into memory its owner (e.g. a SafetensorsFile) keeps alive.
+struct TensorView {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  absl::Span<const uint8_t> bytes;
+
+  size_t num_elements() const { return Tensor::NumElements(shape); }
+};
+
+// Converts to float32 (bytes.size() must equal num_elements() * DTypeSize(dtype), which every
+// reader guarantees).
+Tensor ToFloatTensor(const TensorView& view);
+
+class SafetensorsFile {
+ public:
+  // Maps and validates `path`. Errors name the path and the offending tensor or field.
+  static absl::StatusOr<SafetensorsFile> Open(const std::string& path);
+
+  SafetensorsFile(SafetensorsFile&&) = default;
+  SafetensorsFile& operator=(SafetensorsFile&&) = default;
+
+  const std::string& path() const { return file_->path(); }
+  // Tensors by name (sorted).
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  // The "__metadata__" object (string to string); empty when absent.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // nullptr when absent.
+  const TensorView* Find(absl::string_view name) const;
+  // The tensor converted to float32; NotFoundError naming the file and the tensor when absent.
+  absl::StatusOr<Tensor> ReadFloat(absl::string_view name) const;
+
+ private:
+  SafetensorsFile() = default;
+  std::unique_ptr<MappedFile> file_;  // heap-held so views stay valid when this moves
+  std::map<std::string, TensorView> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// Header-size limit of the reference implementation (100 MB): larger means a corrupt file.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+
+using NamedTensor = std::pair<std::string, const Tensor*>;
+
+// Writes float32 tensors (in the given order) as F32 safetensors, atomically (a temporary file
+// renamed over `path`). The data section starts 8-byte aligned (the header is padded with
+// spaces, as the reference writer does). Errors: an empty or duplicate name, "__metadata__" as
+// a tensor name, a tensor whose data size disagrees with its shape, and I/O errors naming the
+// path.
+absl::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+absl::Status WriteSafetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_IO_SAFETENSORS_H_
