@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""memlens vs plain PyTorch on a gelu-4l-shaped model, side by side, in one run.
+
+    /usr/bin/python3 benchmarks/make_random_model.py            # once: /tmp/memlens-gelu4l-random
+    bazel build -c opt //benchmarks:forward_benchmark            # the memlens side (optional)
+    /usr/bin/python3 benchmarks/compare_pytorch.py [--threads 2] [--reps 3] [--json out.json]
+
+What is measured, alternating repetitions so that both sides see the same machine load:
+  (a) PyTorch float32 forward on --tokens tokens (default 1024), no cache;
+  (b) the same forward keeping every hook of core/model/forward.h in a dict, the way
+      TransformerLens's run_with_cache does (a detached reference per hook; hooks that are
+      views in another layout, e.g. q [T, H, dh] out of the fused qkv product, are made
+      contiguous; hook_result [T, H, D] is computed per head, as TransformerLens does when it
+      caches it);
+  (c) memlens: the --memlens_bench binary (Google Benchmark) run with --benchmark_format=json
+      and MEMLENS_BENCH_MODEL=<model folder>, MEMLENS_THREADS=<threads>; it must report
+      benchmarks named BM_ForwardNoCache and BM_ForwardFullCache with a `tokens_per_second`
+      counter. Missing binary: the PyTorch half still runs and the table says so.
+  Matmuls at the model's shapes: torch.matmul GFLOPS, and memlens's when --memlens_ops names a
+  Google Benchmark binary reporting BM_MatMul/M/K/N with a GFLOPS counter.
+Before measuring, the PyTorch model is checked against tests/fixtures/tl_safetensors (every
+cached hook and the logits, at the fixtures' tolerance), so it computes what memlens computes.
+
+Output: a llama-bench-like markdown table (mean +- sd of tokens/s over the repetitions), the
+matmul table, peak RSS (PyTorch process per phase; memlens child process), machine info.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import tl_reference as ref  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------
+# The PyTorch model
+# ---------------------------------------------------------------------------------------------
+
+def load_tl_safetensors(folder):
+    """config.json + model.safetensors (TransformerLens names), F32 tensors owning their memory
+    (read through a memory map, so loading does not hold a second copy of the file)."""
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = ref.config_from_tl_json(json.load(f))
+    path = os.path.join(folder, "model.safetensors")
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    W = {}
+    for name, info in header.items():
+        if name.endswith((".attn.mask", ".attn.IGNORE")):
+            continue
+        if info["dtype"] != "F32":
+            raise ValueError(f"{path}: {name} is {info['dtype']}; this benchmark reads F32")
+        b, e = info["data_offsets"]
+        arr = np.array(mm[8 + n + b:8 + n + e]).view("<f4").reshape(info["shape"])
+        W[name] = torch.from_numpy(arr)
+    del mm
+    return cfg, W
+
+
+class TorchModel:
+    """A plain float32 PyTorch implementation of the gelu-4l family (LN, GELU, learned
+    positions, biases), with fused q|k|v weights as an efficient implementation would use."""
+
+    def __init__(self, cfg, W):
+        assert cfg.norm == "LN" and cfg.positional_embedding_type == "standard"
+        self.cfg = cfg
+        D, H, dh = cfg.d_model, cfg.n_heads, cfg.d_head
+        self.W_E, self.W_pos = W["embed.W_E"], W["pos_embed.W_pos"]
+        self.layers = []
+        for l in range(cfg.n_layers):
+            p = f"blocks.{l}."
+            g = lambda n: W[p + n]  # noqa: E731
+            W_qkv = torch.cat([g(f"attn.W_{m}").permute(1, 0, 2).reshape(D, H * dh)
+                               for m in "QKV"], dim=1).contiguous()
+            b_qkv = torch.cat([g(f"attn.b_{m}").reshape(H * dh) for m in "QKV"])
+            self.layers.append(dict(
+                ln1_w=g("ln1.w"), ln1_b=g("ln1.b"), ln2_w=g("ln2.w"), ln2_b=g("ln2.b"),
+                W_qkv=W_qkv, b_qkv=b_qkv, W_O=g("attn.W_O").contiguous(),
+                W_O_flat=g("attn.W_O").reshape(H * dh, D), b_O=g("attn.b_O"),
+                W_in=g("mlp.W_in"), b_in=g("mlp.b_in"), W_out=g("mlp.W_out"),
+                b_out=g("mlp.b_out")))
+        self.ln_f_w, self.ln_f_b = W["ln_final.w"], W["ln_final.b"]
+        self.W_U, self.b_U = W["unembed.W_U"], W["unembed.b_U"]
+        self.act = F.gelu if cfg.act_fn == "gelu" else (lambda x: F.gelu(x, approximate="tanh"))
+
+    def _ln(self, x, w, b, name, cache):
+        if cache is None:
+            return F.layer_norm(x, (x.shape[-1],), w, b, self.cfg.eps)
+        xc = x - x.mean(-1, keepdim=True)
+        scale = (xc.pow(2).mean(-1, keepdim=True) + self.cfg.eps).sqrt()
+        out = xc / scale * w + b
+        cache[name + ".hook_scale"] = scale
+        cache[name + ".hook_normalized"] = out
+        return out
+
+    @torch.inference_mode()
+    def forward(self, tokens, cache=None):
+        """tokens: LongTensor [T]. cache: None, or a dict that receives every hook."""
+        c = self.cfg
+        T, D, H, dh = tokens.shape[0], c.d_model, c.n_heads, c.d_head
+        keep = (lambda name, t: cache.__setitem__(name, t.contiguous())) if cache is not None \
+            else (lambda name, t: None)
+        embed, pos = self.W_E[tokens], self.W_pos[:T]
+        keep("hook_embed", embed)
+        keep("hook_pos_embed", pos)
+        resid = embed + pos
+        mask = torch.ones(T, T, dtype=torch.bool).triu(1)     # True above the diagonal
+        for l, L in enumerate(self.layers):
+            p = f"blocks.{l}."
+            keep(p + "hook_resid_pre", resid)
+            x = self._ln(resid, L["ln1_w"], L["ln1_b"], p + "ln1", cache)
+            qkv = torch.addmm(L["b_qkv"], x, L["W_qkv"])          # [T, 3 * H * dh]
+            q, k, v = (t.view(T, H, dh) for t in qkv.split(H * dh, dim=1))
+            keep(p + "attn.hook_q", q)
+            keep(p + "attn.hook_k", k)
+            keep(p + "attn.hook_v", v)
+            qh, kh, vh = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+            scores = torch.matmul(qh, kh.transpose(1, 2)) / c.attn_scale  # [H, T, T]
+            scores = scores.masked_fill(mask, float("-inf"))
+            keep(p + "attn.hook_attn_scores", scores)
+            pattern = torch.softmax(scores, dim=-1)
+            keep(p + "attn.hook_pattern", pattern)
+            z = torch.matmul(pattern, vh).transpose(0, 1)           # [T, H, dh]
+            keep(p + "attn.hook_z", z)
+            if cache is None:
+                attn_out = torch.addmm(L["b_O"], z.reshape(T, H * dh), L["W_O_flat"])
+            else:
+                result = torch.einsum("the,hed->thd", z, L["W_O"])  # per head, no b_O
+                keep(p + "attn.hook_result", result)
+                attn_out = result.sum(1) + L["b_O"]
+            keep(p + "hook_attn_out", attn_out)
+            resid = resid + attn_out
+            keep(p + "hook_resid_mid", resid)
+            x = self._ln(resid, L["ln2_w"], L["ln2_b"], p + "ln2", cache)
+            pre = torch.addmm(L["b_in"], x, L["W_in"])
+            keep(p + "mlp.hook_pre", pre)
+            post = self.act(pre)
+            keep(p + "mlp.hook_post", post)
+            mlp_out = torch.addmm(L["b_out"], post, L["W_out"])
+            keep(p + "hook_mlp_out", mlp_out)
+            resid = resid + mlp_out
+            keep(p + "hook_resid_post", resid)
+        x = self._ln(resid, self.ln_f_w, self.ln_f_b, "ln_final", cache)
+        return torch.addmm(self.b_U, x, self.W_U)
+
+
+def check_against_fixture():
+    """The PyTorch model must reproduce tests/fixtures/tl_safetensors/expected_1 (every hook,
+    same names and shapes as forward.h, and the logits) at the fixtures' tolerance."""
+    folder = os.path.join(ROOT, "tests", "fixtures", "tl_safetensors")
+    if not os.path.isdir(folder):
+        return "skipped (no tests/fixtures/tl_safetensors)"
+    cfg, W = load_tl_safetensors(folder)
+    model = TorchModel(cfg, W)
+    want, _ = ref.load_safetensors(os.path.join(folder, "expected_1.safetensors"))
+    tokens = want["tokens"].long()
+    got = {}
+    got["logits"] = model.forward(tokens, got)
+    nocache = model.forward(tokens)
+    worst = 0.0
+    for name, w in want.items():
+        if name == "tokens":
+            continue
+        if name not in got or tuple(got[name].shape) != tuple(w.shape):
+            raise AssertionError(f"PyTorch model: hook {name} missing or shaped "
+                                 f"{tuple(got[name].shape) if name in got else None}, "
+                                 f"want {tuple(w.shape)}")
+        fin = torch.isfinite(w)
+        if not torch.equal(fin, torch.isfinite(got[name])):
+            raise AssertionError(f"PyTorch model: {name} has -inf/NaN in the wrong places")
+        d = (got[name] - w)[fin].abs()
+        tol = 1e-5 * w[fin].abs().max() + 1e-5 * w[fin].abs()
+        worst = max(worst, (d / tol).max().item())
+    extra = set(got) - set(want)
+    if extra:
+        raise AssertionError(f"PyTorch model caches hooks the fixture lacks: {sorted(extra)}")
+    worst = max(worst, ((nocache - want["logits"]).abs() /
+                        (1e-5 * want["logits"].abs().max())).max().item())
+    if worst > 1:
+        raise AssertionError(f"PyTorch model differs from the fixture: {worst:.2f} x tolerance")
+    return f"ok ({len(want) - 1} tensors, worst {worst:.2f} of the fixture tolerance)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------------
+
+def rss_reset():
+    """Resets the kernel's peak-RSS mark of this process (Linux >= 4.0); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_memlens(binary, args, env_extra, timeout):
+    """Runs a Google Benchmark binary with JSON output; returns (json dict, peak RSS in KB).
+
+    The peak is polled from /proc/PID/status (VmHWM) while the child runs: wait4's ru_maxrss
+    is useless here because Linux carries the forking parent's high-water mark into the
+    child's across exec, so it would report this (large) Python process's peak."""
+    env = dict(os.environ, **env_extra)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([binary, "--benchmark_format=json"] + args, stdout=out, stderr=err,
+                             env=env)
+        start, hwm = time.time(), 0
+        while True:
+            hwm = max(hwm, child_hwm_kb(p.pid))
+            pid, status, _ = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.time() - start > timeout:
+                p.kill()
+                os.wait4(p.pid, 0)
+                raise RuntimeError(f"{binary} did not finish in {timeout} s")
+            time.sleep(0.02)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text, errtext = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"{binary} exited with {p.returncode}: {errtext.strip()[-800:]}")
+    try:
+        return json.loads(text), hwm
+    except json.JSONDecodeError as e:
+        raise RuntimeError(f"{binary} printed no JSON ({e}): {text[:300]!r}")
+
+
+def benchmark_entries(report, base_name):
+    """Per-repetition entries of the benchmark named base_name (ignoring /args suffixes)."""
+    out = []
+    for b in report.get("benchmarks", []):
+        name = b.get("run_name", b.get("name", ""))
+        if name.split("/")[0] != base_name or b.get("run_type") == "aggregate":
+            continue
+        if b.get("error_occurred"):
+            raise RuntimeError(f"{base_name}: {b.get('error_message')}")
+        out.append(b)
+    return out
+
+
+def counter(entry, *names):
+    lower = {k.lower(): v for k, v in entry.items()}
+    for n in names:
+        if n.lower() in lower:
+            return float(lower[n.lower()])
+    return None
+
+
+def mean_sd(xs):
+    if not xs:
+        return None
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def fmt(ms, digits=1):
+    if ms is None:
+        return "n/a"
+    m, s = ms
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def machine_info(threads):
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                lib = line.rsplit("/", 1)[-1].strip()
+                if any(s in lib for s in ("blas", "mkl", "lapack")):
+                    blas.add(os.path.realpath(line.split()[-1]).rsplit("/", 1)[-1])
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "threads": threads,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "blas_libraries_loaded": sorted(blas) or ["?"], "python": platform.python_version(),
+            "memlens_commit": commit}
+
+
+MATMUL_SHAPES = [  # (M, K, N) at 1024 tokens
+    (1024, 512, 512),     # one of W_Q/W_K/W_V, and W_O
+    (1024, 512, 1536),    # fused q|k|v
+    (1024, 512, 2048),    # W_in
+    (1024, 2048, 512),    # W_out
+    (1024, 64, 1024),     # one head's q k^T
+    (1024, 1024, 64),     # one head's pattern v
+    (1024, 512, 48262),   # unembedding
+]
+
+
+def torch_matmul_gflops(M, K, N, reps, gen):
+    a = torch.randn(M, K, generator=gen)
+    b = torch.randn(K, N, generator=gen)
+    torch.matmul(a, b)
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.matmul(a, b)
+        out.append(2 * M * K * N / (time.perf_counter() - t) / 1e9)
+    return out
+
+
+def memlens_matmul_gflops(report):
+    """{(M, K, N): [GFLOPS per repetition]} from BM_MatMul/M/K/N entries."""
+    res = {}
+    for b in report.get("benchmarks", []):
+        name = b.get("run_name", b.get("name", ""))
+        parts = name.split("/")
+        if parts[0] != "BM_MatMul" or b.get("run_type") == "aggregate" or len(parts) < 4:
+            continue
+        try:
+            M, K, N = (int(x) for x in parts[1:4])
+        except ValueError:
+            continue
+        g = counter(b, "GFLOPS", "gflops", "GFLOP/s")
+        if g is None:
+            flops = counter(b, "FLOPS", "flops", "flop/s")
+            g = flops / 1e9 if flops is not None else None
+        if g is None and b.get("real_time"):
+            unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
+            g = 2 * M * K * N / (b["real_time"] * unit) / 1e9
+        if g is not None:
+            res.setdefault((M, K, N), []).append(g)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="/tmp/memlens-gelu4l-random",
+                    help="TL-safetensors folder (benchmarks/make_random_model.py writes it)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=1024)
+    ap.add_argument("--reps", type=int, default=3, help="measured repetitions of each test")
+    ap.add_argument("--memlens_bench", default=os.path.join(ROOT, "bazel-bin", "benchmarks",
+                                                            "forward_benchmark"))
+    ap.add_argument("--memlens_args", default="",
+                    help="extra arguments for the memlens binaries (space separated)")
+    ap.add_argument("--memlens_ops", default="",
+                    help="Google Benchmark binary with BM_MatMul/M/K/N (GFLOPS counter)")
+    ap.add_argument("--no_matmul", action="store_true")
+    ap.add_argument("--no_check", action="store_true")
+    ap.add_argument("--timeout", type=float, default=600, help="per memlens invocation, s")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    if not args.no_check:
+        print("PyTorch model vs tests/fixtures/tl_safetensors:", check_against_fixture(),
+              flush=True)
+    if not os.path.exists(os.path.join(args.model, "model.safetensors")):
+        sys.exit(f"{args.model}: no model.safetensors; run "
+                 f"/usr/bin/python3 benchmarks/make_random_model.py {args.model}")
+
+    rss_before = rss_kb("VmRSS")
+    cfg, W = load_tl_safetensors(args.model)
+    model = TorchModel(cfg, W)
+    del W
+    rss_loaded = rss_kb("VmRSS")
+    T = args.tokens
+    if T > cfg.n_ctx:
+        sys.exit(f"--tokens {T} > n_ctx {cfg.n_ctx}")
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, cfg.d_vocab, (T,), generator=gen)
+    tokens[0] = 0
+
+    memlens_ok = os.path.isfile(args.memlens_bench) and os.access(args.memlens_bench, os.X_OK)
+    memlens_note = "" if memlens_ok else (
+        f"memlens benchmark binary {args.memlens_bench} not found: build it with "
+        "`bazel build -c opt //benchmarks:forward_benchmark` or pass --memlens_bench; "
+        "only the PyTorch side was measured")
+    memlens_args = ["--benchmark_filter=^BM_Forward(NoCache|FullCache)"] + args.memlens_args.split()
+    memlens_env = {"MEMLENS_BENCH_MODEL": os.path.abspath(args.model),
+                   "MEMLENS_THREADS": str(args.threads)}
+
+    # Warm-up (first-touch page faults, BLAS thread start) outside the measurements.
+    model.forward(tokens)
+    model.forward(tokens, {})
+
+    tps = {"torch_nocache": [], "torch_cache": [], "memlens_nocache": [], "memlens_cache": []}
+    peak = {"torch_nocache": 0, "torch_cache": 0}
+    memlens_rss, cache_bytes, extra_counters = 0, 0, {}
+    can_reset = rss_reset()
+    for rep in range(args.reps):
+        for mode in ("torch_nocache", "torch_cache"):
+            rss_reset()
+            cache = {} if mode == "torch_cache" else None
+            t = time.perf_counter()
+            model.forward(tokens, cache)
+            dt = time.perf_counter() - t
+            tps[mode].append(T / dt)
+            peak[mode] = max(peak[mode], rss_kb("VmHWM"))
+            if cache:
+                cache_bytes = sum(v.numel() * v.element_size() for v in cache.values())
+            del cache
+        if memlens_ok:
+            try:
+                report, rss = run_memlens(args.memlens_bench, memlens_args, memlens_env,
+                                          args.timeout)
+            except RuntimeError as e:
+                memlens_ok, memlens_note = False, f"memlens benchmark failed: {e}"
+                continue
+            memlens_rss = max(memlens_rss, rss)
+            for key, name in (("memlens_nocache", "BM_ForwardNoCache"),
+                              ("memlens_cache", "BM_ForwardFullCache")):
+                entries = benchmark_entries(report, name)
+                vals = [counter(e, "tokens_per_second") for e in entries]
+                vals = [v for v in vals if v is not None]
+                if not vals:
+                    memlens_note = (f"{args.memlens_bench} reported no {name} with a "
+                                    "tokens_per_second counter")
+                tps[key] += vals
+                for e in entries:
+                    for k, v in e.items():
+                        if k not in ("tokens_per_second", "iterations", "real_time", "cpu_time",
+                                     "repetitions", "repetition_index", "threads",
+                                     "family_index", "per_family_instance_index") \
+                                and isinstance(v, (int, float)):
+                            extra_counters[f"{name}.{k}"] = v
+        print(f"  repetition {rep + 1}/{args.reps}: PyTorch {tps['torch_nocache'][-1]:.0f} / "
+              f"{tps['torch_cache'][-1]:.0f} tok/s" +
+              (f", memlens {tps['memlens_nocache'][-1]:.0f} / {tps['memlens_cache'][-1]:.0f}"
+               if memlens_ok and tps["memlens_nocache"] and tps["memlens_cache"] else ""),
+              file=sys.stderr, flush=True)
+
+    mm = []
+    if not args.no_matmul:
+        ops = {}
+        if args.memlens_ops:
+            try:
+                rep, _ = run_memlens(args.memlens_ops, ["--benchmark_filter=^BM_MatMul"] +
+                                     args.memlens_args.split(), memlens_env, args.timeout)
+                ops = memlens_matmul_gflops(rep)
+            except (RuntimeError, OSError) as e:
+                print(f"memlens ops benchmark failed: {e}", file=sys.stderr)
+        # TODO(memlens ops): this expects --memlens_ops to report BM_MatMul/M/K/N (C[M,N] =
+        # A[M,K] B[K,N], float32, row-major) with a "GFLOPS" counter (a flop/s-rate counter
+        # named FLOPS, or the real time, is also understood) at the shapes of MATMUL_SHAPES.
+        for M, K, N in MATMUL_SHAPES:
+            tg = torch_matmul_gflops(M, K, N, args.reps, gen)
+            mm.append(((M, K, N), mean_sd(ops.get((M, K, N), [])), mean_sd(tg)))
+
+    info = machine_info(args.threads)
+    ratio = lambda a, b: f"{a[0] / b[0]:.2f}" if a and b else "n/a"  # noqa: E731
+    rows = [(f"forward {T} tok, no cache", mean_sd(tps["memlens_nocache"]),
+             mean_sd(tps["torch_nocache"])),
+            (f"forward {T} tok, full cache", mean_sd(tps["memlens_cache"]),
+             mean_sd(tps["torch_cache"]))]
+    print()
+    print(f"model: {args.model} ({cfg.n_layers} layers, d_model {cfg.d_model}, "
+          f"{cfg.n_heads} heads of {cfg.d_head}, d_mlp {cfg.d_mlp}, vocab {cfg.d_vocab}), "
+          f"float32, {args.threads} threads, {args.reps} repetitions (mean ± sd)")
+    print()
+    print("| test | memlens tok/s | PyTorch tok/s | memlens / PyTorch |")
+    print("|---|---:|---:|---:|")
+    for name, m, t in rows:
+        print(f"| {name} | {fmt(m)} | {fmt(t)} | {ratio(m, t)} |")
+    if mm:
+        print()
+        print("| matmul M x K x N | memlens GFLOPS | torch.matmul GFLOPS | memlens / PyTorch |")
+        print("|---|---:|---:|---:|")
+        for (M, K, N), m, t in mm:
+            print(f"| {M} x {K} x {N} | {fmt(m)} | {fmt(t)} | {ratio(m, t)} |")
+    print()
+    mb = lambda kb: f"{kb / 1024:.0f} MB"  # noqa: E731
+    print(f"PyTorch process RSS: {mb(rss_before)} before loading, {mb(rss_loaded)} with the "
+          f"model loaded; peak {mb(peak['torch_nocache'])} during no-cache forwards, "
+          f"{mb(peak['torch_cache'])} during full-cache forwards"
+          + ("" if can_reset else " (peaks are process-lifetime: clear_refs unavailable)")
+          + f"; the full cache holds {cache_bytes / 2**20:.0f} MB of hooks.")
+    if memlens_rss:
+        print(f"memlens benchmark process: peak RSS {mb(memlens_rss)} (whole process: model, "
+              f"both benchmarks).")
+    for k, v in sorted(extra_counters.items()):
+        print(f"memlens counter {k} = {v:g}")
+    if memlens_note:
+        print(f"NOTE: {memlens_note}")
+    print()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "model": args.model, "tokens": T, "reps": args.reps,
+                       "tokens_per_second": tps, "matmul_gflops": [
+                           {"shape": s, "memlens": m, "torch": t} for s, m, t in mm],
+                       "rss_kb": {"before_load": rss_before, "loaded": rss_loaded,
+                                  "torch_peak": peak, "memlens_peak": memlens_rss},
+                       "torch_cache_bytes": cache_bytes, "memlens_counters": extra_counters,
+                       "note": memlens_note}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
