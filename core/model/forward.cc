@@ -19,8 +19,9 @@ class HookSite {
   // True when someone will look at or edit this hook, i.e. when an optional hook (like
   // hook_result) must be computed at all.
   bool Wanted(const std::string& name) const {
-    return options_.interventions.count(name) > 0 || options_.cache.Matches(name);
+    return Edited(name) || options_.cache.Matches(name);
   }
+  bool Edited(const std::string& name) const { return options_.interventions.count(name) > 0; }
 
   absl::Status Apply(const std::string& name, Tensor& value) {
     auto it = options_.interventions.find(name);
@@ -81,19 +82,23 @@ absl::Status Norm(const ModelConfig& c, const Tensor& x, const Tensor& w, const 
   return absl::OkStatus();
 }
 
-// hook_v_input: the value path reads its own copy of the residual per kv head, normalized with
-// ln1's scale from the clean residual (frozen), so editing it changes only the values.
-absl::Status ValuesFromVInput(const ModelConfig& c, const LayerWeights& L, const Tensor& resid,
-                              const Tensor& ln1_scale, const std::string& name, HookSite& hooks,
-                              Tensor& v, ThreadPool& pool) {
-  const int64_t T = resid.dim(0), D = c.d_model, G = c.n_kv_heads, dh = c.d_head;
+// hook_v_input [T, G, D]: the residual stream copied once per kv head.
+Tensor PerHeadInput(const Tensor& resid, int64_t G) {
+  const int64_t T = resid.dim(0), D = resid.dim(1);
   Tensor v_input({T, G, D});
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t g = 0; g < G; ++g) {
       std::memcpy(v_input.ptr() + (t * G + g) * D, resid.row(t), D * sizeof(float));
     }
   }
-  MEMLENS_RETURN_IF_ERROR(hooks.Apply(name, v_input));
+  return v_input;
+}
+
+// The values computed from per-head inputs, each normalized with ln1's scale of the clean
+// residual (frozen), so editing one head's input changes only that head's values.
+void ValuesFromInput(const ModelConfig& c, const LayerWeights& L, const Tensor& v_input,
+                     const Tensor& ln1_scale, Tensor& v, ThreadPool& pool) {
+  const int64_t T = v_input.dim(0), G = v_input.dim(1), D = v_input.dim(2), dh = c.d_head;
   Tensor head_in({T, D}), normed({T, D}), w_v({D, dh}), head_v({T, dh});
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t t = 0; t < T; ++t) {
@@ -114,7 +119,6 @@ absl::Status ValuesFromVInput(const ModelConfig& c, const LayerWeights& L, const
       std::memcpy(v.ptr() + t * G * dh + g * dh, head_v.row(t), dh * sizeof(float));
     }
   }
-  return absl::OkStatus();
 }
 
 // hook_result[t, h, :] = z[t, h, :] @ W_O[h]: the per-head outputs, without b_O.
@@ -229,12 +233,13 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
     MEMLENS_RETURN_IF_ERROR(Norm(c, resid, L.ln1_w, L.ln1_b, p + "ln1.", hooks, scale, normed));
     Project(normed, L.W_Q, L.b_Q, q, pool_);
     Project(normed, L.W_K, L.b_K, k, pool_);
+    // As with hook_result: the value path reads hook_v_input only when someone edits it.
     if (hooks.Wanted(p + "hook_v_input")) {
-      MEMLENS_RETURN_IF_ERROR(
-          ValuesFromVInput(c, L, resid, scale, p + "hook_v_input", hooks, v, pool_));
-    } else {
-      Project(normed, L.W_V, L.b_V, v, pool_);
+      Tensor v_input = PerHeadInput(resid, G);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_v_input", v_input));
+      if (hooks.Edited(p + "hook_v_input")) ValuesFromInput(c, L, v_input, scale, v, pool_);
     }
+    if (!hooks.Edited(p + "hook_v_input")) Project(normed, L.W_V, L.b_V, v, pool_);
     if (c.pos == PosKind::kRotary) {
       ops::Rope(q.ptr(), T, H, dh, 0, c.rope_theta);
       ops::Rope(k.ptr(), T, G, dh, 0, c.rope_theta);
@@ -248,11 +253,15 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
     ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, z.ptr(), pool_);
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_z", z));
+    // Recording a hook must not change the numbers, so attn_out is the fused projection
+    // unless someone edits the per-head results; then it is their sum, so the edit reaches it.
+    Tensor per_head;
     if (hooks.Wanted(p + "attn.hook_result")) {
-      // Summing the (possibly edited) per-head results makes edits reach attn_out.
-      Tensor per_head({T, H, D});
+      per_head = Tensor({T, H, D});
       PerHeadResult(c, z, L.W_O, per_head, pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_result", per_head));
+    }
+    if (hooks.Edited(p + "attn.hook_result")) {
       for (int64_t t = 0; t < T; ++t) {
         float* out = attn_out.row(t);
         if (L.b_O.empty()) {

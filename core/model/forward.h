@@ -4,9 +4,9 @@
 //   hook_embed [T, D], hook_pos_embed [T, D] (learned positions only)
 //   blocks.l.hook_resid_pre [T, D]
 //   blocks.l.ln1.hook_scale [T, 1], blocks.l.ln1.hook_normalized [T, D]
-//   blocks.l.hook_v_input [T, KVH, D]  (only when an intervention asks for it: the value path
-//       then reads this per-head input, normalized with ln1's scale of the clean resid_pre,
-//       i.e. the scale is frozen)
+//   blocks.l.hook_v_input [T, KVH, D]  (computed only when cached or edited; when edited, the
+//       value path reads this per-head input, normalized with ln1's scale of the clean
+//       resid_pre, i.e. the scale is frozen)
 //   blocks.l.attn.hook_q [T, H, dh], hook_k [T, KVH, dh], hook_v [T, KVH, dh]
 //       (after rotary for q and k, as TransformerLens's rotary models)
 //   blocks.l.attn.hook_attn_scores [H, T, T] (causal entries -inf), hook_pattern [H, T, T]
