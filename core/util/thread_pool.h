@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 namespace memlens {
 
@@ -20,7 +21,15 @@ class ThreadPool {
   // thread takes part) and returns when all are done. thread_index < NumThreads() lets
   // callers keep per-thread scratch space. Deterministic results are the caller's job:
   // tasks must write disjoint outputs.
+  //
+  // A Run called from inside a task of this same pool runs its tasks serially on the calling
+  // thread, passing that thread's index (so scratch indexed by thread_index must not be shared
+  // between the outer and the nested task). Runs from different outside threads are serialized.
   void Run(size_t num_tasks, const std::function<void(size_t task, int thread_index)>& fn);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace memlens
