@@ -85,14 +85,13 @@ absl::StatusOr<ModelConfig> Llama2cConfig(const Llama2cHeader& h, const std::str
                               {"vocab_size", vocab},
                               {"seq_len", h.seq_len}}) {
     if (value <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "llama2.c header field ", field, " = ", value, " must be positive"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("llama2.c header field ", field, " = ", value, " must be positive"));
     }
   }
   if (h.dim % h.n_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("llama2.c header: dim (", h.dim,
-                                                   ") is not a multiple of n_heads (",
-                                                   h.n_heads, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "llama2.c header: dim (", h.dim, ") is not a multiple of n_heads (", h.n_heads, ")"));
   }
   if (h.n_heads % h.n_kv_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("llama2.c header: n_heads (", h.n_heads,
@@ -133,14 +132,14 @@ uint64_t Llama2cFileSize(const Llama2cHeader& h) {
   // comes near 2^64.
   const uint64_t D = h.dim, F = h.hidden_dim, L = h.n_layers, V = std::llabs(h.vocab_size);
   const uint64_t hs = D / h.n_heads, KV = hs * h.n_kv_heads, T = h.seq_len;
-  uint64_t floats = V * D;             // token_embedding
-  floats += L * D;                     // rms_att
+  uint64_t floats = V * D;                     // token_embedding
+  floats += L * D;                             // rms_att
   floats += L * (D * D + 2 * KV * D + D * D);  // wq, wk, wv, wo
-  floats += L * D;                     // rms_ffn
-  floats += L * 3 * F * D;             // w1, w2, w3
-  floats += D;                         // rms_final
-  floats += 2 * T * (hs / 2);          // freq_cis_real, freq_cis_imag
-  if (h.vocab_size < 0) floats += V * D;  // wcls
+  floats += L * D;                             // rms_ffn
+  floats += L * 3 * F * D;                     // w1, w2, w3
+  floats += D;                                 // rms_final
+  floats += 2 * T * (hs / 2);                  // freq_cis_real, freq_cis_imag
+  if (h.vocab_size < 0) floats += V * D;       // wcls
   return kLlama2cHeaderBytes + floats * sizeof(float);
 }
 
@@ -148,9 +147,9 @@ absl::StatusOr<Model> LoadLlama2c(const std::string& path) {
   absl::StatusOr<MappedFile> file = MappedFile::Open(path);
   if (!file.ok()) return file.status();
   if (file->size() < kLlama2cHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": truncated llama2.c file: the header needs ", kLlama2cHeaderBytes,
-        " bytes but the file has ", file->size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": truncated llama2.c file: the header needs ", kLlama2cHeaderBytes,
+                     " bytes but the file has ", file->size()));
   }
   Llama2cHeader h;
   int32_t fields[7];

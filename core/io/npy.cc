@@ -102,7 +102,8 @@ absl::Status WriteNpy(const std::string& path, const Tensor& tensor) {
 }
 
 absl::StatusOr<Tensor> DecodeNpy(absl::string_view bytes, absl::string_view source) {
-  if (bytes.size() < kMagicLen + 4 || bytes.substr(0, kMagicLen) != absl::string_view(kMagic, kMagicLen)) {
+  if (bytes.size() < kMagicLen + 4 ||
+      bytes.substr(0, kMagicLen) != absl::string_view(kMagic, kMagicLen)) {
     return Error(source, "not a .npy file (no \\x93NUMPY magic)");
   }
   const int major = static_cast<uint8_t>(bytes[6]);
@@ -117,8 +118,7 @@ absl::StatusOr<Tensor> DecodeNpy(absl::string_view bytes, absl::string_view sour
   const size_t data_start = kMagicLen + 2 + len_bytes + static_cast<size_t>(header_len);
   if (data_start > bytes.size()) {
     return Error(source, absl::StrCat(".npy header length ", header_len,
-                                      " runs past the end of the data (", bytes.size(),
-                                      " bytes)"));
+                                      " runs past the end of the data (", bytes.size(), " bytes)"));
   }
   const absl::string_view dict = bytes.substr(kMagicLen + 2 + len_bytes, header_len);
 
@@ -131,8 +131,8 @@ absl::StatusOr<Tensor> DecodeNpy(absl::string_view bytes, absl::string_view sour
   absl::StatusOr<absl::string_view> fortran = DictValue(dict, "fortran_order", source);
   if (!fortran.ok()) return fortran.status();
   if (*fortran != "False") {
-    return Error(source, absl::StrCat(".npy fortran_order ", *fortran,
-                                      " is not supported (only C order)"));
+    return Error(source,
+                 absl::StrCat(".npy fortran_order ", *fortran, " is not supported (only C order)"));
   }
   absl::StatusOr<absl::string_view> shape_text = DictValue(dict, "shape", source);
   if (!shape_text.ok()) return shape_text.status();
@@ -149,8 +149,8 @@ absl::StatusOr<Tensor> DecodeNpy(absl::string_view bytes, absl::string_view sour
     if (!absl::SimpleAtoi(part, &d) || d < 0) {
       return Error(source, absl::StrCat(".npy shape ", *shape_text, " has a bad dimension"));
     }
-    if (shape.size() == kMaxRank || __builtin_mul_overflow(elements, static_cast<uint64_t>(d),
-                                                           &elements)) {
+    if (shape.size() == kMaxRank ||
+        __builtin_mul_overflow(elements, static_cast<uint64_t>(d), &elements)) {
       return Error(source, absl::StrCat(".npy shape ", *shape_text, " is absurdly large"));
     }
     shape.push_back(d);
@@ -158,9 +158,8 @@ absl::StatusOr<Tensor> DecodeNpy(absl::string_view bytes, absl::string_view sour
   const uint64_t have = bytes.size() - data_start;
   uint64_t need;
   if (__builtin_mul_overflow(elements, uint64_t{4}, &need) || need != have) {
-    return Error(source, absl::StrCat(".npy shape ", ShapeString(shape), " needs ",
-                                      elements, " float32 values but the file holds ", have,
-                                      " data bytes"));
+    return Error(source, absl::StrCat(".npy shape ", ShapeString(shape), " needs ", elements,
+                                      " float32 values but the file holds ", have, " data bytes"));
   }
   Tensor t(shape);
   if (need > 0) std::memcpy(t.ptr(), bytes.data() + data_start, need);

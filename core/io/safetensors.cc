@@ -26,8 +26,8 @@ absl::StatusOr<DType> ParseDType(const std::string& s) {
   if (s == "F32") return DType::kF32;
   if (s == "F16") return DType::kF16;
   if (s == "BF16") return DType::kBF16;
-  static const char* const kKnown[] = {"F64", "I64", "I32", "I16", "I8", "U64", "U32",
-                                       "U16", "U8", "BOOL", "F8_E4M3", "F8_E5M2"};
+  static const char* const kKnown[] = {"F64", "I64", "I32", "I16",  "I8",      "U64",
+                                       "U32", "U16", "U8",  "BOOL", "F8_E4M3", "F8_E5M2"};
   for (const char* k : kKnown) {
     if (s == k) {
       return absl::UnimplementedError(
@@ -45,9 +45,12 @@ bool MulOverflows(uint64_t a, uint64_t b, uint64_t* out) {
 
 const char* DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
   }
   return "?";
 }
@@ -123,13 +126,13 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   std::memcpy(&header_len, file.data(), 8);
   if (header_len < 2 || header_len > kMaxSafetensorsHeaderBytes) {
     return Error(path, absl::StrCat("safetensors header length ", header_len,
-                                    " is not plausible (must be 2 .. ",
-                                    kMaxSafetensorsHeaderBytes, " bytes)"));
+                                    " is not plausible (must be 2 .. ", kMaxSafetensorsHeaderBytes,
+                                    " bytes)"));
   }
   if (header_len > file.size() - 8) {
-    return Error(path, absl::StrCat("safetensors header length ", header_len,
-                                    " runs past the end of the file (", file.size(),
-                                    " bytes): truncated?"));
+    return Error(
+        path, absl::StrCat("safetensors header length ", header_len,
+                           " runs past the end of the file (", file.size(), " bytes): truncated?"));
   }
   const absl::string_view header(reinterpret_cast<const char*>(file.data()) + 8, header_len);
   if (header[0] != '{') {
@@ -159,8 +162,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
       for (const json::Member& m : entry.object()) {
         if (!m.second.is_string()) {
           return Error(path, absl::StrCat("__metadata__ value \"", m.first, "\" is a ",
-                                          json::TypeName(m.second.type()),
-                                          ", not a string"));
+                                          json::TypeName(m.second.type()), ", not a string"));
         }
         out.metadata_[m.first] = m.second.string_value();
       }
@@ -175,9 +177,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     if (!dtype_name.ok()) return bad(dtype_name.status().message());
     absl::StatusOr<DType> dtype = ParseDType(*dtype_name);
     if (!dtype.ok()) {
-      return absl::Status(dtype.status().code(),
-                          absl::StrCat(path, ": tensor \"", name, "\": ",
-                                       dtype.status().message()));
+      return absl::Status(dtype.status().code(), absl::StrCat(path, ": tensor \"", name,
+                                                              "\": ", dtype.status().message()));
     }
     const json::Value* shape_json = entry.Find("shape");
     if (shape_json == nullptr || !shape_json->is_array()) return bad("\"shape\" is not an array");
@@ -198,8 +199,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     for (const json::Value& d : shape_json->array()) {
       absl::StatusOr<int64_t> dim = d.AsInt64();
       if (!dim.ok() || *dim < 0) {
-        return bad(absl::StrCat("shape entry ", json::Serialize(d),
-                                " is not a non-negative integer"));
+        return bad(
+            absl::StrCat("shape entry ", json::Serialize(d), " is not a non-negative integer"));
       }
       if (MulOverflows(bytes, static_cast<uint64_t>(*dim), &bytes)) {
         return bad(absl::StrCat("shape ", json::Serialize(*shape_json), " is absurdly large"));
@@ -248,9 +249,9 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   for (const Range& r : ranges) {
     if (r.begin == r.end) continue;
     if (prev != nullptr && r.begin < prev->end) {
-      return Error(path, absl::StrCat("tensors \"", *prev->name, "\" [", prev->begin, ", ",
-                                      prev->end, ") and \"", *r.name, "\" [", r.begin, ", ",
-                                      r.end, ") overlap"));
+      return Error(path,
+                   absl::StrCat("tensors \"", *prev->name, "\" [", prev->begin, ", ", prev->end,
+                                ") and \"", *r.name, "\" [", r.begin, ", ", r.end, ") overlap"));
     }
     prev = &r;
   }
@@ -268,6 +269,27 @@ absl::StatusOr<Tensor> SafetensorsFile::ReadFloat(absl::string_view name) const 
     return absl::NotFoundError(absl::StrCat(path(), ": no tensor named \"", name, "\""));
   }
   return ToFloatTensor(*view);
+}
+
+SafetensorsSource::SafetensorsSource(SafetensorsFile file) : file_(std::move(file)) {}
+
+absl::StatusOr<std::unique_ptr<SafetensorsSource>> SafetensorsSource::Open(
+    const std::string& path) {
+  absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
+  if (!file.ok()) return file.status();
+  return std::make_unique<SafetensorsSource>(std::move(*file));
+}
+
+std::vector<std::string> SafetensorsSource::TensorNames() const {
+  std::vector<std::string> names;
+  names.reserve(file_.tensors().size());
+  for (const auto& [name, view] : file_.tensors()) names.push_back(name);
+  return names;
+}
+
+const std::vector<int64_t>* SafetensorsSource::FindShape(absl::string_view name) const {
+  const TensorView* view = file_.Find(name);
+  return view == nullptr ? nullptr : &view->shape;
 }
 
 absl::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
@@ -291,10 +313,10 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<NamedTe
           absl::StrCat(path, ": tensor \"", name, "\" is given twice"));
     }
     if (t == nullptr || t->data.size() != Tensor::NumElements(t->shape)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tensor \"", name, "\" has shape ",
-          t == nullptr ? "(null)" : ShapeString(t->shape), " but ",
-          t == nullptr ? 0 : t->data.size(), " values"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor \"", name, "\" has shape ",
+                       t == nullptr ? "(null)" : ShapeString(t->shape), " but ",
+                       t == nullptr ? 0 : t->data.size(), " values"));
     }
     for (int64_t d : t->shape) {
       if (d < 0) {

@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/io/mapped_file.h"
+#include "core/io/tensor_source.h"
 #include "core/tensor.h"
 
 namespace memlens {
@@ -79,6 +80,24 @@ class SafetensorsFile {
 
 // Header-size limit of the reference implementation (100 MB): larger means a corrupt file.
 inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+
+// A SafetensorsFile as a TensorSource (for the model builders).
+class SafetensorsSource : public TensorSource {
+ public:
+  explicit SafetensorsSource(SafetensorsFile file);
+  static absl::StatusOr<std::unique_ptr<SafetensorsSource>> Open(const std::string& path);
+
+  const std::string& source_name() const override { return file_.path(); }
+  std::vector<std::string> TensorNames() const override;
+  const std::vector<int64_t>* FindShape(absl::string_view name) const override;
+  absl::StatusOr<Tensor> ReadFloat(absl::string_view name) const override {
+    return file_.ReadFloat(name);
+  }
+  const SafetensorsFile& file() const { return file_; }
+
+ private:
+  SafetensorsFile file_;
+};
 
 using NamedTensor = std::pair<std::string, const Tensor*>;
 

@@ -67,12 +67,12 @@ inline bool Contains(absl::string_view haystack, absl::string_view needle) {
 }  // namespace memlens
 
 // Asserts that a Status or StatusOr is an error whose message contains `text`.
-#define EXPECT_ERROR_CONTAINS(result, text)                                         \
-  do {                                                                              \
-    const auto& _r = (result);                                                      \
-    const ::absl::Status _s = ::memlens::testing_io::StatusOf(_r);                  \
-    EXPECT_FALSE(_s.ok()) << "expected an error containing: " << (text);            \
-    EXPECT_TRUE(::memlens::testing_io::Contains(_s.message(), (text))) << _s;       \
+#define EXPECT_ERROR_CONTAINS(result, text)                                   \
+  do {                                                                        \
+    const auto& _r = (result);                                                \
+    const ::absl::Status _s = ::memlens::testing_io::StatusOf(_r);            \
+    EXPECT_FALSE(_s.ok()) << "expected an error containing: " << (text);      \
+    EXPECT_TRUE(::memlens::testing_io::Contains(_s.message(), (text))) << _s; \
   } while (0)
 
 namespace memlens {

@@ -70,11 +70,10 @@ bool Contains(absl::string_view haystack, absl::string_view needle) {
   return haystack.find(needle) != absl::string_view::npos;
 }
 
-#define EXPECT_ERROR_CONTAINS(status_or, text)                                  \
-  do {                                                                          \
-    ASSERT_FALSE((status_or).ok()) << "expected an error containing " << text;  \
-    EXPECT_TRUE(Contains((status_or).status().message(), text))                 \
-        << (status_or).status().message();                                      \
+#define EXPECT_ERROR_CONTAINS(status_or, text)                                                     \
+  do {                                                                                             \
+    ASSERT_FALSE((status_or).ok()) << "expected an error containing " << text;                     \
+    EXPECT_TRUE(Contains((status_or).status().message(), text)) << (status_or).status().message(); \
   } while (0)
 
 TEST(Llama2c, FileSizeMatchesTheFormula) {

@@ -108,7 +108,8 @@ TEST(Npy, BadFilesGiveClearErrors) {
       {file("{'descr': '<f4', 'fortran_order': False, 'shape': (x,), }", 8), "bad dimension"},
       {file("{'descr': '<f4', 'fortran_order': False, 'shape': 2, }", 8), "is not a tuple"},
       {file("{'descr': '<f4', 'fortran_order': False, "
-            "'shape': (4294967296, 4294967296, 4294967296), }", 8),
+            "'shape': (4294967296, 4294967296, 4294967296), }",
+            8),
        "absurdly large"},
       {file("{'descr': '<f4', 'fortran_order': False}", 8), "no 'shape' key"},
       {file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)", 8), "not terminated"},

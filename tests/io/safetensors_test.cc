@@ -52,8 +52,8 @@ TEST(Safetensors, WriteThenReadRoundTrips) {
   tensors["empty"] = Make({0, 4}, 0.0f);
   tensors["z.W"] = Make({2, 1, 3, 2}, 100.0f);
   const std::string path = TempPath("roundtrip.safetensors");
-  ASSERT_TRUE(WriteSafetensors(path, tensors, {{"format", "pt"}, {"note", "memlens \"test\""}})
-                  .ok());
+  ASSERT_TRUE(
+      WriteSafetensors(path, tensors, {{"format", "pt"}, {"note", "memlens \"test\""}}).ok());
 
   const std::string bytes = ReadAll(path);
   uint64_t header_len;
@@ -80,7 +80,8 @@ TEST(Safetensors, WriteThenReadRoundTrips) {
   EXPECT_ERROR_CONTAINS(file->ReadFloat("missing"), "no tensor named \"missing\"");
   EXPECT_ERROR_CONTAINS(file->ReadFloat("missing"), path);
   // No temporary files left behind.
-  for (const std::string& n : ListDir(TempPath(""))) EXPECT_EQ(n.find(".tmp."), std::string::npos) << n;
+  for (const std::string& n : ListDir(TempPath("")))
+    EXPECT_EQ(n.find(".tmp."), std::string::npos) << n;
 }
 
 TEST(Safetensors, OrderedWriterKeepsTheGivenOrderInTheDataSection) {
@@ -104,15 +105,15 @@ TEST(Safetensors, ViewsSurviveAMove) {
 
 TEST(Safetensors, HalfAndBFloat16ConvertExactly) {
   // F16: 1, -2, 65504 (max), 2^-24 (smallest subnormal), 2^-14 (smallest normal), +Inf, -0.
-  const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x0400, 0x7C00, 0x8000,
-                                     0x03FF};
+  const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x7BFF, 0x0001,
+                                     0x0400, 0x7C00, 0x8000, 0x03FF};
   // BF16: 1, -0.5, 3.140625, -Inf.
   const std::vector<uint16_t> bf16 = {0x3F80, 0xBF00, 0x4049, 0xFF80};
   std::string data(reinterpret_cast<const char*>(f16.data()), f16.size() * 2);
   data.append(reinterpret_cast<const char*>(bf16.data()), bf16.size() * 2);
-  const std::string header = absl::StrCat(
-      R"({"h":{"dtype":"F16","shape":[2,4],"data_offsets":[0,16]},)",
-      R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}})");
+  const std::string header =
+      absl::StrCat(R"({"h":{"dtype":"F16","shape":[2,4],"data_offsets":[0,16]},)",
+                   R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}})");
   auto file = OpenRaw("half.safetensors", Raw(header, data));
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->Find("h")->dtype, DType::kF16);
@@ -131,8 +132,8 @@ TEST(Safetensors, HalfAndBFloat16ConvertExactly) {
   EXPECT_TRUE(std::isnan(HalfToFloat(0x7E00)));
   auto b = file->ReadFloat("b");
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(b->data, (std::vector<float>{1.0f, -0.5f, 3.140625f,
-                                         -std::numeric_limits<float>::infinity()}));
+  EXPECT_EQ(b->data,
+            (std::vector<float>{1.0f, -0.5f, 3.140625f, -std::numeric_limits<float>::infinity()}));
   // Every finite half converts to a float that converts back to the same value ordering.
   float prev = -std::numeric_limits<float>::infinity();
   for (uint32_t bits = 0x0000; bits < 0x7C00; ++bits) {
@@ -179,8 +180,10 @@ TEST(Safetensors, BadFilesGiveClearErrors) {
       {"header not an object", Raw("[1, 2]", d16), "does not start with '{'"},
       {"binary garbage", std::string("\x10\0\0\0\0\0\0\0garbagegarbage!!", 24), "does not start"},
       {"deep nesting", Raw(absl::StrCat(R"({"t":)", deep, "}"), d16), "safetensors header"},
-      {"duplicate tensor", Raw(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                               R"("t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", d16),
+      {"duplicate tensor",
+       Raw(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+           R"("t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+           d16),
        "t"},
       {"entry not an object", one("5"), "tensor \"t\": entry is not a JSON object"},
       {"missing dtype", one(R"({"shape":[4],"data_offsets":[0,16]})"), "dtype"},
@@ -197,11 +200,13 @@ TEST(Safetensors, BadFilesGiveClearErrors) {
        "not a non-negative integer"},
       {"fractional dimension", one(R"({"dtype":"F32","shape":[1.5],"data_offsets":[0,16]})"),
        "not a non-negative integer"},
-      {"absurd shape", one(R"({"dtype":"F32","shape":[4294967296,4294967296,16],)"
-                           R"("data_offsets":[0,16]})"),
+      {"absurd shape",
+       one(R"({"dtype":"F32","shape":[4294967296,4294967296,16],)"
+           R"("data_offsets":[0,16]})"),
        "absurdly large"},
-      {"huge rank", one(R"({"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],)"
-                        R"("data_offsets":[0,4]})"),
+      {"huge rank",
+       one(R"({"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],)"
+           R"("data_offsets":[0,4]})"),
        "rank 17"},
       {"size mismatch", one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,16]})"),
        "needs 12 bytes but data_offsets [0, 16] span 16"},
@@ -209,8 +214,9 @@ TEST(Safetensors, BadFilesGiveClearErrors) {
        "needs 8 bytes"},
       {"offsets out of file", one(R"({"dtype":"F32","shape":[4],"data_offsets":[8,24]})"),
        "lie outside the data section (16 bytes)"},
-      {"absurd offsets", one(R"({"dtype":"F32","shape":[1],)"
-                             R"("data_offsets":[9223372036854775800,9223372036854775804]})"),
+      {"absurd offsets",
+       one(R"({"dtype":"F32","shape":[1],)"
+           R"("data_offsets":[9223372036854775800,9223372036854775804]})"),
        "outside the data section"},
       {"negative offset", one(R"({"dtype":"F32","shape":[1],"data_offsets":[-4,0]})"),
        "are not non-negative integers"},
@@ -222,11 +228,15 @@ TEST(Safetensors, BadFilesGiveClearErrors) {
        "data offset 2 is misaligned for F32"},
       {"misaligned F16", Raw(R"({"t":{"dtype":"F16","shape":[2],"data_offsets":[3,7]}})", d16),
        "misaligned for F16"},
-      {"overlap", Raw(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},)"
-                      R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", d16),
+      {"overlap",
+       Raw(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},)"
+           R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+           d16),
        "tensors \"a\" [0, 12) and \"b\" [8, 16) overlap"},
-      {"identical ranges", Raw(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-                               R"("b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d16),
+      {"identical ranges",
+       Raw(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+           R"("b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+           d16),
        "overlap"},
       {"extra field", one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":1})"),
        "unexpected field \"x\""},

@@ -1,0 +1,543 @@
+#include "core/io/model_loader.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/io/hf_gpt2.h"
+#include "core/io/llama2c.h"
+#include "core/io/safetensors.h"
+#include "core/io/transformer_lens.h"
+#include "core/io/weight_plan.h"
+#include "gtest/gtest.h"
+#include "tests/io/io_test_util.h"
+#include "tests/shared_data.h"
+
+namespace memlens {
+namespace {
+
+using testing_io::TempDir;
+using testing_io::WriteAll;
+using Shape = std::vector<int64_t>;
+using TensorMap = std::map<std::string, Tensor>;
+
+// Distinct, deterministic values per tensor (a misplaced element shows up as a mismatch).
+Tensor Pattern(Shape shape, int seed) {
+  Tensor t(std::move(shape));
+  for (size_t i = 0; i < t.size(); ++i) {
+    t.data[i] = std::sin(static_cast<float>(seed) * 12.9898f + static_cast<float>(i) * 0.731f);
+  }
+  return t;
+}
+
+// A TransformerLens state dict for the given sizes.
+struct TlSizes {
+  int L = 2, D = 12, H = 3, KVH = 3, dh = 4, F = 20, V = 11, ctx = 7;
+  bool bias = true, ln_weights = true, ln_bias = true, gated = false, learned_pos = true;
+  bool gqa_names = false;  // _W_K/_W_V (TransformerLens GroupedQueryAttention)
+};
+
+TensorMap TlTensors(const TlSizes& s) {
+  TensorMap m;
+  int seed = 1;
+  auto put = [&](const std::string& name, Shape shape) { m[name] = Pattern(shape, seed++); };
+  put("embed.W_E", {s.V, s.D});
+  if (s.learned_pos) put("pos_embed.W_pos", {s.ctx, s.D});
+  for (int l = 0; l < s.L; ++l) {
+    const std::string p = absl::StrCat("blocks.", l, ".");
+    const std::string kv = s.gqa_names ? "attn._" : "attn.";
+    if (s.ln_weights) {
+      put(p + "ln1.w", {s.D});
+      put(p + "ln2.w", {s.D});
+      if (s.ln_bias) {
+        put(p + "ln1.b", {s.D});
+        put(p + "ln2.b", {s.D});
+      }
+    }
+    put(p + "attn.W_Q", {s.H, s.D, s.dh});
+    put(p + kv + "W_K", {s.KVH, s.D, s.dh});
+    put(p + kv + "W_V", {s.KVH, s.D, s.dh});
+    put(p + "attn.W_O", {s.H, s.dh, s.D});
+    put(p + "mlp.W_in", {s.D, s.F});
+    if (s.gated) put(p + "mlp.W_gate", {s.D, s.F});
+    put(p + "mlp.W_out", {s.F, s.D});
+    if (s.bias) {
+      put(p + "attn.b_Q", {s.H, s.dh});
+      put(p + kv + "b_K", {s.KVH, s.dh});
+      put(p + kv + "b_V", {s.KVH, s.dh});
+      put(p + "attn.b_O", {s.D});
+      put(p + "mlp.b_in", {s.F});
+      put(p + "mlp.b_out", {s.D});
+    }
+    // Buffers a TransformerLens state dict carries; they must be ignored.
+    put(p + "attn.IGNORE", {});
+    put(p + "attn.mask", {s.ctx, s.ctx});
+  }
+  if (s.ln_weights) {
+    put("ln_final.w", {s.D});
+    if (s.ln_bias) put("ln_final.b", {s.D});
+  }
+  put("unembed.W_U", {s.D, s.V});
+  if (s.bias) put("unembed.b_U", {s.V});
+  return m;
+}
+
+std::string TlConfigJson(const TlSizes& s, const std::string& extra = "") {
+  return absl::StrCat(R"({"n_layers": )", s.L, R"(, "d_model": )", s.D, R"(, "d_head": )", s.dh,
+                      R"(, "n_heads": )", s.H, R"(, "d_mlp": )", s.F, R"(, "d_vocab": )", s.V,
+                      R"(, "n_ctx": )", s.ctx, extra, "}");
+}
+
+const std::string kGeluLn =
+    R"(, "act_fn": "gelu", "normalization_type": "LN", "ln_eps": 1e-05, )"
+    R"("positional_embedding_type": "standard", "original_architecture": "neel", "eps": 1e-05)";
+
+// Writes config.json + model.safetensors into a fresh directory.
+std::string WriteModelDir(const std::string& name, const std::string& config,
+                          const TensorMap& tensors) {
+  const std::string dir = TempDir(name);
+  WriteAll(dir + "/config.json", config);
+  EXPECT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());
+  return dir;
+}
+
+float At(const Tensor& t, std::initializer_list<int64_t> idx) {
+  size_t flat = 0, k = 0;
+  for (int64_t i : idx) flat = flat * t.shape[k++] + i;
+  return t.data[flat];
+}
+
+TEST(TransformerLens, GeluLnModelLandsInTheMemlensLayout) {
+  TlSizes s;
+  const TensorMap tl = TlTensors(s);
+  const std::string dir = WriteModelDir("tl_gelu", TlConfigJson(s, kGeluLn), tl);
+  auto model = LoadModel(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelConfig& c = model->config;
+  EXPECT_EQ(c.format, "tl-safetensors");
+  EXPECT_EQ(c.name, "tl_gelu");  // the directory's name when the config has no model_name
+  EXPECT_EQ(c.norm, NormKind::kLayerNorm);
+  EXPECT_EQ(c.act, ActKind::kGeluErf);
+  EXPECT_EQ(c.pos, PosKind::kLearned);
+  EXPECT_TRUE(c.has_bias);
+  EXPECT_EQ(c.n_kv_heads, 3);
+  EXPECT_FLOAT_EQ(c.attn_scale, 2.0f);  // sqrt(d_head)
+  EXPECT_FLOAT_EQ(c.eps, 1e-5f);
+  EXPECT_EQ(c.bos_token_id, -1);
+  EXPECT_FALSE(c.prepend_bos);
+  EXPECT_EQ(model->processing, "none");
+
+  const Weights& w = model->weights;
+  EXPECT_EQ(w.W_E.data, tl.at("embed.W_E").data);
+  EXPECT_EQ(w.W_pos.data, tl.at("pos_embed.W_pos").data);
+  EXPECT_EQ(w.W_U.data, tl.at("unembed.W_U").data);
+  for (int l = 0; l < s.L; ++l) {
+    const LayerWeights& L = w.layers[l];
+    const std::string p = absl::StrCat("blocks.", l, ".");
+    for (int h = 0; h < s.H; ++h) {
+      for (int d = 0; d < s.D; ++d) {
+        for (int k = 0; k < s.dh; ++k) {
+          EXPECT_EQ(At(L.W_Q, {d, h * s.dh + k}), At(tl.at(p + "attn.W_Q"), {h, d, k}));
+          EXPECT_EQ(At(L.W_K, {d, h * s.dh + k}), At(tl.at(p + "attn.W_K"), {h, d, k}));
+          EXPECT_EQ(At(L.W_V, {d, h * s.dh + k}), At(tl.at(p + "attn.W_V"), {h, d, k}));
+          EXPECT_EQ(At(L.W_O, {h * s.dh + k, d}), At(tl.at(p + "attn.W_O"), {h, k, d}));
+        }
+      }
+      for (int k = 0; k < s.dh; ++k) {
+        EXPECT_EQ(L.b_Q.data[h * s.dh + k], At(tl.at(p + "attn.b_Q"), {h, k}));
+      }
+    }
+    EXPECT_EQ(L.W_in.data, tl.at(p + "mlp.W_in").data);
+    EXPECT_EQ(L.W_out.data, tl.at(p + "mlp.W_out").data);
+    EXPECT_EQ(L.ln1_b.data, tl.at(p + "ln1.b").data);
+    EXPECT_EQ(L.b_out.data, tl.at(p + "mlp.b_out").data);
+    EXPECT_TRUE(L.W_gate.empty());
+  }
+}
+
+TEST(TransformerLens, LNPreFillsUnitWeightsAndGeluNewIsTanh) {
+  TlSizes s;
+  s.ln_weights = false;
+  const std::string dir =
+      WriteModelDir("tl_lnpre",
+                    TlConfigJson(s, R"(, "act_fn": "gelu_new", "normalization_type": "LNPre", )"
+                                    R"("model_name": "tiny", "eps": 1e-6, "bos_token_id": 3)"),
+                    TlTensors(s));
+  auto model = LoadModel(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.name, "tiny");
+  EXPECT_EQ(model->config.act, ActKind::kGeluTanh);
+  EXPECT_FLOAT_EQ(model->config.eps, 1e-6f);
+  EXPECT_EQ(model->config.bos_token_id, 3);
+  EXPECT_TRUE(model->config.prepend_bos);
+  EXPECT_EQ(model->processing, "fold_ln");
+  EXPECT_EQ(model->weights.layers[1].ln2_w.data, std::vector<float>(s.D, 1.0f));
+  EXPECT_EQ(model->weights.layers[1].ln2_b.data, std::vector<float>(s.D, 0.0f));
+  EXPECT_EQ(model->weights.ln_final_b.data, std::vector<float>(s.D, 0.0f));
+}
+
+TEST(TransformerLens, RotaryGqaSwiGLURmsModel) {
+  TlSizes s;
+  s.H = 4;
+  s.KVH = 2;
+  s.D = 16;
+  s.learned_pos = false;
+  s.ln_bias = false;
+  s.gated = true;
+  s.gqa_names = true;
+  const TensorMap tl = TlTensors(s);
+  const std::string config = TlConfigJson(
+      s, R"(, "act_fn": "silu", "gated_mlp": true, "normalization_type": "RMS", "eps": 1e-5, )"
+         R"("positional_embedding_type": "rotary", "rotary_dim": 4, "rotary_base": 500000.0, )"
+         R"("n_key_value_heads": 2, "original_architecture": "LlamaForCausalLM", )"
+         R"("default_prepend_bos": true, "bos_token_id": 1, "attn_only": false)");
+  auto model = LoadModel(WriteModelDir("tl_llama", config, tl));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelConfig& c = model->config;
+  EXPECT_EQ(c.norm, NormKind::kRMSNorm);
+  EXPECT_EQ(c.act, ActKind::kSwiGLU);
+  EXPECT_EQ(c.pos, PosKind::kRotary);
+  EXPECT_EQ(c.n_kv_heads, 2);
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
+  EXPECT_TRUE(model->weights.W_pos.empty());
+  const LayerWeights& L = model->weights.layers[1];
+  const Tensor& q = tl.at("blocks.1.attn.W_Q");
+  const Tensor& k = tl.at("blocks.1.attn._W_K");
+  // Rotate-half pairs (i, i + dh/2) become interleaved pairs (2i, 2i + 1) within each head.
+  for (int h = 0; h < s.H; ++h) {
+    for (int d = 0; d < s.D; ++d) {
+      for (int i = 0; i < s.dh / 2; ++i) {
+        EXPECT_EQ(At(L.W_Q, {d, h * s.dh + 2 * i}), At(q, {h, d, i}));
+        EXPECT_EQ(At(L.W_Q, {d, h * s.dh + 2 * i + 1}), At(q, {h, d, i + s.dh / 2}));
+        if (h < s.KVH) {
+          EXPECT_EQ(At(L.W_K, {d, h * s.dh + 2 * i}), At(k, {h, d, i}));
+          EXPECT_EQ(At(L.W_K, {d, h * s.dh + 2 * i + 1}), At(k, {h, d, i + s.dh / 2}));
+        }
+      }
+    }
+  }
+  // Values are not rotated: no permutation.
+  EXPECT_EQ(At(L.W_V, {3, 1 * s.dh + 1}), At(tl.at("blocks.1.attn._W_V"), {1, 3, 1}));
+  const Tensor& bq = tl.at("blocks.1.attn.b_Q");
+  EXPECT_EQ(L.b_Q.data[1 * s.dh + 1], At(bq, {1, s.dh / 2}));
+  EXPECT_EQ(L.W_gate.data, tl.at("blocks.1.mlp.W_gate").data);
+  EXPECT_TRUE(L.ln1_b.empty());
+
+  // rotary_adjacent_pairs: already interleaved, no permutation.
+  auto adjacent = LoadModel(WriteModelDir(
+      "tl_llama_adjacent",
+      config.substr(0, config.size() - 1) + R"(, "rotary_adjacent_pairs": true})", tl));
+  ASSERT_TRUE(adjacent.ok()) << adjacent.status();
+  EXPECT_EQ(adjacent->weights.layers[1].W_Q.data, HeadsToColumns(q).data);
+}
+
+TEST(TransformerLens, RotateHalfToInterleavedIsAPermutationWithinHeads) {
+  Tensor t({1, 8});
+  for (int i = 0; i < 8; ++i) t.data[i] = static_cast<float>(i);
+  // Two heads of 4: [0 1 | 2 3] [4 5 | 6 7] -> [0 2 1 3] [4 6 5 7].
+  EXPECT_EQ(RotateHalfToInterleaved(t, 4).data, (std::vector<float>{0, 2, 1, 3, 4, 6, 5, 7}));
+}
+
+TEST(TransformerLens, BuildsFromAnyTensorSource) {
+  TlSizes s;
+  MapTensorSource source("in-memory", TlTensors(s));
+  json::ParseOptions opts;
+  auto config = json::Parse(TlConfigJson(s, kGeluLn), opts);
+  ASSERT_TRUE(config.ok());
+  auto model = BuildModelFromSource(*config, "cfg.json", source, "pth", "");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.format, "tl-pth");
+}
+
+TEST(TransformerLens, TokenizerFilesProvideTheBosId) {
+  TlSizes s;
+  const std::string dir = WriteModelDir("tl_tok", TlConfigJson(s, kGeluLn), TlTensors(s));
+  WriteAll(dir + "/tokenizer_config.json", R"({"bos_token": {"content": "<|endoftext|>"}})");
+  WriteAll(dir + "/tokenizer.json",
+           R"({"added_tokens": [{"id": 0, "content": "<|endoftext|>", "special": true}],)"
+           R"( "model": {"vocab": {"a": 1}}})");
+  EXPECT_EQ(FindTokenizerBosId(dir), 0);
+  auto model = LoadModel(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.bos_token_id, 0);
+  EXPECT_TRUE(model->config.prepend_bos);
+  WriteAll(dir + "/tokenizer_config.json", R"({"bos_token": "a"})");
+  EXPECT_EQ(FindTokenizerBosId(dir), 1);
+  WriteAll(dir + "/tokenizer_config.json", R"({"bos_token": null})");
+  EXPECT_EQ(FindTokenizerBosId(dir), -1);
+}
+
+struct BadCase {
+  std::string label;
+  std::string config;
+  TensorMap tensors;
+  std::string error;
+};
+
+TEST(TransformerLens, BadModelsGiveClearErrors) {
+  TlSizes s;
+  const TensorMap good = TlTensors(s);
+  const std::string config = TlConfigJson(s, kGeluLn);
+  auto with = [&](const std::string& name, Tensor t) {
+    TensorMap m = good;
+    m[name] = std::move(t);
+    return m;
+  };
+  auto without = [&](const std::string& name) {
+    TensorMap m = good;
+    m.erase(name);
+    return m;
+  };
+  Tensor nan_wq = good.at("blocks.1.attn.W_Q");
+  nan_wq.data[5] = std::numeric_limits<float>::quiet_NaN();
+  auto cfg = [&](const std::string& extra) { return TlConfigJson(s, kGeluLn + extra); };
+  const std::vector<BadCase> cases = {
+      {"wrong shape", config, with("blocks.1.attn.W_Q", Pattern({3, 4, 12}, 1)),
+       "tensor blocks.1.attn.W_Q has shape [3, 4, 12] but "},
+      {"wrong shape names the config", config, with("embed.W_E", Pattern({11, 13}, 1)),
+       "needs [11, 12]"},
+      {"missing tensor", config, without("blocks.0.mlp.b_in"), "missing tensor blocks.0.mlp.b_in"},
+      {"unexpected tensor", config, with("blocks.0.mlp.W_gate", Pattern({12, 20}, 1)),
+       "unexpected tensor blocks.0.mlp.W_gate"},
+      {"NaN", config, with("blocks.1.attn.W_Q", nan_wq),
+       "blocks.1.attn.W_Q holds a non-finite value"},
+      {"missing field", TlConfigJson(s, "").replace(1, 15, ""), TlTensors(s), "n_layers"},
+      {"field of the wrong type", cfg(R"(, "bos_token_id": "one")"), good,
+       "field \"bos_token_id\" = \"one\": expected an integer"},
+      {"non-integer size", TlConfigJson(s, kGeluLn).replace(13, 1, "2.5"), good,
+       "field \"n_layers\" = 2.5: expected an integer"},
+      {"act_fn unsupported", TlConfigJson(s, R"(, "act_fn": "relu")"), good,
+       "field \"act_fn\" = \"relu\": not supported"},
+      {"silu without gate", TlConfigJson(s, R"(, "act_fn": "silu", "gated_mlp": false)"), good,
+       "silu is only supported in a gated MLP"},
+      {"no normalization", TlConfigJson(s, R"(, "act_fn": "gelu", "normalization_type": null)"),
+       good, "field \"normalization_type\" = null: models without normalization"},
+      {"attn_only", cfg(R"(, "attn_only": true)"), good, "field \"attn_only\" = true"},
+      {"parallel", cfg(R"(, "parallel_attn_mlp": true)"), good, "parallel_attn_mlp"},
+      {"alibi", TlConfigJson(s, R"(, "act_fn": "gelu", "positional_embedding_type": "alibi")"),
+       good, "positional_embedding_type"},
+      {"partial rotary",
+       TlConfigJson(s, R"(, "act_fn": "gelu", )"
+                       R"("positional_embedding_type": "rotary", "rotary_dim": 2)"),
+       good, "partial rotary"},
+      {"bounds", TlConfigJson(s, kGeluLn).replace(13, 1, "100000"), good, "n_layers = 100000"},
+      {"negative size", TlConfigJson(s, kGeluLn).replace(13, 1, "-2"), good, "n_layers = -2"},
+      {"heads", cfg(R"(, "n_key_value_heads": 2)"), good,
+       "n_heads (3) is not a multiple of n_kv_heads (2)"},
+      {"neither config", R"({"hidden_size": 3})", good, "neither a TransformerLens config"},
+      {"vocab out", cfg(R"(, "d_vocab_out": 7)"), good, "d_vocab_out"},
+      {"not JSON", "{n_layers: 2}", good, "config.json"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.label);
+    const std::string dir = WriteModelDir("bad_tl", c.config, c.tensors);
+    auto model = LoadModel(dir);
+    ASSERT_FALSE(model.ok());
+    EXPECT_TRUE(testing_io::Contains(model.status().message(), dir)) << model.status();
+    EXPECT_TRUE(testing_io::Contains(model.status().message(), c.error)) << model.status();
+  }
+}
+
+// ---- HuggingFace GPT-2 ----
+
+struct Gpt2Sizes {
+  int L = 2, D = 12, H = 3, V = 11, P = 7, F = 48;
+};
+
+TensorMap Gpt2Tensors(const Gpt2Sizes& s, const std::string& prefix, bool lm_head) {
+  TensorMap m;
+  int seed = 100;
+  auto put = [&](const std::string& name, Shape shape) {
+    m[prefix + name] = Pattern(shape, seed++);
+  };
+  put("wte.weight", {s.V, s.D});
+  put("wpe.weight", {s.P, s.D});
+  for (int l = 0; l < s.L; ++l) {
+    const std::string p = absl::StrCat("h.", l, ".");
+    put(p + "ln_1.weight", {s.D});
+    put(p + "ln_1.bias", {s.D});
+    put(p + "attn.c_attn.weight", {s.D, 3 * s.D});
+    put(p + "attn.c_attn.bias", {3 * s.D});
+    put(p + "attn.c_proj.weight", {s.D, s.D});
+    put(p + "attn.c_proj.bias", {s.D});
+    put(p + "ln_2.weight", {s.D});
+    put(p + "ln_2.bias", {s.D});
+    put(p + "mlp.c_fc.weight", {s.D, s.F});
+    put(p + "mlp.c_fc.bias", {s.F});
+    put(p + "mlp.c_proj.weight", {s.F, s.D});
+    put(p + "mlp.c_proj.bias", {s.D});
+    put(p + "attn.bias", {1, 1, s.P, s.P});
+    put(p + "attn.masked_bias", {});
+  }
+  put("ln_f.weight", {s.D});
+  put("ln_f.bias", {s.D});
+  if (lm_head) m["lm_head.weight"] = m.at(prefix + "wte.weight");
+  return m;
+}
+
+const std::string kGpt2Config =
+    R"({"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"],)"
+    R"( "bos_token_id": 10, "eos_token_id": 10, "layer_norm_epsilon": 1e-05,)"
+    R"( "model_type": "gpt2", "n_ctx": 7, "n_embd": 12, "n_head": 3, "n_inner": null,)"
+    R"( "n_layer": 2, "n_positions": 7, "vocab_size": 11})";
+
+TEST(HfGpt2, FusedQkvIsSplitAndTheHeadIsTied) {
+  Gpt2Sizes s;
+  for (const std::string prefix : {"", "transformer."}) {
+    SCOPED_TRACE(prefix);
+    const TensorMap hf = Gpt2Tensors(s, prefix, !prefix.empty());
+    auto model = LoadModel(WriteModelDir("gpt2" + prefix, kGpt2Config, hf));
+    ASSERT_TRUE(model.ok()) << model.status();
+    const ModelConfig& c = model->config;
+    EXPECT_EQ(c.format, "hf-gpt2-safetensors");
+    EXPECT_EQ(c.d_head, 4);
+    EXPECT_EQ(c.d_mlp, 48);
+    EXPECT_EQ(c.n_ctx, 7);
+    EXPECT_EQ(c.act, ActKind::kGeluTanh);
+    EXPECT_EQ(c.norm, NormKind::kLayerNorm);
+    EXPECT_EQ(c.bos_token_id, 10);
+    EXPECT_TRUE(c.prepend_bos);
+    EXPECT_FLOAT_EQ(c.attn_scale, 2.0f);
+    const Weights& w = model->weights;
+    const Tensor& wte = hf.at(prefix + "wte.weight");
+    EXPECT_EQ(w.W_E.data, wte.data);
+    for (int v = 0; v < s.V; ++v) {
+      for (int d = 0; d < s.D; ++d) EXPECT_EQ(At(w.W_U, {d, v}), At(wte, {v, d}));
+    }
+    EXPECT_EQ(w.b_U.data, std::vector<float>(s.V, 0.0f));
+    const Tensor& qkv = hf.at(prefix + "h.1.attn.c_attn.weight");
+    const Tensor& qkv_b = hf.at(prefix + "h.1.attn.c_attn.bias");
+    const LayerWeights& L = w.layers[1];
+    for (int d = 0; d < s.D; ++d) {
+      for (int j = 0; j < s.D; ++j) {
+        EXPECT_EQ(At(L.W_Q, {d, j}), At(qkv, {d, j}));
+        EXPECT_EQ(At(L.W_K, {d, j}), At(qkv, {d, s.D + j}));
+        EXPECT_EQ(At(L.W_V, {d, j}), At(qkv, {d, 2 * s.D + j}));
+      }
+    }
+    for (int j = 0; j < s.D; ++j) {
+      EXPECT_EQ(L.b_Q.data[j], qkv_b.data[j]);
+      EXPECT_EQ(L.b_K.data[j], qkv_b.data[s.D + j]);
+      EXPECT_EQ(L.b_V.data[j], qkv_b.data[2 * s.D + j]);
+    }
+    EXPECT_EQ(L.W_O.data, hf.at(prefix + "h.1.attn.c_proj.weight").data);
+    EXPECT_EQ(L.W_in.data, hf.at(prefix + "h.1.mlp.c_fc.weight").data);
+    EXPECT_EQ(L.W_out.data, hf.at(prefix + "h.1.mlp.c_proj.weight").data);
+    EXPECT_EQ(L.b_in.data, hf.at(prefix + "h.1.mlp.c_fc.bias").data);
+    EXPECT_EQ(w.ln_final_b.data, hf.at(prefix + "ln_f.bias").data);
+    EXPECT_EQ(w.W_pos.data, hf.at(prefix + "wpe.weight").data);
+  }
+}
+
+TEST(HfGpt2, BadModelsGiveClearErrors) {
+  Gpt2Sizes s;
+  const TensorMap good = Gpt2Tensors(s, "", false);
+  TensorMap bad_shape = good;
+  bad_shape["h.0.attn.c_attn.weight"] = Pattern({12, 12}, 1);
+  TensorMap extra = good;
+  extra["h.0.attn.q_proj.weight"] = Pattern({12, 12}, 1);
+  TensorMap missing = good;
+  missing.erase("h.1.mlp.c_fc.bias");
+  TensorMap llama_like;
+  llama_like["model.embed_tokens.weight"] = Pattern({11, 12}, 1);
+  auto config = [&](const std::string& from, const std::string& to) {
+    std::string c = kGpt2Config;
+    c.replace(c.find(from), from.size(), to);
+    return c;
+  };
+  const std::vector<BadCase> cases = {
+      {"fused qkv shape", kGpt2Config, bad_shape,
+       "tensor h.0.attn.c_attn.weight has shape [12, 12] but "},
+      {"unexpected", kGpt2Config, extra, "unexpected tensor h.0.attn.q_proj.weight"},
+      {"missing", kGpt2Config, missing, "missing tensor h.1.mlp.c_fc.bias"},
+      {"not gpt2 tensors", kGpt2Config, llama_like, "not a HuggingFace GPT-2 checkpoint"},
+      {"heads do not divide", config("\"n_head\": 3", "\"n_head\": 5"), good,
+       "field \"n_head\" = 5"},
+      {"activation", config("gelu_new", "relu"), good, "activation_function"},
+      {"model_type", config("\"gpt2\"", "\"gpt_neox\""), good, "neither a TransformerLens"},
+      {"layer scaling",
+       config("\"vocab_size\"",
+              "\"scale_attn_by_inverse_layer_idx\": true, "
+              "\"vocab_size\""),
+       good, "scale_attn_by_inverse_layer_idx"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.label);
+    const std::string dir = WriteModelDir("bad_gpt2", c.config, c.tensors);
+    auto model = LoadModel(dir);
+    ASSERT_FALSE(model.ok());
+    EXPECT_TRUE(testing_io::Contains(model.status().message(), dir)) << model.status();
+    EXPECT_TRUE(testing_io::Contains(model.status().message(), c.error)) << model.status();
+  }
+}
+
+// ---- Dispatch ----
+
+TEST(LoadModel, PicksTheFormatFromThePath) {
+  TlSizes s;
+  const std::string dir = WriteModelDir("dispatch", TlConfigJson(s, kGeluLn), TlTensors(s));
+  // A .safetensors file directly: config.json next to it.
+  auto direct = LoadModel(dir + "/model.safetensors");
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  // Trailing slash on the directory.
+  EXPECT_TRUE(LoadModel(dir + "/").ok());
+
+  EXPECT_ERROR_CONTAINS(LoadModel(dir + "/nothing_here"), "No such file or directory");
+  EXPECT_ERROR_CONTAINS(LoadModel(dir + "/config.json"), "unknown model file type");
+
+  const std::string empty = TempDir("empty_model_dir");
+  EXPECT_ERROR_CONTAINS(LoadModel(empty), "no config.json in this directory");
+  WriteAll(empty + "/config.json", "{}");
+  EXPECT_ERROR_CONTAINS(LoadModel(empty), "no weights file found (looked for model.safetensors");
+  WriteAll(empty + "/model_final.pth", "PK");
+  EXPECT_ERROR_CONTAINS(LoadModel(empty), "no PyTorch reader is linked in");
+
+  const std::string lonely = TempDir("lonely");
+  ASSERT_TRUE(WriteSafetensors(lonely + "/w.safetensors", TlTensors(s)).ok());
+  EXPECT_ERROR_CONTAINS(LoadModel(lonely + "/w.safetensors"), "no config.json next to it");
+
+  const std::string zip_bin = testing_io::TempPath("pytorch_model.bin");
+  WriteAll(zip_bin, std::string("PK\x03\x04", 4) + std::string(100, '\0'));
+  EXPECT_ERROR_CONTAINS(LoadModel(zip_bin), "a PyTorch zip checkpoint, not a llama2.c file");
+
+  const std::string sharded = TempDir("sharded");
+  WriteAll(sharded + "/config.json", "{}");
+  WriteAll(sharded + "/model.safetensors.index.json", "{}");
+  EXPECT_ERROR_CONTAINS(LoadModel(sharded), "sharded safetensors");
+}
+
+TEST(LoadModel, RegisteredFormatsPlugIn) {
+  TlSizes s;
+  const std::string dir = TempDir("registered");
+  WriteAll(dir + "/config.json", TlConfigJson(s, kGeluLn));
+  WriteAll(dir + "/weights.fake", "anything");
+  TensorSourceFormat fake;
+  fake.name = "fake";
+  fake.extension = ".fake";
+  fake.open = [s](const std::string& path) -> absl::StatusOr<std::unique_ptr<TensorSource>> {
+    return std::unique_ptr<TensorSource>(new MapTensorSource(path, TlTensors(s)));
+  };
+  RegisterTensorSourceFormat(fake);
+  auto model = LoadModel(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.format, "tl-fake");
+  auto direct = LoadModel(dir + "/weights.fake");
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  WriteAll(dir + "/other.fake", "anything");
+  EXPECT_ERROR_CONTAINS(LoadModel(dir), "several fake files (other.fake, weights.fake)");
+}
+
+TEST(LoadModel, Llama2cBinThroughTheSameEntryPoint) {
+  MEMLENS_REQUIRE_SHARED();
+  auto model = LoadModel(SharedDir() + "/models/stories260K/stories260K.bin");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.format, "llama2c");
+  EXPECT_EQ(model->config.n_kv_heads, 4);
+}
+
+}  // namespace
+}  // namespace memlens
