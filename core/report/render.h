@@ -1,0 +1,61 @@
+// Renderers: one Report, five formats. They know nothing of attribution; they lay out what
+// the report model holds.
+//
+//   text  Aligned terminal tables (the default). Strings left-aligned, numbers right-aligned;
+//         a "flag" column appears when a table has flagged rows. Matrices as labelled grids,
+//         series as one table per plot (x, then one column per line).
+//   md    GitHub-flavoured markdown: metadata table, one "##" heading per section, pipe tables.
+//   csv   ONE long-format file (RFC 4180 quoting) with the header
+//             section,table,row,column,value
+//         section = plugin name ("memlens" for the metadata rows);
+//         table   = item name; notes use "note", failures "error", metadata "metadata";
+//         row     = tables: row index from 0; matrices: row label; series: line name;
+//                   notes/error: index from 0; metadata: field name;
+//         column  = tables: column name, plus "_flag" for a flagged row's flag text;
+//                   matrices: column label; series: the x value (category or number);
+//                   notes: "text"; error: "message"; metadata: "value";
+//         value   = the cell (floats with round-trip precision; empty cell or NaN: empty).
+//         Pivot it with e.g. pandas: df[df.table == "norms"].pivot(index="row", columns="column").
+//   json  One object: {"format": "memlens-report", "format_version": 1, "metadata": {...},
+//         "sections": [{"plugin", "version", "source", "title", "description", "status":
+//         "ok"|"error", "error"?, "items": [{"kind": "table"|"series"|"matrix"|"note", ...}]}]}.
+//         Non-finite floats become null (JSON has no NaN).
+//   html  One self-contained page (inline CSS, no scripts, no external assets): metadata,
+//         tables (flagged rows highlighted), matrices as heatmaps of coloured cells (diverging
+//         blue-white-red around 0 when values have both signs), series as inline SVG plots.
+#ifndef MEMLENS_CORE_REPORT_RENDER_H_
+#define MEMLENS_CORE_REPORT_RENDER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/report/report.h"
+
+namespace memlens {
+
+enum class ReportFormat { kText, kMarkdown, kCsv, kJson, kHtml };
+
+// "text", "md", "csv", "json", "html".
+const char* ReportFormatName(ReportFormat format);
+// Accepts text|txt, md|markdown, csv, json, html|htm (case-insensitive); the error lists them.
+absl::StatusOr<ReportFormat> ParseReportFormat(absl::string_view name);
+// From a path's extension (.txt .md .csv .json .html); error for anything else.
+absl::StatusOr<ReportFormat> ReportFormatFromPath(absl::string_view path);
+
+std::string RenderReport(const Report& report, ReportFormat format);
+// `format` as accepted by ParseReportFormat.
+absl::StatusOr<std::string> RenderReport(const Report& report, absl::string_view format);
+
+std::string RenderText(const Report& report);
+std::string RenderMarkdown(const Report& report);
+std::string RenderCsv(const Report& report);
+std::string RenderJson(const Report& report);
+std::string RenderHtml(const Report& report);
+
+// Renders and writes `path` atomically (core/report/atomic_file.h).
+absl::Status WriteReport(const Report& report, ReportFormat format, const std::string& path);
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_REPORT_RENDER_H_

@@ -1,0 +1,47 @@
+// Helpers shared by the renderers (private to //core/report:render).
+#ifndef MEMLENS_CORE_REPORT_RENDER_UTIL_H_
+#define MEMLENS_CORE_REPORT_RENDER_UTIL_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "core/report/report.h"
+
+namespace memlens {
+namespace report_internal {
+
+// For people: `precision` digits after the point, or 4 significant digits when -1;
+// "nan", "inf", "-inf" for non-finite values.
+std::string DisplayFloat(double v, int precision = -1);
+// A cell as people read it ("" for an empty cell).
+std::string DisplayCell(const Cell& cell, const Column& column);
+
+// For machines: the shortest text that reads back as the same double ("" for NaN,
+// "inf"/"-inf" for infinities).
+std::string ExactFloat(double v);
+std::string ExactCell(const Cell& cell);
+
+// Control characters made visible ("\n", "\t", "\x01") so a cell stays on one line.
+std::string OneLine(absl::string_view s);
+// Terminal columns taken by UTF-8 text (one per code point; good enough for alignment).
+size_t DisplayWidth(absl::string_view s);
+
+// The metadata as (field, value) pairs in display order, skipping empty fields. The field
+// names are the json keys ("model_name", "processing", ...).
+std::vector<std::pair<std::string, std::string>> MetadataFields(const ReportMetadata& m);
+
+// The section heading: "plugin version: title".
+std::string SectionHeading(const Section& section);
+
+// Series as a table: when every line has the same x values, one row per x and one column per
+// line; otherwise one row per point (line, x, y).
+Table SeriesAsTable(const Series& series);
+// Matrix as a table: first column the row labels.
+Table MatrixAsTable(const Matrix& matrix);
+
+}  // namespace report_internal
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_REPORT_RENDER_UTIL_H_
