@@ -83,6 +83,14 @@ absl::Status Weights::Validate(const ModelConfig& config) const {
   return status;
 }
 
+void ForEachWeight(const Model& model,
+                   const std::function<void(const std::string& name, const Tensor& t)>& fn) {
+  ForEachTensor(model.weights, model.config,
+                [&](const std::string& name, const Tensor& t, const Shape& want) {
+                  if (!want.empty()) fn(name, t);
+                });
+}
+
 size_t Weights::NumParameters() const {
   size_t n = W_E.size() + W_pos.size() + ln_final_w.size() + ln_final_b.size() + W_U.size() +
              b_U.size();

@@ -7,6 +7,7 @@
 #ifndef MEMLENS_CORE_MODEL_WEIGHTS_H_
 #define MEMLENS_CORE_MODEL_WEIGHTS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ struct Model {
   // "fold_ln+center_writing+center_unembed+fold_value_biases".
   std::string processing = "none";
 };
+
+// Visits every tensor the architecture has, in file order, with its TransformerLens name
+// (e.g. "blocks.0.attn.W_Q"; shapes in memlens's layout). Absent optional tensors are skipped.
+void ForEachWeight(const Model& model,
+                   const std::function<void(const std::string& name, const Tensor& t)>& fn);
 
 }  // namespace memlens
 

@@ -1,0 +1,99 @@
+// memlens info / memlens hooks.
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/cli/commands.h"
+#include "core/cli/flags.h"
+#include "core/cli/output.h"
+#include "core/cli/session.h"
+#include "core/io/json.h"
+
+namespace memlens {
+
+int RunInfo() {
+  auto s = OpenSession();
+  if (!s.ok()) return Fail("info", s.status());
+  const ModelConfig& c = s->model.config;
+  const size_t params = s->model.weights.NumParameters();
+  const bool json_out = absl::GetFlag(FLAGS_format) == "json";
+  json::JsonWriter j(2);
+  std::vector<std::vector<std::string>> tensors;
+  j.BeginObject().Key("model").String(s->model_path).Key("format").String(c.format);
+  j.Key("name").String(c.name).Key("parameters").Int(params);
+  j.Key("processing").String(s->model.processing);
+  j.Key("config").BeginObject();
+  j.Key("norm").String(NormKindName(c.norm)).Key("act").String(ActKindName(c.act));
+  j.Key("positions").String(PosKindName(c.pos)).Key("n_layers").Int(c.n_layers);
+  j.Key("d_model").Int(c.d_model).Key("n_heads").Int(c.n_heads);
+  j.Key("n_kv_heads").Int(c.n_kv_heads).Key("d_head").Int(c.d_head).Key("d_mlp").Int(c.d_mlp);
+  j.Key("d_vocab").Int(c.d_vocab).Key("n_ctx").Int(c.n_ctx).Key("eps").Number(c.eps);
+  j.Key("attn_scale").Number(c.attn_scale).Key("biases").Bool(c.has_bias);
+  j.Key("bos_token_id").Int(c.bos_token_id).Key("prepend_bos").Bool(c.prepend_bos);
+  j.EndObject();
+  j.Key("tokenizer").String(s->tokenizer ? s->tokenizer->name() : "");
+  j.Key("tensors").BeginArray();
+  ForEachWeight(s->model, [&](const std::string& name, const Tensor& t) {
+    j.BeginObject().Key("name").String(name).Key("shape").BeginArray();
+    for (int64_t d : t.shape) j.Int(d);
+    j.EndArray().EndObject();
+    tensors.push_back({name, ShapeString(t.shape), absl::StrCat(t.size())});
+  });
+  j.EndArray().EndObject();
+  if (json_out) {
+    std::printf("%s\n", j.str().c_str());
+    return 0;
+  }
+  std::printf("model       %s (%s)\n", s->model_path.c_str(), c.format.c_str());
+  std::printf("parameters  %s (%.1f MB as float32)\n", absl::StrFormat("%'d", params).c_str(),
+              params * 4.0 / (1 << 20));
+  std::printf("layers      %d, d_model %d, %d heads of %d (%d key/value heads), d_mlp %d\n",
+              c.n_layers, c.d_model, c.n_heads, c.d_head, c.n_kv_heads, c.d_mlp);
+  std::printf("vocabulary  %d tokens, context %d\n", c.d_vocab, c.n_ctx);
+  std::printf("blocks      %s (eps %g), %s, %s positions%s, attention scale %g\n",
+              NormKindName(c.norm), c.eps, ActKindName(c.act), PosKindName(c.pos),
+              c.pos == PosKind::kRotary ? absl::StrFormat(" (theta %g)", c.rope_theta).c_str()
+                                        : "",
+              c.attn_scale);
+  std::printf("biases      %s; BOS %s\n", c.has_bias ? "yes" : "no",
+              c.bos_token_id >= 0 ? absl::StrCat("id ", c.bos_token_id,
+                                                 c.prepend_bos ? ", prepended" : "")
+                                        .c_str()
+                                  : "none");
+  std::printf("processing  %s\n", s->model.processing.c_str());
+  std::printf("tokenizer   %s\n\n",
+              s->tokenizer ? s->tokenizer->name().c_str() : "none found (use --tokenizer)");
+  std::printf("%s", TextTable({"tensor", "shape", "elements"}, tensors, {false, false, true}).c_str());
+  return 0;
+}
+
+int RunHooks() {
+  auto s = OpenSession();
+  if (!s.ok()) return Fail("hooks", s.status());
+  const ModelConfig& c = s->model.config;
+  // Shapes are for one prompt of T tokens; see core/model/forward.h.
+  auto shape_of = [&](const std::string& name) -> std::string {
+    const std::string D = absl::StrCat(c.d_model);
+    auto ends = [&](const char* suffix) {
+      return name.size() >= strlen(suffix) && name.compare(name.size() - strlen(suffix),
+                                                           std::string::npos, suffix) == 0;
+    };
+    if (ends("hook_scale")) return "[T, 1]";
+    if (ends("hook_q") || ends("hook_z")) return absl::StrCat("[T, ", c.n_heads, ", ", c.d_head, "]");
+    if (ends("hook_k") || ends("hook_v")) return absl::StrCat("[T, ", c.n_kv_heads, ", ", c.d_head, "]");
+    if (ends("hook_attn_scores") || ends("hook_pattern")) return absl::StrCat("[", c.n_heads, ", T, T]");
+    if (ends("hook_result")) return absl::StrCat("[T, ", c.n_heads, ", ", D, "]");
+    if (ends("hook_v_input")) return absl::StrCat("[T, ", c.n_kv_heads, ", ", D, "]");
+    if (ends("mlp.hook_pre") || ends("hook_pre_linear") || ends("mlp.hook_post")) {
+      return absl::StrCat("[T, ", c.d_mlp, "]");
+    }
+    return absl::StrCat("[T, ", D, "]");
+  };
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& name : AllHookNames(c)) rows.push_back({name, shape_of(name)});
+  std::printf("%s", TextTable({"hook", "shape"}, rows, {false, false}).c_str());
+  return 0;
+}
+
+}  // namespace memlens

@@ -1,0 +1,34 @@
+#include "core/cli/flags.h"
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(std::string, model, "",
+          "Model to load: a llama2.c .bin file, or a directory with config.json and "
+          "model.safetensors (TransformerLens or HuggingFace GPT-2 names) or model_final.pth "
+          "(TransformerLens checkpoint). Default: the small model shipped in models/default.");
+ABSL_FLAG(std::string, tokenizer, "",
+          "Tokenizer: llama2.c tok*.bin, tokenizer.json, or a directory with encoder.json + "
+          "vocab.bpe. Default: the tokenizer files in the model's directory, if any.");
+ABSL_FLAG(std::string, prompt, "", "Text to run (tokenized with the model's tokenizer).");
+ABSL_FLAG(std::string, tokens, "",
+          "Token ids to run instead of --prompt, separated by commas or spaces, e.g. 1,303,281.");
+ABSL_FLAG(std::string, prepend_bos, "auto",
+          "Prepend the BOS token to --prompt: auto (as the model's config says), yes, no.");
+ABSL_FLAG(bool, truncate, false,
+          "Keep the last n_ctx tokens of a prompt longer than the model's context instead of "
+          "stopping with an error.");
+ABSL_FLAG(int, threads, 0, "Worker threads (0: one per hardware thread).");
+ABSL_FLAG(std::string, format, "text", "Output format: text or json (report: also md, csv, html).");
+ABSL_FLAG(int, top_k, 0, "Sample only from the K most likely tokens (0: all). With --generate.");
+ABSL_FLAG(int, generate, 0, "Continue the prompt by this many tokens.");
+ABSL_FLAG(double, temperature, 0.0,
+          "Sampling temperature for --generate; 0 means greedy (always the most likely token).");
+ABSL_FLAG(int, top, 10, "How many of the most likely next tokens to show.");
+ABSL_FLAG(uint64_t, seed, 1234, "Seed of every random choice (sampling, resample ablation).");
+ABSL_FLAG(std::string, hooks, "*",
+          "Hooks to record, comma-separated TransformerLens names or globs, e.g. "
+          "'blocks.*.hook_resid_post,blocks.0.attn.hook_pattern'. See `memlens hooks`.");
+ABSL_FLAG(std::string, out, "", "Output: a directory (cache) or a file (report; default stdout).");
+ABSL_FLAG(std::string, out_format, "npy",
+          "Activation file format for `memlens cache`: npy (one .npy per hook plus index.json) "
+          "or safetensors (one activations.safetensors).");

@@ -1,0 +1,26 @@
+// The flags shared by memlens subcommands (defined in flags.cc).
+#ifndef MEMLENS_CORE_CLI_FLAGS_H_
+#define MEMLENS_CORE_CLI_FLAGS_H_
+
+#include <string>
+
+#include "absl/flags/declare.h"
+
+ABSL_DECLARE_FLAG(std::string, model);
+ABSL_DECLARE_FLAG(std::string, tokenizer);
+ABSL_DECLARE_FLAG(std::string, prompt);
+ABSL_DECLARE_FLAG(std::string, tokens);
+ABSL_DECLARE_FLAG(std::string, prepend_bos);
+ABSL_DECLARE_FLAG(bool, truncate);
+ABSL_DECLARE_FLAG(int, threads);
+ABSL_DECLARE_FLAG(std::string, format);
+ABSL_DECLARE_FLAG(int, top_k);
+ABSL_DECLARE_FLAG(int, generate);
+ABSL_DECLARE_FLAG(double, temperature);
+ABSL_DECLARE_FLAG(int, top);
+ABSL_DECLARE_FLAG(uint64_t, seed);
+ABSL_DECLARE_FLAG(std::string, hooks);
+ABSL_DECLARE_FLAG(std::string, out);
+ABSL_DECLARE_FLAG(std::string, out_format);
+
+#endif  // MEMLENS_CORE_CLI_FLAGS_H_

@@ -1,0 +1,167 @@
+#include "core/cli/session.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/cli/flags.h"
+#include "core/io/model_loader.h"
+#include "core/tokenizer/load_tokenizer.h"
+
+namespace memlens {
+namespace fs = std::filesystem;
+namespace {
+
+std::string SelfExe() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "" : exe.string();
+}
+
+// Tokenizer files that sit next to a model: the first that exists wins.
+std::string FindTokenizerNear(const std::string& model_path) {
+  std::error_code ec;
+  const fs::path p(model_path);
+  const fs::path dir = fs::is_directory(p, ec) ? p : p.parent_path();
+  for (const char* name : {"tokenizer.json", "encoder.json"}) {
+    if (fs::exists(dir / name, ec)) {
+      return std::string(name) == "encoder.json" ? dir.string() : (dir / name).string();
+    }
+  }
+  // llama2.c models ship with tok<vocab>.bin.
+  for (const auto& entry : fs::directory_iterator(dir.empty() ? "." : dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("tok", 0) == 0 && entry.path().extension() == ".bin") {
+      return entry.path().string();
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string DefaultModelPath() {
+  std::error_code ec;
+  const std::string exe = SelfExe();
+  for (const std::string& candidate :
+       {exe + ".runfiles/memlens/models/default", std::string("models/default")}) {
+    if (fs::exists(fs::path(candidate) / "config.json", ec)) return candidate;
+  }
+  return "";
+}
+
+absl::StatusOr<Session> OpenSession() {
+  Session s;
+  s.model_path = absl::GetFlag(FLAGS_model);
+  if (s.model_path.empty()) {
+    s.model_path = DefaultModelPath();
+    if (s.model_path.empty()) {
+      return absl::NotFoundError(
+          "no --model given and the default model (models/default) was not found next to the "
+          "binary or in the current directory");
+    }
+  }
+  auto model = LoadModel(s.model_path);
+  if (!model.ok()) return model.status();
+  s.model = std::move(*model);
+
+  std::string tok_path = absl::GetFlag(FLAGS_tokenizer);
+  if (tok_path.empty()) tok_path = FindTokenizerNear(s.model_path);
+  if (!tok_path.empty()) {
+    auto tok = LoadTokenizer(tok_path, s.model.config.d_vocab);
+    if (!tok.ok()) return tok.status();
+    if ((*tok)->vocab_size() > s.model.config.d_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tokenizer ", tok_path, " has ", (*tok)->vocab_size(),
+          " tokens but the model's vocabulary (d_vocab) is only ", s.model.config.d_vocab));
+    }
+    s.tokenizer = std::move(*tok);
+  }
+  s.pool = std::make_unique<ThreadPool>(absl::GetFlag(FLAGS_threads));
+  s.transformer = std::make_unique<Transformer>(s.model, *s.pool);
+  return s;
+}
+
+absl::StatusOr<std::vector<int>> TokenizeText(const Session& s, const std::string& text) {
+  const std::string bos_flag = absl::GetFlag(FLAGS_prepend_bos);
+  bool bos;
+  if (bos_flag == "auto") {
+    bos = s.model.config.prepend_bos;
+  } else if (bos_flag == "yes" || bos_flag == "true") {
+    bos = true;
+  } else if (bos_flag == "no" || bos_flag == "false") {
+    bos = false;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--prepend_bos must be auto, yes or no, not '", bos_flag, "'"));
+  }
+  if (s.tokenizer == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no tokenizer for ", s.model_path,
+        ": pass --tokenizer=PATH, or give token ids with --tokens instead of --prompt"));
+  }
+  if (bos && s.tokenizer->bos_id() < 0 && s.model.config.bos_token_id < 0) {
+    bos = false;  // nothing to prepend; "auto" on a model without BOS
+  }
+  auto ids = s.tokenizer->Encode(text, false);
+  if (!ids.ok()) return ids.status();
+  if (bos) {
+    const int bos_id =
+        s.model.config.bos_token_id >= 0 ? s.model.config.bos_token_id : s.tokenizer->bos_id();
+    ids->insert(ids->begin(), bos_id);
+  }
+  return ids;
+}
+
+absl::StatusOr<std::vector<int>> PromptTokens(const Session& s) {
+  const std::string prompt = absl::GetFlag(FLAGS_prompt);
+  const std::string tokens = absl::GetFlag(FLAGS_tokens);
+  if (!prompt.empty() && !tokens.empty()) {
+    return absl::InvalidArgumentError("give either --prompt or --tokens, not both");
+  }
+  std::vector<int> ids;
+  if (!tokens.empty()) {
+    for (absl::string_view part : absl::StrSplit(tokens, absl::ByAnyChar(", "), absl::SkipEmpty())) {
+      int id;
+      if (!absl::SimpleAtoi(part, &id)) {
+        return absl::InvalidArgumentError(absl::StrCat("--tokens: '", part, "' is not an integer"));
+      }
+      if (id < 0 || id >= s.model.config.d_vocab) {
+        return absl::InvalidArgumentError(absl::StrCat("--tokens: id ", id,
+                                                       " is outside the vocabulary [0, ",
+                                                       s.model.config.d_vocab, ")"));
+      }
+      ids.push_back(id);
+    }
+  } else if (!prompt.empty()) {
+    auto encoded = TokenizeText(s, prompt);
+    if (!encoded.ok()) return encoded.status();
+    ids = std::move(*encoded);
+  } else {
+    return absl::InvalidArgumentError("give a --prompt=TEXT or --tokens=IDS");
+  }
+  if (ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
+  const size_t n_ctx = s.model.config.n_ctx;
+  if (ids.size() > n_ctx) {
+    if (!absl::GetFlag(FLAGS_truncate)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the prompt has ", ids.size(), " tokens but the model's context is ", n_ctx,
+          " (n_ctx); shorten it or pass --truncate to keep the last ", n_ctx, " tokens"));
+    }
+    std::fprintf(stderr, "memlens: prompt truncated from %zu to its last %zu tokens\n",
+                 ids.size(), n_ctx);
+    ids.erase(ids.begin(), ids.end() - n_ctx);
+  }
+  return ids;
+}
+
+std::string PieceOf(const Session& s, int id) {
+  return s.tokenizer ? s.tokenizer->Piece(id) : absl::StrCat("#", id);
+}
+
+}  // namespace memlens

@@ -1,0 +1,46 @@
+// What every memlens subcommand starts from: the model, its tokenizer, and the prompt's ids,
+// resolved from the command-line flags with clear errors.
+#ifndef MEMLENS_CORE_CLI_SESSION_H_
+#define MEMLENS_CORE_CLI_SESSION_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/model/forward.h"
+#include "core/model/weights.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/thread_pool.h"
+
+namespace memlens {
+
+struct Session {
+  std::string model_path;
+  Model model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null when none was found (ids only)
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<Transformer> transformer;
+};
+
+// Loads --model (default: the model shipped in models/default) and --tokenizer (default: the
+// tokenizer files next to the model, if any), and starts --threads workers.
+absl::StatusOr<Session> OpenSession();
+
+// The model shipped with memlens, found next to the binary (Bazel runfiles) or under the
+// current directory; "" when it cannot be found.
+std::string DefaultModelPath();
+
+// The ids to run: --tokens (comma/space separated) or --prompt tokenized, with BOS prepended
+// as --prepend_bos says (auto: as the model's config says). Prompts longer than the context
+// are an error unless --truncate, which keeps the last n_ctx tokens (and says so on stderr).
+absl::StatusOr<std::vector<int>> PromptTokens(const Session& session);
+// Tokenizes one text the same way (for datasets).
+absl::StatusOr<std::vector<int>> TokenizeText(const Session& session, const std::string& text);
+
+// A display form of a token: the tokenizer's piece, or "#id" without a tokenizer.
+std::string PieceOf(const Session& session, int id);
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_CLI_SESSION_H_
