@@ -64,6 +64,19 @@ absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::Load(
 absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::FromBytes(
     absl::string_view data, int vocab_size, const std::string& source_name) {
   const std::string& src = source_name;
+  if (vocab_size == kInferVocabSize && data.size() >= 4) {
+    // Count the records; the checks below then report any problem precisely.
+    const int32_t max_len = ReadI32(data.data());
+    size_t off = 4;
+    int count = 0;
+    while (data.size() - off >= 8 && count < kMaxVocabSize) {
+      const int32_t len = ReadI32(data.data() + off + 4);
+      if (len < 0 || len > max_len || data.size() - off - 8 < static_cast<size_t>(len)) break;
+      off += 8 + static_cast<size_t>(len);
+      ++count;
+    }
+    vocab_size = off == data.size() ? count : count + 1;  // + 1: the bad record is reported
+  }
   if (vocab_size < kByteOffset + 256 || vocab_size > kMaxVocabSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         src, ": model vocab_size ", vocab_size, " is out of range for a llama2.c tokenizer (",

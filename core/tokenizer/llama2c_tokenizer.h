@@ -32,9 +32,11 @@ class Llama2cTokenizer : public Tokenizer {
   static constexpr int kBosId = 1;
   static constexpr int kEosId = 2;
   static constexpr int kByteOffset = 3;  // byte b is token b + 3
+  static constexpr int kInferVocabSize = -1;
 
   // Loads `path`; `vocab_size` is the model's (from its header). Errors name the file and,
-  // for a bad record, the token index and byte offset.
+  // for a bad record, the token index and byte offset. kInferVocabSize reads every record
+  // in the file instead (when no model is at hand).
   static absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Load(const std::string& path,
                                                                  int vocab_size);
   // Parses the bytes of a tok*.bin file; `source_name` is used in error messages.

@@ -1,0 +1,34 @@
+// Loads any supported tokenizer from a file or a directory, picking the format by file name
+// and contents.
+#ifndef MEMLENS_CORE_TOKENIZER_LOAD_TOKENIZER_H_
+#define MEMLENS_CORE_TOKENIZER_LOAD_TOKENIZER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace memlens {
+
+struct LoadTokenizerOptions {
+  // The model's vocabulary size, or -1 when unknown. A llama2.c tokenizer must have exactly
+  // this many tokens (it does not record its size: -1 reads every record); for the other
+  // formats the tokenizer's ids must fit: vocab_size() <= model_vocab_size (models often pad
+  // their embedding beyond the tokenizer's vocabulary).
+  int model_vocab_size = -1;
+};
+
+// `path` may be:
+//   - a directory holding tokenizer.json (HuggingFace), or encoder.json + vocab.bpe (GPT-2),
+//     or exactly one tok*.bin / tokenizer.bin (llama2.c), tried in that order;
+//   - a file: encoder.json or vocab.bpe (the other must be beside it), *.json (HuggingFace
+//     tokenizer.json), *.bin (llama2.c); any other name is sniffed: a JSON object is read as
+//     tokenizer.json, anything else as a llama2.c file.
+// Errors name the path and what was looked for.
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
+    const std::string& path, const LoadTokenizerOptions& options = {});
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_TOKENIZER_LOAD_TOKENIZER_H_
