@@ -270,6 +270,39 @@ TEST(Safetensors, EveryTruncationOfAValidFileIsAnErrorNotACrash) {
   }
 }
 
+TEST(Safetensors, RandomlyCorruptedHeadersNeverCrash) {
+  Tensor a = Make({3, 5}, 1.0f), b = Make({7}, 2.0f), c = Make({2, 2, 2}, 3.0f);
+  const std::string path = TempPath("fuzz_src.safetensors");
+  ASSERT_TRUE(WriteSafetensors(path, {{"a", &a}, {"b", &b}, {"c", &c}}, {{"k", "v"}}).ok());
+  const std::string good = ReadAll(path);
+  uint64_t header_len;
+  std::memcpy(&header_len, good.data(), 8);
+  const std::string cut = TempPath("fuzz.safetensors");
+  uint32_t rng = 12345;
+  auto next = [&rng] { return rng = rng * 1664525u + 1013904223u; };
+  int opened = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string bytes = good;
+    const int flips = 1 + next() % 3;
+    for (int f = 0; f < flips; ++f) {
+      // Mostly the header (length and JSON), where the validation lives.
+      const size_t pos = next() % (8 + header_len);
+      const char kInteresting[] = "0123456789[]{},:\"-e.ABFIU";
+      bytes[pos] = (next() % 2) ? kInteresting[next() % (sizeof(kInteresting) - 1)]
+                                : static_cast<char>(next());
+    }
+    WriteAll(cut, bytes);
+    auto file = SafetensorsFile::Open(cut);
+    if (!file.ok()) continue;
+    ++opened;
+    // Whatever survived validation must be readable within bounds.
+    for (const auto& [name, view] : file->tensors()) {
+      EXPECT_EQ(ToFloatTensor(view).size(), view.num_elements());
+    }
+  }
+  EXPECT_GT(opened, 0);  // some flips (e.g. inside a string) are harmless
+}
+
 TEST(Safetensors, WriterRejectsBadInputAndLeavesNoFile) {
   const std::string dir = TempDir("writer_errors");
   const std::string path = dir + "/out.safetensors";
