@@ -1,0 +1,99 @@
+#include "core/plugin/instance.h"
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <exception>
+#include <typeinfo>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace memlens {
+namespace {
+
+std::string Demangle(const char* mangled) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string out = (status == 0 && d != nullptr) ? d : mangled;
+  std::free(d);
+  return out;
+}
+
+}  // namespace
+
+template <typename Fn>
+void PluginInstance::Guard(absl::string_view stage, Fn&& fn) {
+  if (!status_.ok()) return;
+  try {
+    absl::Status s = std::forward<Fn>(fn)();
+    if (!s.ok()) Fail(stage, s);
+  } catch (const std::exception& e) {
+    status_ = absl::InternalError(absl::StrCat("plugin '", plugin_.name, "' (", plugin_.path,
+                                               ") threw ", Demangle(typeid(e).name()), " in ",
+                                               stage, ": ", e.what()));
+  } catch (...) {
+    status_ = absl::InternalError(absl::StrCat("plugin '", plugin_.name, "' (", plugin_.path,
+                                               ") threw a non-standard exception in ", stage));
+  }
+}
+
+PluginInstance::PluginInstance(const LoadedPlugin& plugin) : plugin_(plugin) {
+  Guard("create", [&]() -> absl::Status {
+    impl_.reset(plugin_.descriptor->create());
+    if (impl_ == nullptr) return absl::InternalError("the factory returned null");
+    return absl::OkStatus();
+  });
+}
+
+PluginInstance::~PluginInstance() = default;
+
+void PluginInstance::Fail(absl::string_view stage, const absl::Status& status) {
+  if (!status_.ok()) return;  // keep the first failure: later ones are usually its echo
+  status_ = absl::Status(status.code(), absl::StrCat("plugin '", plugin_.name, "' (",
+                                                     plugin_.path, ") failed in ", stage, ": ",
+                                                     status.message()));
+}
+
+std::vector<std::string> PluginInstance::RequiredHooks(const ModelConfig& config) {
+  std::vector<std::string> hooks;
+  Guard("RequiredHooks", [&]() -> absl::Status {
+    hooks = impl_->RequiredHooks(config);
+    return absl::OkStatus();
+  });
+  if (!ok()) hooks.clear();
+  return hooks;
+}
+
+void PluginInstance::Begin(const AnalysisContext& context) {
+  Guard("Begin", [&]() { return impl_->Begin(context); });
+}
+
+void PluginInstance::AnalyzePrompt(const PromptRun& run) {
+  Guard(absl::StrCat("AnalyzePrompt (prompt ", run.index, ")"),
+        [&]() { return impl_->AnalyzePrompt(run); });
+}
+
+Section PluginInstance::Finish() {
+  Section section;
+  section.plugin = plugin_.name;
+  section.plugin_version = plugin_.version;
+  section.source = plugin_.path;
+  section.title = plugin_.description;
+  if (ok()) {
+    ReportBuilder builder(&section);
+    Guard("Finish", [&]() -> absl::Status {
+      absl::Status s = impl_->Finish(builder);
+      // A builder misuse is the plugin's bug even when Finish() itself returned OK.
+      return s.ok() ? builder.status() : s;
+    });
+  }
+  if (!ok()) {
+    section.ok = false;
+    section.error = std::string(status_.message());
+    section.items.clear();
+  }
+  return section;
+}
+
+}  // namespace memlens

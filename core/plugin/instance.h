@@ -1,0 +1,57 @@
+// One live instance of a loaded plugin, with every call into plugin code guarded.
+//
+// Plugin code is third-party code: it may return an error, throw, or misuse the ReportBuilder.
+// Any of these puts the instance in a failed state whose message names the plugin, its file,
+// the stage (and prompt) and the reason; later calls are skipped, and Finish() yields a
+// failed Section, so the report says what went wrong and the other plugins are unaffected.
+// (A crash or an abort in plugin code cannot be contained in-process; nothing here tries.)
+#ifndef MEMLENS_CORE_PLUGIN_INSTANCE_H_
+#define MEMLENS_CORE_PLUGIN_INSTANCE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "core/plugin/loader.h"
+#include "core/plugin/plugin_api.h"
+#include "core/report/report.h"
+
+namespace memlens {
+
+class PluginInstance {
+ public:
+  // Calls the plugin's factory (a null result or an exception fails the instance).
+  explicit PluginInstance(const LoadedPlugin& plugin);
+  ~PluginInstance();
+  PluginInstance(const PluginInstance&) = delete;
+  PluginInstance& operator=(const PluginInstance&) = delete;
+
+  const LoadedPlugin& plugin() const { return plugin_; }
+  bool ok() const { return status_.ok(); }
+  const absl::Status& status() const { return status_; }
+
+  // The plugin's hook patterns; empty when failed.
+  std::vector<std::string> RequiredHooks(const ModelConfig& config);
+  void Begin(const AnalysisContext& context);
+  void AnalyzePrompt(const PromptRun& run);
+  // The plugin's section: its items, or ok = false and the error. Call once.
+  Section Finish();
+
+  // Fails the instance from outside (e.g. its hook patterns match nothing): `stage` says when.
+  void Fail(absl::string_view stage, const absl::Status& status);
+
+ private:
+  // Runs fn (plugin code) and converts an error or exception into the failed state.
+  template <typename Fn>
+  void Guard(absl::string_view stage, Fn&& fn);
+
+  LoadedPlugin plugin_;
+  std::unique_ptr<AnalysisPlugin> impl_;
+  absl::Status status_;
+};
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_PLUGIN_INSTANCE_H_

@@ -1,0 +1,312 @@
+#include "core/plugin/loader.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace memlens {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A plugin directory is shallow (bazel-bin/plugins/<name>/lib<name>.so); the bound keeps a
+// mistaken --plugin_dir=/ from walking the whole disk.
+constexpr int kMaxSearchDepth = 4;
+
+// Appends the demangled name of an undefined symbol in a dlerror() message: plugin authors
+// read "undefined symbol: memlens::ActivationStore::Get(...) const" more easily than
+// "_ZNK7memlens15ActivationStore3GetE...".
+std::string ExplainDlerror(const char* err) {
+  std::string msg = err == nullptr ? "unknown dlopen error" : err;
+  constexpr absl::string_view kUndefined = "undefined symbol: ";
+  const size_t at = msg.find(std::string(kUndefined));
+  if (at == std::string::npos) return msg;
+  const size_t start = at + kUndefined.size();
+  size_t end = msg.find_first_of(" ,\n", start);
+  if (end == std::string::npos) end = msg.size();
+  const std::string mangled = msg.substr(start, end - start);
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+  if (status == 0 && demangled != nullptr) {
+    absl::StrAppend(&msg, " (", demangled,
+                    "): the plugin was built against a different memlens core, or the host "
+                    "binary lacks //core/plugin:plugin_host");
+  }
+  free(demangled);
+  return msg;
+}
+
+bool ValidName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool LooksLikePath(absl::string_view entry) {
+  return absl::StrContains(entry, '/') || absl::EndsWith(entry, ".so");
+}
+
+std::string RealPath(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+}
+
+std::string Basename(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+absl::Status DuplicateError(const std::string& name, const std::string& a, const std::string& b) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "plugin name '", name, "' is defined by two files: ", a, " and ", b,
+      " (remove one from the plugin directories, or select one by path)"));
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedPlugin> LoadPluginFile(const std::string& path) {
+  // dlopen treats a name without '/' as a library to look up in the system paths; a plugin
+  // file is always a path.
+  const std::string open_path = absl::StrContains(path, '/') ? path : "./" + path;
+  dlerror();
+  void* handle = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": cannot load plugin: ", ExplainDlerror(dlerror())));
+  }
+  // Never dlclose'd (see loader.h): handle deliberately leaked from here on.
+  dlerror();
+  void* sym = dlsym(handle, MEMLENS_PLUGIN_ENTRY_SYMBOL);
+  if (sym == nullptr) {
+    const char* err = dlerror();
+    return absl::NotFoundError(absl::StrCat(
+        path, ": not a memlens plugin: it has no entry point '", MEMLENS_PLUGIN_ENTRY_SYMBOL,
+        "' (define it with MEMLENS_REGISTER_PLUGIN from core/plugin/plugin_api.h)",
+        err != nullptr ? absl::StrCat(" [", err, "]") : ""));
+  }
+  const MemlensPluginDescriptor* d = nullptr;
+  try {
+    d = reinterpret_cast<MemlensPluginEntryFn>(sym)();
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat(path, ": ", MEMLENS_PLUGIN_ENTRY_SYMBOL, "() threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError(
+        absl::StrCat(path, ": ", MEMLENS_PLUGIN_ENTRY_SYMBOL, "() threw a non-standard exception"));
+  }
+  if (d == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", MEMLENS_PLUGIN_ENTRY_SYMBOL, "() returned null"));
+  }
+  // Only abi_version may be read before it is checked: the rest of the layout is per version.
+  if (d->abi_version != MEMLENS_PLUGIN_ABI_VERSION) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": plugin ABI version ", d->abi_version, ", but this memlens expects ",
+        MEMLENS_PLUGIN_ABI_VERSION, "; rebuild the plugin against this memlens's headers"));
+  }
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": invalid plugin descriptor: ", what));
+  };
+  if (d->name == nullptr || !ValidName(d->name)) {
+    return bad(d->name == nullptr
+                   ? std::string("name is null")
+                   : absl::StrCat("name '", d->name,
+                                  "' must be 1 to 64 characters from [A-Za-z0-9_.-]"));
+  }
+  if (d->version == nullptr || d->version[0] == '\0') {
+    return bad(absl::StrCat("plugin '", d->name, "' has no version"));
+  }
+  if (d->description == nullptr) {
+    return bad(absl::StrCat("plugin '", d->name, "' has a null description"));
+  }
+  if (d->create == nullptr) {
+    return bad(absl::StrCat("plugin '", d->name, "' has a null factory (create)"));
+  }
+  LoadedPlugin p;
+  p.name = d->name;
+  p.version = d->version;
+  p.description = d->description;
+  p.path = path;
+  p.descriptor = d;
+  return p;
+}
+
+std::string DefaultPluginDir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  fs::path dir = exe.parent_path();
+  for (int up = 0; up <= 4 && !dir.empty(); ++up) {
+    const fs::path candidate = dir / "plugins";
+    if (fs::is_directory(candidate, ec)) return candidate.string();
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  return "";
+}
+
+std::vector<std::string> PluginSearchPath(const std::vector<std::string>& dirs) {
+  std::vector<std::string> out;
+  for (const std::string& d : dirs) {
+    if (!d.empty()) out.push_back(d);
+  }
+  if (const char* env = std::getenv("MEMLENS_PLUGIN_PATH"); env != nullptr) {
+    for (absl::string_view d : absl::StrSplit(env, ':', absl::SkipEmpty())) {
+      out.emplace_back(d);
+    }
+  }
+  const std::string def = DefaultPluginDir();
+  if (!def.empty()) out.push_back(def);
+  return out;
+}
+
+std::vector<std::string> FindPluginFiles(const std::vector<std::string>& dirs) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;  // real paths
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<std::string> found;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const fs::directory_entry& e = *it;
+      const std::string base = e.path().filename().string();
+      if (e.is_directory(ec)) {
+        // Bazel puts a symlink to every binary under its .runfiles tree: same plugin again.
+        if (absl::EndsWith(base, ".runfiles") || it.depth() + 1 >= kMaxSearchDepth) {
+          it.disable_recursion_pending();
+        }
+        continue;
+      }
+      if (absl::StartsWith(base, "lib") && absl::EndsWith(base, ".so") && e.is_regular_file(ec)) {
+        found.push_back(e.path().string());
+      }
+    }
+    std::sort(found.begin(), found.end());
+    for (std::string& f : found) {
+      if (seen.insert(RealPath(f)).second) out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
+    const std::vector<std::string>& selection, const std::vector<std::string>& search_path) {
+  const std::vector<std::string> files = FindPluginFiles(search_path);
+  const std::string where =
+      search_path.empty() ? "no plugin directories"
+                          : absl::StrCat("searched ", absl::StrJoin(search_path, ", "));
+
+  // Load results by file, so that each file is opened (and its errors reported) once.
+  std::map<std::string, absl::StatusOr<LoadedPlugin>> loaded;
+  auto load = [&](const std::string& file) -> const absl::StatusOr<LoadedPlugin>& {
+    auto it = loaded.find(file);
+    if (it == loaded.end()) it = loaded.emplace(file, LoadPluginFile(file)).first;
+    return it->second;
+  };
+
+  if (selection.empty()) {
+    std::vector<LoadedPlugin> out;
+    std::vector<std::string> errors;
+    std::map<std::string, std::string> by_name;  // name -> file
+    for (const std::string& file : files) {
+      const absl::StatusOr<LoadedPlugin>& p = load(file);
+      if (!p.ok()) {
+        errors.emplace_back(p.status().message());
+        continue;
+      }
+      auto [it, inserted] = by_name.emplace(p->name, file);
+      if (!inserted) {
+        errors.emplace_back(DuplicateError(p->name, it->second, file).message());
+        continue;
+      }
+      out.push_back(*p);
+    }
+    if (errors.size() == 1) return absl::FailedPreconditionError(errors[0]);
+    if (!errors.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          errors.size(), " plugin files failed to load:\n  ", absl::StrJoin(errors, "\n  ")));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const LoadedPlugin& a, const LoadedPlugin& b) { return a.name < b.name; });
+    return out;
+  }
+
+  std::vector<LoadedPlugin> out;
+  std::map<std::string, std::string> chosen;  // name -> file, to catch duplicates
+  auto add = [&](const LoadedPlugin& p) -> absl::Status {
+    auto [it, inserted] = chosen.emplace(p.name, p.path);
+    if (inserted) {
+      out.push_back(p);
+    } else if (RealPath(it->second) != RealPath(p.path)) {
+      return DuplicateError(p.name, it->second, p.path);
+    }  // the same file selected twice: once is enough
+    return absl::OkStatus();
+  };
+  for (const std::string& entry : selection) {
+    if (entry.empty()) continue;
+    if (LooksLikePath(entry)) {
+      const absl::StatusOr<LoadedPlugin>& p = load(entry);
+      if (!p.ok()) return p.status();
+      if (absl::Status s = add(*p); !s.ok()) return s;
+      continue;
+    }
+    // By name: files named lib<name>.so first (the convention, cheap), then all the others.
+    std::vector<const LoadedPlugin*> matches;
+    const std::string conventional = absl::StrCat("lib", entry, ".so");
+    for (int pass = 0; pass < 2 && matches.empty(); ++pass) {
+      for (const std::string& file : files) {
+        if ((Basename(file) == conventional) != (pass == 0)) continue;
+        const absl::StatusOr<LoadedPlugin>& p = load(file);
+        if (p.ok() && p->name == entry) matches.push_back(&*p);
+      }
+    }
+    if (matches.empty()) {
+      std::vector<std::string> available, errors;
+      for (const std::string& file : files) {
+        const absl::StatusOr<LoadedPlugin>& p = load(file);
+        if (p.ok()) {
+          available.push_back(p->name);
+        } else {
+          errors.emplace_back(p.status().message());
+        }
+      }
+      std::string msg = absl::StrCat(
+          "unknown plugin '", entry, "' (", where, "; available: ",
+          available.empty() ? "none" : absl::StrJoin(available, ", "), ")");
+      if (!errors.empty()) {
+        absl::StrAppend(&msg, "; files that failed to load:\n  ", absl::StrJoin(errors, "\n  "));
+      }
+      return absl::NotFoundError(msg);
+    }
+    if (matches.size() > 1) return DuplicateError(entry, matches[0]->path, matches[1]->path);
+    if (absl::Status s = add(*matches[0]); !s.ok()) return s;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<LoadedPlugin>> LoadPlugins(const std::vector<std::string>& selection,
+                                                      const std::vector<std::string>& dirs) {
+  return LoadPluginsFrom(selection, PluginSearchPath(dirs));
+}
+
+}  // namespace memlens

@@ -1,0 +1,164 @@
+// The one header a memlens plugin includes.
+//
+// A plugin is a shared object (built with memlens_plugin() from core/plugin/plugin.bzl) that
+// analyses a dataset one prompt at a time and contributes one section to the report:
+//
+//   class ResidNorms : public memlens::AnalysisPlugin {
+//     std::vector<std::string> RequiredHooks(const memlens::ModelConfig&) const override {
+//       return {"blocks.*.hook_resid_post"};
+//     }
+//     absl::Status AnalyzePrompt(const memlens::PromptRun& run) override { ... aggregate ... }
+//     absl::Status Finish(memlens::ReportBuilder& report) override { ... add tables ... }
+//   };
+//   MEMLENS_REGISTER_PLUGIN(ResidNorms, "resid_norms", "1.0", "Residual stream norms");
+//
+// Lifecycle, run by the host (core/plugin/runner.h) for each analysis:
+//   1. the factory creates a fresh instance;
+//   2. RequiredHooks(config): hook-name patterns (TransformerLens names, '*' and '?' globs);
+//      the host runs each prompt once, caching the union over all plugins, so a plugin sees at
+//      least the hooks it asked for (maybe more) and nothing else is ever computed or stored;
+//   3. Begin(context): model, weights, a Transformer for reruns with interventions, dataset
+//      info and settings; the context outlives the instance;
+//   4. AnalyzePrompt(run) once per prompt, in dataset order. The store, tokens and logits in
+//      `run` are valid only during the call: memory stays bounded by one prompt, so a plugin
+//      keeps running aggregates (sums, sketches, top-k), never the activations themselves;
+//   5. Finish(report): write the section (tables, series, matrices, notes);
+//   6. the instance is destroyed.
+// A plugin that returns an error or throws from any step is reported as failed (by name and
+// file) in the report; the other plugins still produce their sections.
+//
+// Flags: a plugin defines its own ABSL_FLAG(...)s (prefix them with the plugin name: flag names
+// are global, and Abseil exits on a duplicate). They land in the host's flag registry, show in
+// `memlens --helpfull`, and are parsed with the rest of the command line.
+//
+// ABI: plugins are C++ compiled against these headers and the same Abseil, so the whole
+// surface (this header, core/tensor.h, core/store/activation_store.h, core/model/*.h,
+// core/report/report.h, core/util/thread_pool.h) is the ABI. The host checks
+// MEMLENS_PLUGIN_ABI_VERSION exactly; bump it whenever any of those types change layout or
+// any function they declare changes signature. Rebuild plugins with the host.
+#ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
+#define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "core/model/config.h"
+#include "core/model/forward.h"
+#include "core/model/weights.h"
+#include "core/report/report.h"
+#include "core/store/activation_store.h"
+#include "core/tensor.h"
+
+// The version of the plugin ABI this header describes (see above).
+#define MEMLENS_PLUGIN_ABI_VERSION 1u
+
+// The name of the entry point every plugin exports.
+#define MEMLENS_PLUGIN_ENTRY_SYMBOL "memlens_plugin_descriptor"
+
+namespace memlens {
+
+class AnalysisPlugin;
+
+// What the dataset is, for plugins that size their aggregates and for the report.
+struct DatasetInfo {
+  std::string name;
+  std::string path;
+  int64_t num_prompts = 0;
+  int64_t num_tokens = 0;  // over all prompts
+};
+
+// Run-wide settings chosen on the command line.
+struct AnalysisSettings {
+  // How the per-position targets were chosen, e.g. "next_token" or "token:1234" (for reports;
+  // the ids themselves are in PromptRun::targets).
+  std::string target = "next_token";
+  // How contrast (incorrect) tokens were chosen, or "none" (plain logit, not a difference).
+  std::string contrast = "none";
+  // Seed for every random choice a plugin makes (resampling, sketches): derive a per-plugin
+  // stream from it so that results are reproducible and independent of plugin order.
+  uint64_t seed = 0;
+};
+
+// Everything that is the same for every prompt. Valid from Begin() until the instance is
+// destroyed. There is deliberately no access to other prompts' activations.
+struct AnalysisContext {
+  const Model* model = nullptr;  // config, weights, processing (LN folding, centering)
+  // Runs the model again: interventions (ablations, patching), reruns from a residual point.
+  const Transformer* transformer = nullptr;
+  DatasetInfo dataset;
+  AnalysisSettings settings;
+
+  const ModelConfig& config() const { return model->config; }
+  const Weights& weights() const { return model->weights; }
+};
+
+// One prompt, valid only during AnalyzePrompt().
+struct PromptRun {
+  int64_t index = 0;                     // the prompt's position in the dataset
+  absl::Span<const int> tokens;          // [T], BOS included when the model prepends it
+  absl::Span<const std::string> pieces;  // [T], each token's text (for reports)
+  // [T] per position: the token whose logit is explained (-1: none, e.g. the last position
+  // when targets are next tokens), and the contrast token for a logit difference (-1: none).
+  absl::Span<const int> targets;
+  absl::Span<const int> contrasts;
+  const ActivationStore* store = nullptr;  // at least the hooks RequiredHooks() named
+  const Tensor* logits = nullptr;          // [T, d_vocab] of the clean run
+  const AnalysisContext* context = nullptr;
+
+  int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
+};
+
+// The interface a plugin implements. Methods are called from one thread, in the order
+// described at the top of this file.
+class AnalysisPlugin {
+ public:
+  virtual ~AnalysisPlugin() = default;
+
+  // Hook-name patterns (exact names or globs) this plugin reads from PromptRun::store. Each
+  // pattern must match at least one hook of the model (a typo is an error, not an empty cache).
+  virtual std::vector<std::string> RequiredHooks(const ModelConfig& config) const = 0;
+  virtual absl::Status Begin(const AnalysisContext& context) { return absl::OkStatus(); }
+  virtual absl::Status AnalyzePrompt(const PromptRun& run) = 0;
+  // Title defaults to the plugin's description; add items in the order they should appear.
+  virtual absl::Status Finish(ReportBuilder& report) = 0;
+};
+
+}  // namespace memlens
+
+extern "C" {
+
+// What a plugin's entry point returns. The layout is frozen per ABI version: the host reads
+// abi_version first and nothing else when it differs.
+typedef struct MemlensPluginDescriptor {
+  uint32_t abi_version;     // MEMLENS_PLUGIN_ABI_VERSION the plugin was built with
+  const char* name;         // [A-Za-z0-9_.-]+, unique among loaded plugins; selects it
+  const char* version;      // the plugin's own version, e.g. "1.0"
+  const char* description;  // one line, shown by `memlens plugins` and as the section title
+  // Returns a new instance (owned by the host, deleted through the virtual destructor).
+  memlens::AnalysisPlugin* (*create)(void);
+} MemlensPluginDescriptor;
+
+typedef const MemlensPluginDescriptor* (*MemlensPluginEntryFn)(void);
+
+}  // extern "C"
+
+// Defines the plugin's entry point. Use once per shared object, at file scope (outside any
+// namespace). ClassName must derive from memlens::AnalysisPlugin and be default-constructible;
+// name, version and description are string literals.
+#define MEMLENS_REGISTER_PLUGIN(ClassName, plugin_name, plugin_version, plugin_description)  \
+  static_assert(std::is_base_of<::memlens::AnalysisPlugin, ClassName>::value,              \
+                #ClassName " must derive from memlens::AnalysisPlugin");                   \
+  extern "C" __attribute__((visibility("default"))) const MemlensPluginDescriptor*         \
+  memlens_plugin_descriptor(void) {                                                        \
+    static const MemlensPluginDescriptor kMemlensPluginDescriptor = {                      \
+        MEMLENS_PLUGIN_ABI_VERSION, "" plugin_name, "" plugin_version,                     \
+        "" plugin_description,                                                             \
+        []() -> ::memlens::AnalysisPlugin* { return new ClassName(); }};                   \
+    return &kMemlensPluginDescriptor;                                                      \
+  }
+
+#endif  // MEMLENS_CORE_PLUGIN_PLUGIN_API_H_

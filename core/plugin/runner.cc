@@ -1,0 +1,181 @@
+#include "core/plugin/runner.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/plugin/instance.h"
+
+namespace memlens {
+namespace {
+
+absl::Status CheckPrompt(const ModelConfig& config, size_t index, const Prompt& p) {
+  auto bad = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt ", index, ": ", what));
+  };
+  const size_t T = p.tokens.size();
+  if (T == 0) return bad("no tokens");
+  if (config.n_ctx > 0 && T > static_cast<size_t>(config.n_ctx)) {
+    return bad(absl::StrCat(T, " tokens exceed the model's context of ", config.n_ctx));
+  }
+  auto check_ids = [&](const std::vector<int>& ids, const char* what,
+                       bool allow_none) -> absl::Status {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if ((ids[i] == -1 && allow_none) || (ids[i] >= 0 && ids[i] < config.d_vocab)) continue;
+      return bad(absl::StrCat(what, " id ", ids[i], " at position ", i,
+                              " is outside the vocabulary [0, ", config.d_vocab, ")"));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = check_ids(p.tokens, "token", false); !s.ok()) return s;
+  auto check_len = [&](size_t n, const char* what) -> absl::Status {
+    if (n == 0 || n == T) return absl::OkStatus();
+    return bad(absl::StrCat("has ", T, " tokens but ", n, " ", what));
+  };
+  if (absl::Status s = check_len(p.pieces.size(), "pieces"); !s.ok()) return s;
+  if (absl::Status s = check_len(p.targets.size(), "targets"); !s.ok()) return s;
+  if (absl::Status s = check_len(p.contrasts.size(), "contrasts"); !s.ok()) return s;
+  if (absl::Status s = check_ids(p.targets, "target", true); !s.ok()) return s;
+  return check_ids(p.contrasts, "contrast", true);
+}
+
+void FillMetadata(const Model& model, const DatasetInfo& dataset,
+                  const AnalysisSettings& settings, ReportMetadata& m) {
+  auto fill = [](std::string& field, const std::string& value) {
+    if (field.empty()) field = value;
+  };
+  fill(m.created, absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
+  fill(m.model_name, model.config.name);
+  fill(m.model_format, model.config.format);
+  fill(m.model_summary, ModelSummary(model.config));
+  fill(m.processing, model.processing);
+  fill(m.dataset_name, dataset.name);
+  fill(m.dataset_path, dataset.path);
+  m.num_prompts = dataset.num_prompts;
+  m.num_tokens = dataset.num_tokens;
+  m.seed = settings.seed;
+  m.settings.insert(m.settings.begin(), {{"target", settings.target},
+                                         {"contrast", settings.contrast}});
+}
+
+// Flags whose value differs from the default, Abseil's own excepted: enough to rerun.
+void RecordModifiedFlags(ReportMetadata& m) {
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StartsWith(flag->Filename(), "absl/")) continue;
+    const std::string value = flag->CurrentValue();
+    if (value != flag->DefaultValue()) flags.emplace_back(absl::StrCat("--", name), value);
+  }
+  std::sort(flags.begin(), flags.end());
+  for (auto& f : flags) m.settings.push_back(std::move(f));
+}
+
+}  // namespace
+
+std::string ModelSummary(const ModelConfig& c) {
+  std::string s = absl::StrCat(c.n_layers, " layers, d_model ", c.d_model, ", ", c.n_heads,
+                               " heads of ", c.d_head);
+  if (c.n_kv_heads != c.n_heads) absl::StrAppend(&s, " (", c.n_kv_heads, " kv heads)");
+  absl::StrAppend(&s, ", d_mlp ", c.d_mlp, ", vocab ", c.d_vocab, ", ctx ", c.n_ctx, ", ",
+                  NormKindName(c.norm), ", ", ActKindName(c.act), ", ", PosKindName(c.pos),
+                  " positions");
+  return s;
+}
+
+absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
+                                  const std::vector<LoadedPlugin>& plugins,
+                                  const std::vector<Prompt>& prompts,
+                                  const RunnerOptions& options) {
+  const Model& model = transformer.model();
+  const ModelConfig& config = model.config;
+  // Validate everything first: better to refuse in a second than to fail after an hour.
+  int64_t num_tokens = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (absl::Status s = CheckPrompt(config, i, prompts[i]); !s.ok()) return s;
+    num_tokens += static_cast<int64_t>(prompts[i].tokens.size());
+  }
+
+  AnalysisContext context;
+  context.model = &model;
+  context.transformer = &transformer;
+  context.dataset = options.dataset;
+  context.dataset.num_prompts = static_cast<int64_t>(prompts.size());
+  context.dataset.num_tokens = num_tokens;
+  context.settings = options.settings;
+
+  std::vector<std::unique_ptr<PluginInstance>> instances;
+  for (const LoadedPlugin& p : plugins) instances.push_back(std::make_unique<PluginInstance>(p));
+
+  // Each plugin's patterns are checked on their own, so one plugin's typo fails only it.
+  const std::vector<std::string> known = AllHookNames(config);
+  std::vector<std::string> wanted;
+  for (auto& inst : instances) {
+    const std::vector<std::string> hooks = inst->RequiredHooks(config);
+    if (!inst->ok()) continue;
+    absl::StatusOr<HookFilter> f = HookFilter::Parse(absl::StrJoin(hooks, ","), known);
+    if (!f.ok()) {
+      inst->Fail("RequiredHooks", f.status());
+      continue;
+    }
+    for (const std::string& h : f->patterns()) wanted.push_back(h);
+  }
+  absl::StatusOr<HookFilter> cache = HookFilter::Parse(absl::StrJoin(wanted, ","), known);
+  if (!cache.ok()) return cache.status();  // cannot happen: every pattern was checked above
+
+  for (auto& inst : instances) inst->Begin(context);
+
+  RunOptions run_options;
+  run_options.cache = *cache;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    bool any = false;
+    for (const auto& inst : instances) any = any || inst->ok();
+    if (!any) break;  // every plugin has failed: running the model would be wasted work
+
+    const Prompt& prompt = prompts[i];
+    const size_t T = prompt.tokens.size();
+    absl::StatusOr<RunResult> result = transformer.Run(prompt.tokens, run_options);
+    if (!result.ok()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat("prompt ", i, ": ", result.status().message()));
+    }
+    std::vector<std::string> pieces = prompt.pieces;
+    if (pieces.empty()) {
+      for (int t : prompt.tokens) pieces.push_back(absl::StrCat("[", t, "]"));
+    }
+    std::vector<int> targets = prompt.targets;
+    if (targets.empty()) {
+      targets.assign(T, -1);
+      for (size_t t = 0; t + 1 < T; ++t) targets[t] = prompt.tokens[t + 1];
+    }
+    std::vector<int> contrasts = prompt.contrasts;
+    if (contrasts.empty()) contrasts.assign(T, -1);
+
+    PromptRun run;
+    run.index = static_cast<int64_t>(i);
+    run.tokens = prompt.tokens;
+    run.pieces = pieces;
+    run.targets = targets;
+    run.contrasts = contrasts;
+    run.store = &result->store;
+    run.logits = &result->logits;
+    run.context = &context;
+    for (auto& inst : instances) inst->AnalyzePrompt(run);
+    if (options.progress) options.progress(static_cast<int64_t>(i + 1), prompts.size());
+  }
+
+  Report report;
+  report.metadata = options.metadata;
+  FillMetadata(model, context.dataset, context.settings, report.metadata);
+  if (options.record_modified_flags) RecordModifiedFlags(report.metadata);
+  for (auto& inst : instances) report.sections.push_back(inst->Finish());
+  return report;
+}
+
+}  // namespace memlens

@@ -1,0 +1,61 @@
+// Runs loaded plugins over a dataset and assembles the report.
+//
+// Each prompt is run through the model once, caching the union of the hooks every plugin
+// asked for; each plugin then sees the prompt (PromptRun) and aggregates. Memory is bounded by
+// one prompt's activations plus the plugins' aggregates. Plugin failures are isolated (see
+// instance.h): the failing plugin's section says why, the others are complete.
+#ifndef MEMLENS_CORE_PLUGIN_RUNNER_H_
+#define MEMLENS_CORE_PLUGIN_RUNNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/model/forward.h"
+#include "core/plugin/loader.h"
+#include "core/plugin/plugin_api.h"
+#include "core/report/report.h"
+
+namespace memlens {
+
+struct Prompt {
+  std::vector<int> tokens;
+  // Optional: each token's text; "[id]" placeholders when empty (no tokenizer at hand).
+  std::vector<std::string> pieces;
+  // Optional: the target token per position; when empty, the next token (-1 at the last).
+  std::vector<int> targets;
+  // Optional: the contrast token per position for logit differences; -1 everywhere when empty.
+  std::vector<int> contrasts;
+};
+
+struct RunnerOptions {
+  DatasetInfo dataset;  // num_prompts / num_tokens are filled in from the prompts
+  AnalysisSettings settings;
+  // Starting metadata (title, model path, ...). The runner fills what it knows and is still
+  // empty: created, model name/format/summary, processing, dataset, seed, target, contrast.
+  ReportMetadata metadata;
+  // Records every command-line flag that differs from its default (plugin flags included) in
+  // the metadata settings as "--name" = value, so the report says how it was made.
+  bool record_modified_flags = true;
+  // Called after each prompt with (prompts done, total), e.g. for a progress line.
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+// Errors (the whole run stops): an invalid prompt (empty, token id out of range, longer than
+// n_ctx, or targets/contrasts/pieces of the wrong length; the error names the prompt) or a
+// failing forward pass. Anything a plugin does wrong is reported in its section instead.
+absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
+                                  const std::vector<LoadedPlugin>& plugins,
+                                  const std::vector<Prompt>& prompts,
+                                  const RunnerOptions& options = {});
+
+// "4 layers, d_model 512, 8 heads of 64, d_mlp 2048, vocab 48262, ctx 1024, LayerNorm,
+// gelu (erf), learned positions" (for ReportMetadata::model_summary).
+std::string ModelSummary(const ModelConfig& config);
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_PLUGIN_RUNNER_H_
