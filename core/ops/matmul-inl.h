@@ -212,14 +212,11 @@ static HWY_INLINE void MatMulBlock(const float* HWY_RESTRICT A, const float* HWY
   const size_t nr = PanelWidth();
   const size_t width = n1 - n0;
   const size_t panels = (width + nr - 1) / nr;
-  const bool pack = m1 - m0 >= kPackMinRows;
-  // Packed B block (kKC x width, rounded up to whole panels), or the edge panel when B is
-  // read in place.
-  float* HWY_RESTRICT packed = ThreadScratch(0, kKC * (pack ? panels : 1) * nr);
+  // Packed B block: kKC x width, rounded up to whole panels.
+  float* HWY_RESTRICT packed = ThreadScratch(0, kKC * panels * nr);
   for (size_t pc = 0; pc < K; pc += kKC) {
     const size_t kc = std::min(kKC, K - pc);
-    const float* b_block = B + pc * N + n0;
-    if (pack) PackPanels(b_block, N, 1, kc, width, packed);
+    PackPanels(B + pc * N + n0, N, 1, kc, width, packed);
     const TileInit init =
         pc != 0 ? TileInit::kAccumulate : (bias ? TileInit::kBias : TileInit::kZero);
     for (size_t ic = m0; ic < m1; ic += kMC) {
@@ -227,25 +224,44 @@ static HWY_INLINE void MatMulBlock(const float* HWY_RESTRICT A, const float* HWY
       for (size_t p = 0; p < panels; ++p) {
         const size_t col = n0 + p * nr;
         const size_t cols = std::min(nr, n1 - col);
-        const float* panel;
-        size_t ldb;
-        if (pack) {
-          panel = packed + p * kc * nr;
-          ldb = nr;
-        } else if (cols == nr) {
-          panel = b_block + p * nr;
-          ldb = N;
-        } else {  // edge panel of an unpacked B: pad it so the kernel may read NR columns
-          PackPanel(b_block + p * nr, N, 1, kc, cols, packed);
-          panel = packed;
-          ldb = nr;
-        }
+        const float* panel = packed + p * kc * nr;
         for (size_t ir = ic; ir < ic_end; ir += kMR) {
-          MicroKernelRows(std::min(kMR, ic_end - ir), A + ir * K + pc, K, panel, ldb, kc,
+          MicroKernelRows(std::min(kMR, ic_end - ir), A + ir * K + pc, K, panel, nr, kc,
                           C + ir * N + col, N, cols, init, bias ? bias + col : nullptr);
         }
       }
     }
+  }
+}
+
+// The same for M < kSmallM (see tiling.h): C rows [0, M) x [n0, n1) accumulate in scratch
+// (M x width floats, in L1) while B streams through row by row.
+static HWY_INLINE void MatMulSmallM(const float* HWY_RESTRICT A, const float* HWY_RESTRICT B,
+                                    const float* HWY_RESTRICT bias, float* HWY_RESTRICT C,
+                                    size_t M, size_t K, size_t N, size_t n0, size_t n1) {
+  const DF d;
+  const size_t N_lanes = hn::Lanes(d);
+  const size_t width = n1 - n0;
+  float* HWY_RESTRICT acc = ThreadScratch(0, M * width);
+  for (size_t i = 0; i < M; ++i) {
+    for (size_t c = 0; c < width; ++c) acc[i * width + c] = bias ? bias[n0 + c] : 0.0f;
+  }
+  for (size_t k = 0; k < K; ++k) {
+    const float* HWY_RESTRICT b_row = B + k * N + n0;
+    for (size_t i = 0; i < M; ++i) {
+      const float a = A[i * K + k];
+      const auto va = hn::Set(d, a);
+      float* HWY_RESTRICT acc_row = acc + i * width;
+      size_t c = 0;
+      for (; c + N_lanes <= width; c += N_lanes) {
+        hn::StoreU(hn::MulAdd(va, hn::LoadU(d, b_row + c), hn::LoadU(d, acc_row + c)), d,
+                   acc_row + c);
+      }
+      for (; c < width; ++c) acc_row[c] += a * b_row[c];
+    }
+  }
+  for (size_t i = 0; i < M; ++i) {
+    std::memcpy(C + i * N + n0, acc + i * width, width * sizeof(float));
   }
 }
 
@@ -265,8 +281,12 @@ static HWY_NOINLINE void MatMulImpl(const float* HWY_RESTRICT A, const float* HW
     const size_t cb = task % plan.col_blocks;
     const size_t m0 = rb * plan.row_block;
     const size_t n0 = cb * plan.col_block;
-    MatMulBlock(A, B, bias, C, K, N, m0, std::min(M, m0 + plan.row_block), n0,
-                std::min(N, n0 + plan.col_block));
+    const size_t n1 = std::min(N, n0 + plan.col_block);
+    if (M < kSmallM) {
+      MatMulSmallM(A, B, bias, C, M, K, N, n0, n1);
+    } else {
+      MatMulBlock(A, B, bias, C, K, N, m0, std::min(M, m0 + plan.row_block), n0, n1);
+    }
   });
 }
 

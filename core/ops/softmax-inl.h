@@ -9,6 +9,7 @@
 #endif
 
 #include <cmath>
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 
@@ -23,18 +24,30 @@ namespace ops {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// Length of x without its trailing run of -inf entries. Causal attention rows end in T - i - 1
+// masked entries; skipping them saves Exp on half of all scores.
+template <class D>
+HWY_INLINE size_t LengthWithoutTrailingNegInf(D d, const float* HWY_RESTRICT x, size_t n) {
+  const size_t N = hn::Lanes(d);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const auto vneg_inf = hn::Set(d, neg_inf);
+  while (n >= N && hn::AllTrue(d, hn::Eq(hn::LoadU(d, x + n - N), vneg_inf))) n -= N;
+  while (n > 0 && x[n - 1] == neg_inf) --n;
+  return n;
+}
+
 // Softmax of one row in place. Subtracting the row max makes every exponent <= 0, so exp
 // cannot overflow and the largest term is exactly 1 (the sum is >= 1: no underflow to 0).
 // -inf entries give Exp(-inf) = 0 (Highway's Exp returns 0 below -104). A row that is
 // entirely -inf (no finite entry) has no defined softmax; we return zeros, not NaN.
 template <class D>
 HWY_INLINE void SoftmaxRow(D d, float* HWY_RESTRICT x, size_t n) {
+  const size_t n_finite = LengthWithoutTrailingNegInf(d, x, n);
+  std::fill(x + n_finite, x + n, 0.0f);
+  n = n_finite;
+  if (n == 0) return;  // no finite entry: no defined softmax; zeros, not NaN
   const float max = MaxOf(d, x, n);
-  if (!(max > -std::numeric_limits<float>::infinity())) {  // all -inf, or NaN
-    if (std::isnan(max)) return;  // leave NaN rows as they are, visibly wrong
-    for (size_t i = 0; i < n; ++i) x[i] = 0.0f;
-    return;
-  }
+  if (std::isnan(max)) return;  // leave NaN rows as they are, visibly wrong
   hn::Transform(d, x, n, [max](const auto dv, const auto v) HWY_ATTR {
     return hn::Exp(dv, hn::Sub(v, hn::Set(dv, max)));
   });

@@ -31,9 +31,11 @@ constexpr size_t kMC = 96;
 // 2 x kMC x K x kNC flops it serves.
 constexpr size_t kNC = 512;
 
-// Below this many rows, B is read in place rather than packed: packing K x N floats costs
-// about as much as 2-3 row tiles of multiply-adds, so it only pays for larger M.
-constexpr size_t kPackMinRows = 3 * kMR;
+// Below this many rows (fewer than one register tile: decoding a token, a short prompt)
+// MatMul streams B row by row into rows of C held in L1 (axpy form): packing B would cost as
+// much as the product, and reading B in panels down its columns strides over pages, which
+// defeats the hardware prefetchers (measured: 3x slower than streaming for M = 1).
+constexpr size_t kSmallM = kMR;
 
 // How MatMul splits C into tasks: blocks of row_block x col_block (col_block a multiple of
 // nr, row_block of kMR). Columns are split first (tasks then share no packed B); rows only

@@ -93,7 +93,7 @@ void CheckMatMul(size_t M, size_t K, size_t N, bool with_bias, ThreadPool& pool)
 }
 
 TEST_P(OpsTest, MatMulOddShapes) {
-  for (size_t M : {1, 3, 7, 17, 65}) {
+  for (size_t M : {1, 3, 5, 6, 7, 17, 65}) {
     for (size_t K : {1, 3, 17, 64, 257}) {
       for (size_t N : {1, 3, 8, 17, 63, 65, 257}) {
         CheckMatMul(M, K, N, /*with_bias=*/(M + K + N) % 2 == 0, pool_);
