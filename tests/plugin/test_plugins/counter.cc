@@ -1,0 +1,58 @@
+// Test plugin "counter": counts prompts and tokens and checks the PromptRun invariants the
+// runner promises (returning an error, which fails the test through the report, if not).
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "core/plugin/plugin_api.h"
+
+ABSL_FLAG(std::string, counter_label, "tokens", "counter: the name of the token-count column.");
+
+namespace {
+
+class Counter : public memlens::AnalysisPlugin {
+ public:
+  std::vector<std::string> RequiredHooks(const memlens::ModelConfig&) const override {
+    return {"hook_embed"};
+  }
+  absl::Status Begin(const memlens::AnalysisContext& context) override {
+    if (context.model == nullptr || context.transformer == nullptr) {
+      return absl::InternalError("context without a model or transformer");
+    }
+    expected_prompts_ = context.dataset.num_prompts;
+    return absl::OkStatus();
+  }
+  absl::Status AnalyzePrompt(const memlens::PromptRun& run) override {
+    const size_t T = run.tokens.size();
+    if (run.index != prompts_) return absl::InternalError("prompts out of order");
+    if (run.pieces.size() != T || run.targets.size() != T || run.contrasts.size() != T) {
+      return absl::InternalError("pieces/targets/contrasts do not match the tokens");
+    }
+    if (run.logits == nullptr || run.logits->dim(0) != static_cast<int64_t>(T)) {
+      return absl::InternalError("logits missing or of the wrong shape");
+    }
+    absl::StatusOr<const memlens::Tensor*> embed = run.store->Get("hook_embed");
+    if (!embed.ok()) return embed.status();
+    if (run.context == nullptr) return absl::InternalError("no context");
+    ++prompts_;
+    tokens_ += static_cast<int64_t>(T);
+    for (int t : run.targets) no_target_ += t == -1 ? 1 : 0;
+    return absl::OkStatus();
+  }
+  absl::Status Finish(memlens::ReportBuilder& report) override {
+    if (prompts_ != expected_prompts_) return absl::InternalError("not every prompt was seen");
+    report.AddTable("counts", {{"prompts", memlens::ColumnType::kInt},
+                               {absl::GetFlag(FLAGS_counter_label), memlens::ColumnType::kInt},
+                               {"no_target", memlens::ColumnType::kInt}})
+        .AddRow({prompts_, tokens_, no_target_});
+    return absl::OkStatus();
+  }
+
+ private:
+  int64_t expected_prompts_ = 0, prompts_ = 0, tokens_ = 0, no_target_ = 0;
+};
+
+}  // namespace
+
+MEMLENS_REGISTER_PLUGIN(Counter, "counter", "0.1", "Counts prompts and tokens")
