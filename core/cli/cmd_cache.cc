@@ -1,6 +1,5 @@
 // memlens cache: run a prompt and write the requested hooks to files for Python users.
 #include <cstdio>
-#include <filesystem>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -9,10 +8,7 @@
 #include "core/cli/flags.h"
 #include "core/cli/output.h"
 #include "core/cli/session.h"
-#include "core/io/atomic_file.h"
-#include "core/io/json.h"
-#include "core/io/npy.h"
-#include "core/io/safetensors.h"
+#include "core/io/activation_writer.h"
 
 namespace memlens {
 
@@ -31,7 +27,7 @@ int RunCache() {
   auto tokens = PromptTokens(*s);
   if (!tokens.ok()) return Fail("cache", tokens.status());
   RunOptions options;
-  auto filter = HookFilter::Parse(absl::GetFlag(FLAGS_hooks), AllHookNames(s->model.config));
+  auto filter = HookFilter::Parse(absl::GetFlag(FLAGS_hooks), AllHookNames(s->model().config));
   if (!filter.ok()) return Fail("cache", filter.status());
   options.cache = std::move(*filter);
   auto run = s->transformer->Run(*tokens, options);
@@ -39,45 +35,16 @@ int RunCache() {
   // The logits are part of what Python users compare against; store them with the hooks.
   run->store.Put("logits", std::move(run->logits));
 
-  std::error_code ec;
-  std::filesystem::create_directories(out, ec);
-  if (ec) {
-    return Fail("cache", absl::InternalError(absl::StrCat("cannot create ", out, ": ",
-                                                          ec.message())));
-  }
-  std::map<std::string, std::string> metadata = {
-      {"model", s->model_path},
-      {"tokens", absl::StrJoin(*tokens, " ")},
-      {"processing", s->model.processing},
-      {"hooks", absl::GetFlag(FLAGS_hooks)}};
-  if (out_format == "safetensors") {
-    const std::string path = out + "/activations.safetensors";
-    if (auto st = WriteSafetensors(path, run->store.tensors(), metadata); !st.ok()) {
-      return Fail("cache", st);
-    }
-    std::printf("wrote %zu tensors (%.1f MB) to %s\n", run->store.tensors().size(),
-                run->store.Bytes() / 1048576.0, path.c_str());
-    return 0;
-  }
-  // One <hook>.npy per tensor (np.load-able) plus index.json describing them.
-  json::JsonWriter index(2);
-  index.BeginObject();
-  for (const auto& [k, v] : metadata) index.Key(k).String(v);
-  index.Key("tensors").BeginArray();
-  for (const auto& [name, tensor] : run->store.tensors()) {
-    const std::string file = name + ".npy";
-    if (auto st = WriteNpy(out + "/" + file, tensor); !st.ok()) return Fail("cache", st);
-    index.BeginObject().Key("name").String(name).Key("file").String(file);
-    index.Key("dtype").String("float32").Key("shape").BeginArray();
-    for (int64_t d : tensor.shape) index.Int(d);
-    index.EndArray().EndObject();
-  }
-  index.EndArray().EndObject();
-  if (auto st = WriteFileAtomically(out + "/index.json", index.str() + "\n"); !st.ok()) {
-    return Fail("cache", st);
-  }
-  std::printf("wrote %zu tensors (%.1f MB) as .npy files with index.json to %s\n",
-              run->store.tensors().size(), run->store.Bytes() / 1048576.0, out.c_str());
+  ActivationMetadata metadata = {{"model", s->model_path},
+                                 {"tokens", absl::StrJoin(*tokens, " ")},
+                                 {"processing", s->model().processing},
+                                 {"hooks", absl::GetFlag(FLAGS_hooks)}};
+  const std::string path =
+      out_format == "safetensors" ? out + "/activations.safetensors" : out;
+  if (auto st = WriteActivations(run->store, path, metadata); !st.ok()) return Fail("cache", st);
+  std::printf("wrote %zu tensors (%.1f MB) to %s%s\n", run->store.tensors().size(),
+              run->store.Bytes() / 1048576.0, path.c_str(),
+              out_format == "npy" ? " (one .npy per hook, described by index.json)" : "");
   return 0;
 }
 

@@ -11,18 +11,31 @@
 #include "core/io/json.h"
 
 namespace memlens {
+namespace {
+
+// 1234567 -> "1,234,567"
+std::string WithThousands(size_t n) {
+  std::string digits = absl::StrCat(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace
 
 int RunInfo() {
   auto s = OpenSession();
   if (!s.ok()) return Fail("info", s.status());
-  const ModelConfig& c = s->model.config;
-  const size_t params = s->model.weights.NumParameters();
+  const ModelConfig& c = s->model().config;
+  const size_t params = s->model().weights.NumParameters();
   const bool json_out = absl::GetFlag(FLAGS_format) == "json";
   json::JsonWriter j(2);
   std::vector<std::vector<std::string>> tensors;
   j.BeginObject().Key("model").String(s->model_path).Key("format").String(c.format);
   j.Key("name").String(c.name).Key("parameters").Int(params);
-  j.Key("processing").String(s->model.processing);
+  j.Key("processing").String(s->model().processing);
   j.Key("config").BeginObject();
   j.Key("norm").String(NormKindName(c.norm)).Key("act").String(ActKindName(c.act));
   j.Key("positions").String(PosKindName(c.pos)).Key("n_layers").Int(c.n_layers);
@@ -34,7 +47,7 @@ int RunInfo() {
   j.EndObject();
   j.Key("tokenizer").String(s->tokenizer ? s->tokenizer->name() : "");
   j.Key("tensors").BeginArray();
-  ForEachWeight(s->model, [&](const std::string& name, const Tensor& t) {
+  ForEachWeight(s->model(), [&](const std::string& name, const Tensor& t) {
     j.BeginObject().Key("name").String(name).Key("shape").BeginArray();
     for (int64_t d : t.shape) j.Int(d);
     j.EndArray().EndObject();
@@ -46,7 +59,7 @@ int RunInfo() {
     return 0;
   }
   std::printf("model       %s (%s)\n", s->model_path.c_str(), c.format.c_str());
-  std::printf("parameters  %s (%.1f MB as float32)\n", absl::StrFormat("%'d", params).c_str(),
+  std::printf("parameters  %s (%.1f MB as float32)\n", WithThousands(params).c_str(),
               params * 4.0 / (1 << 20));
   std::printf("layers      %d, d_model %d, %d heads of %d (%d key/value heads), d_mlp %d\n",
               c.n_layers, c.d_model, c.n_heads, c.d_head, c.n_kv_heads, c.d_mlp);
@@ -61,7 +74,7 @@ int RunInfo() {
                                                  c.prepend_bos ? ", prepended" : "")
                                         .c_str()
                                   : "none");
-  std::printf("processing  %s\n", s->model.processing.c_str());
+  std::printf("processing  %s\n", s->model().processing.c_str());
   std::printf("tokenizer   %s\n\n",
               s->tokenizer ? s->tokenizer->name().c_str() : "none found (use --tokenizer)");
   std::printf("%s", TextTable({"tensor", "shape", "elements"}, tensors, {false, false, true}).c_str());
@@ -71,7 +84,7 @@ int RunInfo() {
 int RunHooks() {
   auto s = OpenSession();
   if (!s.ok()) return Fail("hooks", s.status());
-  const ModelConfig& c = s->model.config;
+  const ModelConfig& c = s->model().config;
   // Shapes are for one prompt of T tokens; see core/model/forward.h.
   auto shape_of = [&](const std::string& name) -> std::string {
     const std::string D = absl::StrCat(c.d_model);

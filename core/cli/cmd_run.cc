@@ -38,13 +38,13 @@ int RunModel() {
   if (!gen.ok()) return Fail("run", gen.status());
   if (gen->context_full) {
     std::fprintf(stderr, "memlens run: stopped after %zu new tokens: the context (n_ctx %d) is full\n",
-                 gen->tokens.size(), s->model.config.n_ctx);
+                 gen->tokens.size(), s->model().config.n_ctx);
   }
   const Tensor& next_logits = gen->next_logits;
   const std::vector<int>& generated = gen->tokens;
   std::vector<int> sequence = *tokens;
   sequence.insert(sequence.end(), generated.begin(), generated.end());
-  const int V = s->model.config.d_vocab;
+  const int V = s->model().config.d_vocab;
   const int top = std::min(std::max(absl::GetFlag(FLAGS_top), 0), V);
   const std::vector<double> p = Probabilities(next_logits.data, 1.0);
   std::vector<int> order(V);

@@ -68,22 +68,24 @@ absl::StatusOr<Session> OpenSession() {
   }
   auto model = LoadModel(s.model_path);
   if (!model.ok()) return model.status();
-  s.model = std::move(*model);
+  s.model_storage = std::make_unique<Model>(std::move(*model));
 
   std::string tok_path = absl::GetFlag(FLAGS_tokenizer);
   if (tok_path.empty()) tok_path = FindTokenizerNear(s.model_path);
   if (!tok_path.empty()) {
-    auto tok = LoadTokenizer(tok_path, s.model.config.d_vocab);
+    LoadTokenizerOptions tok_options;
+    tok_options.model_vocab_size = s.model().config.d_vocab;
+    auto tok = LoadTokenizer(tok_path, tok_options);
     if (!tok.ok()) return tok.status();
-    if ((*tok)->vocab_size() > s.model.config.d_vocab) {
+    if ((*tok)->vocab_size() > s.model().config.d_vocab) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tokenizer ", tok_path, " has ", (*tok)->vocab_size(),
-          " tokens but the model's vocabulary (d_vocab) is only ", s.model.config.d_vocab));
+          " tokens but the model's vocabulary (d_vocab) is only ", s.model().config.d_vocab));
     }
     s.tokenizer = std::move(*tok);
   }
   s.pool = std::make_unique<ThreadPool>(absl::GetFlag(FLAGS_threads));
-  s.transformer = std::make_unique<Transformer>(s.model, *s.pool);
+  s.transformer = std::make_unique<Transformer>(s.model(), *s.pool);
   return s;
 }
 
@@ -91,7 +93,7 @@ absl::StatusOr<std::vector<int>> TokenizeText(const Session& s, const std::strin
   const std::string bos_flag = absl::GetFlag(FLAGS_prepend_bos);
   bool bos;
   if (bos_flag == "auto") {
-    bos = s.model.config.prepend_bos;
+    bos = s.model().config.prepend_bos;
   } else if (bos_flag == "yes" || bos_flag == "true") {
     bos = true;
   } else if (bos_flag == "no" || bos_flag == "false") {
@@ -105,14 +107,14 @@ absl::StatusOr<std::vector<int>> TokenizeText(const Session& s, const std::strin
         "no tokenizer for ", s.model_path,
         ": pass --tokenizer=PATH, or give token ids with --tokens instead of --prompt"));
   }
-  if (bos && s.tokenizer->bos_id() < 0 && s.model.config.bos_token_id < 0) {
+  if (bos && s.tokenizer->bos_id() < 0 && s.model().config.bos_token_id < 0) {
     bos = false;  // nothing to prepend; "auto" on a model without BOS
   }
   auto ids = s.tokenizer->Encode(text, false);
   if (!ids.ok()) return ids.status();
   if (bos) {
     const int bos_id =
-        s.model.config.bos_token_id >= 0 ? s.model.config.bos_token_id : s.tokenizer->bos_id();
+        s.model().config.bos_token_id >= 0 ? s.model().config.bos_token_id : s.tokenizer->bos_id();
     ids->insert(ids->begin(), bos_id);
   }
   return ids;
@@ -131,10 +133,10 @@ absl::StatusOr<std::vector<int>> PromptTokens(const Session& s) {
       if (!absl::SimpleAtoi(part, &id)) {
         return absl::InvalidArgumentError(absl::StrCat("--tokens: '", part, "' is not an integer"));
       }
-      if (id < 0 || id >= s.model.config.d_vocab) {
+      if (id < 0 || id >= s.model().config.d_vocab) {
         return absl::InvalidArgumentError(absl::StrCat("--tokens: id ", id,
                                                        " is outside the vocabulary [0, ",
-                                                       s.model.config.d_vocab, ")"));
+                                                       s.model().config.d_vocab, ")"));
       }
       ids.push_back(id);
     }
@@ -146,7 +148,7 @@ absl::StatusOr<std::vector<int>> PromptTokens(const Session& s) {
     return absl::InvalidArgumentError("give a --prompt=TEXT or --tokens=IDS");
   }
   if (ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
-  const size_t n_ctx = s.model.config.n_ctx;
+  const size_t n_ctx = s.model().config.n_ctx;
   if (ids.size() > n_ctx) {
     if (!absl::GetFlag(FLAGS_truncate)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -15,9 +15,11 @@
 
 namespace memlens {
 
+// Movable: the model lives on the heap so the Transformer's reference to it stays valid.
 struct Session {
   std::string model_path;
-  Model model;
+  std::unique_ptr<Model> model_storage;
+  const Model& model() const { return *model_storage; }
   std::unique_ptr<Tokenizer> tokenizer;  // null when none was found (ids only)
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Transformer> transformer;
