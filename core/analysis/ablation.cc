@@ -1,0 +1,136 @@
+#include "core/analysis/ablation.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace memlens {
+
+absl::StatusOr<AblationMode> ParseAblationMode(absl::string_view name) {
+  if (name == "resample") return AblationMode::kResample;
+  if (name == "zero") return AblationMode::kZero;
+  if (name == "mean") return AblationMode::kMean;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown ablation '", name, "' (expected resample, zero or mean)"));
+}
+
+const char* AblationModeName(AblationMode mode) {
+  switch (mode) {
+    case AblationMode::kResample:
+      return "resample";
+    case AblationMode::kZero:
+      return "zero";
+    case AblationMode::kMean:
+      return "mean";
+  }
+  return "?";
+}
+
+size_t PickDonor(uint64_t seed, size_t prompt, size_t n) {
+  if (n <= 1) return 0;
+  // SplitMix64 of (seed, prompt).
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (prompt + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  size_t d = z % (n - 1);
+  return d >= prompt ? d + 1 : d;
+}
+
+absl::Status AddAblation(const Model& model, const Node& node, const Tensor& replacement,
+                         RunOptions& options) {
+  const ModelConfig& c = model.config;
+  const int64_t D = c.d_model, H = c.n_heads;
+  if (replacement.rank() != 2 || replacement.dim(1) != D) {
+    return absl::InvalidArgumentError(absl::StrCat("ablation of ", node.name,
+                                                   ": replacement has shape ",
+                                                   ShapeString(replacement.shape), ", need [T, ",
+                                                   D, "]"));
+  }
+  const Tensor* rep = &replacement;
+  switch (node.kind) {
+    case NodeKind::kEmbed:
+    case NodeKind::kPosEmbed:
+    case NodeKind::kMlp: {
+      std::string hook = node.kind == NodeKind::kEmbed      ? "hook_embed"
+                         : node.kind == NodeKind::kPosEmbed ? "hook_pos_embed"
+                                                            : absl::StrCat("blocks.", node.layer,
+                                                                           ".hook_mlp_out");
+      options.interventions[hook] = [rep, D](Tensor& t) {
+        const int64_t n = std::min(t.dim(0), rep->dim(0));
+        std::copy(rep->ptr(), rep->ptr() + n * D, t.ptr());
+      };
+      break;
+    }
+    case NodeKind::kHead: {
+      const int h = node.head;
+      options.interventions[absl::StrCat("blocks.", node.layer, ".attn.hook_result")] =
+          [rep, D, H, h](Tensor& t) {
+            const int64_t n = std::min(t.dim(0), rep->dim(0));
+            for (int64_t i = 0; i < n; ++i) {
+              std::copy(rep->row(i), rep->row(i) + D, t.ptr() + (i * H + h) * D);
+            }
+          };
+      break;
+    }
+    case NodeKind::kAttnBias: {
+      const Tensor* b = &model.weights.layers[node.layer].b_O;
+      options.interventions[absl::StrCat("blocks.", node.layer, ".hook_attn_out")] =
+          [rep, b, D](Tensor& t) {
+            const int64_t n = std::min(t.dim(0), rep->dim(0));
+            for (int64_t i = 0; i < n; ++i) {
+              for (int64_t d = 0; d < D; ++d) t.data[i * D + d] += rep->data[i * D + d] - b->data[d];
+            }
+          };
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
+                                                absl::Span<const int> tokens, const Node& node,
+                                                const Tensor& replacement,
+                                                const Tensor& clean_logits,
+                                                absl::Span<const int64_t> positions,
+                                                absl::Span<const DlaDirection> dirs) {
+  if (positions.size() != dirs.size()) {
+    return absl::InvalidArgumentError("TotalEffect: positions and dirs differ in length");
+  }
+  RunOptions o;
+  absl::Status s = AddAblation(tf.model(), node, replacement, o);
+  if (!s.ok()) return s;
+  absl::StatusOr<RunResult> r = tf.Run(tokens, o);
+  if (!r.ok()) return r.status();
+  std::vector<double> out(positions.size());
+  for (size_t k = 0; k < positions.size(); ++k) {
+    out[k] = LogitOf(r->logits, positions[k], dirs[k]) -
+             LogitOf(clean_logits, positions[k], dirs[k]);
+  }
+  return out;
+}
+
+NodeMean::NodeMean(int64_t n_ctx, int64_t d_model)
+    : D_(d_model), sum_(n_ctx * d_model, 0.0), count_(n_ctx, 0) {}
+
+void NodeMean::Add(const Tensor& output) {
+  const int64_t T = std::min<int64_t>(output.dim(0), count_.size());
+  for (int64_t t = 0; t < T; ++t) {
+    ++count_[t];
+    for (int64_t d = 0; d < D_; ++d) sum_[t * D_ + d] += output.data[t * D_ + d];
+  }
+}
+
+Tensor NodeMean::Mean(int64_t T) const {
+  Tensor m({T, D_});
+  for (int64_t t = 0; t < T && t < static_cast<int64_t>(count_.size()); ++t) {
+    if (count_[t] == 0) continue;
+    for (int64_t d = 0; d < D_; ++d) {
+      m.data[t * D_ + d] = static_cast<float>(sum_[t * D_ + d] / count_[t]);
+    }
+  }
+  return m;
+}
+
+}  // namespace memlens

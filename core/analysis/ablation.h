@@ -1,0 +1,66 @@
+// Total effect of a node by ablation (method.md "Clean-up-aware DLA" 3, the ground truth).
+//
+// The node's output is replaced at every position of the prompt (so the effect at position i
+// is that of ablating the node at all positions <= i), through an intervention:
+//   L{l}H{h}  blocks.l.attn.hook_result[:, h]     M{l}  blocks.l.hook_mlp_out
+//   embed     hook_embed                          pos_embed  hook_pos_embed
+//   L{l}.b_O  blocks.l.hook_attn_out (+ replacement - b_O)
+// Replacements: resample (the node's output on another prompt of the dataset at the same
+// positions; positions the donor does not have keep their clean value), zero, or mean (the
+// node's mean output at that position over the dataset, NodeMean). The effect is the change
+// in the logit (difference): ablated - clean.
+#ifndef MEMLENS_CORE_ANALYSIS_ABLATION_H_
+#define MEMLENS_CORE_ANALYSIS_ABLATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "core/analysis/dla.h"
+#include "core/analysis/nodes.h"
+#include "core/model/forward.h"
+#include "core/tensor.h"
+
+namespace memlens {
+
+enum class AblationMode { kResample, kZero, kMean };
+// "resample" | "zero" | "mean"; the error names the value.
+absl::StatusOr<AblationMode> ParseAblationMode(absl::string_view name);
+const char* AblationModeName(AblationMode mode);
+
+// The deterministic donor prompt for `prompt` among n prompts (!= prompt when n > 1).
+size_t PickDonor(uint64_t seed, size_t prompt, size_t num_prompts);
+
+// The intervention that replaces `node`'s output with replacement[t] for t < rows of
+// replacement ([T', D]); added to `options`.
+absl::Status AddAblation(const Model& model, const Node& node, const Tensor& replacement,
+                         RunOptions& options);
+
+// Runs the ablated model and returns, per requested position, logit(ablated) - clean_logit.
+// clean_logits: [T, V] from the clean run; dirs[k] gives the target/contrast at positions[k].
+absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
+                                                absl::Span<const int> tokens, const Node& node,
+                                                const Tensor& replacement,
+                                                const Tensor& clean_logits,
+                                                absl::Span<const int64_t> positions,
+                                                absl::Span<const DlaDirection> dirs);
+
+// Running per-position mean of a node's output over prompts (bounded: [n_ctx, D]).
+class NodeMean {
+ public:
+  NodeMean(int64_t n_ctx, int64_t d_model);
+  void Add(const Tensor& output);  // [T, D]
+  // Mean at positions < T (positions never seen: zeros).
+  Tensor Mean(int64_t T) const;
+
+ private:
+  int64_t D_;
+  std::vector<double> sum_;
+  std::vector<int64_t> count_;
+};
+
+}  // namespace memlens
+
+#endif  // MEMLENS_CORE_ANALYSIS_ABLATION_H_

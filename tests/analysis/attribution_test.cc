@@ -1,0 +1,283 @@
+// Invariants of the node decomposition, DLA, projection ratios, path-corrected DLA and
+// ablations on random models of both families (and the real aidreams260K model when
+// ../shared is present).
+#include <cmath>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "core/analysis/ablation.h"
+#include "core/analysis/dla.h"
+#include "core/analysis/nodes.h"
+#include "core/analysis/path_corrected.h"
+#include "core/analysis/projection.h"
+#include "core/io/model_loader.h"
+#include "core/model/forward.h"
+#include "gtest/gtest.h"
+#include "tests/random_model.h"
+#include "tests/shared_data.h"
+
+namespace memlens {
+namespace {
+
+const std::vector<int> kTokens = {0, 5, 3, 17, 9, 9, 2, 11, 20, 1};
+
+RunResult MustRun(const Transformer& tf, const std::vector<int>& tokens, const RunOptions& o) {
+  auto r = tf.Run(tokens, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? std::move(*r) : RunResult{};
+}
+
+RunOptions CacheAll() {
+  RunOptions o;
+  o.cache = HookFilter::All();
+  return o;
+}
+
+// Sum of all node DLAs + bias terms == the logit (difference), at every position, for a
+// plain logit and a logit difference. Returns the largest |error| relative to (1 + |logit|).
+double CheckDlaInvariant(const Model& model, const std::vector<int>& tokens, int contrast) {
+  ThreadPool pool(1);
+  Transformer tf(model, pool);
+  RunResult r = MustRun(tf, tokens, CacheAll());
+  const std::vector<Node> nodes = ListNodes(model);
+  const int64_t T = tokens.size(), D = model.config.d_model;
+  double worst = 0;
+  for (int64_t i = 0; i < T; ++i) {
+    auto outs = NodeOutputs(r.store, model, nodes, i);
+    EXPECT_TRUE(outs.ok()) << outs.status();
+    // The nodes sum to the final residual.
+    const Tensor& resid = **r.store.Get(
+        absl::StrCat("blocks.", model.config.n_layers - 1, ".hook_resid_post"));
+    for (int64_t d = 0; d < D; ++d) {
+      double s = 0;
+      for (size_t n = 0; n < nodes.size(); ++n) s += outs->data[n * D + d];
+      EXPECT_NEAR(s, resid.data[i * D + d], 1e-4 * (1 + std::fabs(resid.data[i * D + d])));
+    }
+    const int target = tokens[(i + 1) % T];
+    auto dir = MakeDlaDirection(model, target, contrast == target ? -1 : contrast);
+    EXPECT_TRUE(dir.ok());
+    const float s = *FinalScale(r.store, i);
+    double sum = dir->ln_bias_term + dir->unembed_bias_term;
+    for (size_t n = 0; n < nodes.size(); ++n) sum += Dla(outs->row(n), s, *dir);
+    const double logit = LogitOf(r.logits, i, *dir);
+    worst = std::max(worst, std::fabs(sum - logit) / (1 + std::fabs(logit)));
+  }
+  return worst;
+}
+
+class FamilyTest : public ::testing::TestWithParam<bool> {
+ protected:
+  FamilyTest() : model_(RandomModel(GetParam() ? SmallLlamaConfig() : SmallGeluConfig(), 7)) {}
+  Model model_;
+};
+
+TEST_P(FamilyTest, NodeList) {
+  const std::vector<Node> nodes = ListNodes(model_);
+  const ModelConfig& c = model_.config;
+  const size_t expected = 1 + (c.pos == PosKind::kLearned) +
+                          c.n_layers * (c.n_heads + 1 + (c.has_bias ? 1 : 0));
+  EXPECT_EQ(nodes.size(), expected);
+  EXPECT_EQ(*FindNode(nodes, "L1H2"), *FindNode(nodes, "L1H2"));
+  EXPECT_FALSE(FindNode(nodes, "L9H9").ok());
+  const Node& l0 = nodes[*FindNode(nodes, "L0H1")];
+  EXPECT_TRUE(l0.IsReadBy(nodes[*FindNode(nodes, "M0")]));
+  EXPECT_TRUE(l0.IsReadBy(nodes[*FindNode(nodes, "L1H0")]));
+  EXPECT_FALSE(l0.IsReadBy(nodes[*FindNode(nodes, "L0H0")]));
+  EXPECT_FALSE(nodes[*FindNode(nodes, "M0")].IsReadBy(nodes[*FindNode(nodes, "M0")]));
+  EXPECT_TRUE(nodes[0].IsReadBy(nodes[*FindNode(nodes, "L0H0")]));
+}
+
+TEST_P(FamilyTest, DlaSumsToLogit) {
+  EXPECT_LT(CheckDlaInvariant(model_, kTokens, -1), 1e-5);
+  EXPECT_LT(CheckDlaInvariant(model_, kTokens, 4), 1e-5);
+}
+
+TEST_P(FamilyTest, BadDlaDirections) {
+  EXPECT_FALSE(MakeDlaDirection(model_, -1).ok());
+  EXPECT_FALSE(MakeDlaDirection(model_, model_.config.d_vocab).ok());
+  EXPECT_FALSE(MakeDlaDirection(model_, 3, 3).ok());
+  EXPECT_FALSE(MakeDlaDirection(model_, 3, model_.config.d_vocab).ok());
+}
+
+TEST_P(FamilyTest, SurvivalAndPr) {
+  ThreadPool pool(1);
+  Transformer tf(model_, pool);
+  RunResult r = MustRun(tf, kTokens, CacheAll());
+  const std::vector<Node> nodes = ListNodes(model_);
+  const Node& w = nodes[*FindNode(nodes, "L1H1")];
+  auto out = NodeOutputAll(r.store, model_, w);
+  ASSERT_TRUE(out.ok());
+  auto curve = SurvivalCurve(r.store, model_, w, out->row(3), 3);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_EQ(curve->front().point, "mid1");
+  ASSERT_EQ(curve->back().point, absl::StrCat("post", model_.config.n_layers - 1));
+  // PR of the residual onto w at mid1 = sum of PRs of every node written up to mid1.
+  auto outs = NodeOutputs(r.store, model_, nodes, 3);
+  double sum = 0;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (nodes[n].WriteStage() <= 2) sum += ProjectionRatio(outs->row(n), out->row(3), outs->dim(1));
+  }
+  EXPECT_NEAR(curve->front().pr, sum, 1e-4 * (1 + std::fabs(sum)));
+  const float b[2] = {0, 0}, a[2] = {1, 2}, c[2] = {-2, -4};
+  EXPECT_TRUE(std::isnan(ProjectionRatio(a, b, 2)));
+  EXPECT_DOUBLE_EQ(ProjectionRatio(c, a, 2), -2.0);
+}
+
+TEST_P(FamilyTest, BosSplitSumsToResult) {
+  ThreadPool pool(1);
+  Transformer tf(model_, pool);
+  RunResult r = MustRun(tf, kTokens, CacheAll());
+  const int64_t D = model_.config.d_model, H = model_.config.n_heads;
+  const Tensor& res = **r.store.Get("blocks.1.attn.hook_result");
+  for (int64_t i : {0, 4, 9}) {
+    auto split = SplitBos(r.store, model_, 1, 1, i);
+    ASSERT_TRUE(split.ok()) << split.status();
+    double bos_norm = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      EXPECT_NEAR(split->from_bos[d] + split->rest[d], res.data[(i * H + 1) * D + d], 1e-5);
+      bos_norm += split->from_bos[d] * split->from_bos[d];
+      if (i == 0) EXPECT_NEAR(split->rest[d], 0, 1e-5);
+    }
+    EXPECT_GT(bos_norm, 0);
+  }
+}
+
+// Path-corrected DLA equals the logit change of a real rerun in which only the value path
+// from the writer through later heads is removed (see path_corrected.h).
+TEST_P(FamilyTest, PathCorrectedMatchesIntervention) {
+  const ModelConfig& c = model_.config;
+  ThreadPool pool(1);
+  Transformer tf(model_, pool);
+  RunResult clean = MustRun(tf, kTokens, CacheAll());
+  const std::vector<Node> nodes = ListNodes(model_);
+  const int64_t T = kTokens.size(), D = c.d_model, G = c.n_kv_heads;
+  for (const char* name : {"embed", "L0H1", "M0"}) {
+    const Node& w = nodes[*FindNode(nodes, name)];
+    const Tensor h = *NodeOutputAll(clean.store, model_, w);
+    std::vector<int64_t> positions;
+    std::vector<DlaDirection> dirs;
+    for (int64_t i = 0; i < T; ++i) {
+      positions.push_back(i);
+      const int tgt = kTokens[(i + 1) % T];
+      dirs.push_back(*MakeDlaDirection(model_, tgt, tgt == 2 ? 6 : 2));
+    }
+    const Tensor& fscale = **clean.store.Get("ln_final.hook_scale");
+    auto pc = ComputePathCorrectedDla(
+        model_, clean.store, w, h, positions,
+        [&](int64_t i, const float* x) { return Dla(x, fscale.data[i], dirs[i]); }, pool);
+    ASSERT_TRUE(pc.ok()) << pc.status();
+    // The actual intervention.
+    RunOptions o;
+    for (int l = 0; l < c.n_layers; ++l) {
+      if (2 * l <= w.WriteStage()) continue;
+      const std::string p = absl::StrCat("blocks.", l, ".");
+      const Tensor* vin = *clean.store.Get(p + "hook_v_input");
+      o.interventions[p + "hook_v_input"] = [vin, &h, T, G, D](Tensor& t) {
+        for (int64_t i = 0; i < T; ++i) {
+          for (int64_t g = 0; g < G; ++g) {
+            for (int64_t d = 0; d < D; ++d) {
+              t.data[(i * G + g) * D + d] = vin->data[(i * G + g) * D + d] - h.data[i * D + d];
+            }
+          }
+        }
+      };
+      for (const char* frozen : {"attn.hook_pattern", "ln1.hook_scale", "hook_mlp_out"}) {
+        const Tensor* v = *clean.store.Get(p + frozen);
+        o.interventions[p + frozen] = [v](Tensor& t) { t = *v; };
+      }
+    }
+    const Tensor* fs = &fscale;
+    o.interventions["ln_final.hook_scale"] = [fs](Tensor& t) { t = *fs; };
+    RunResult edited = MustRun(tf, kTokens, o);
+    for (int64_t i = 0; i < T; ++i) {
+      const double change = LogitOf(edited.logits, i, dirs[i]) - LogitOf(clean.logits, i, dirs[i]);
+      double via = 0;
+      for (double v : pc->via_heads[i]) via += v;
+      EXPECT_NEAR(-change, via, 2e-4 * (1 + std::fabs(via))) << name << " at " << i;
+      EXPECT_NEAR(pc->corrected[i], pc->dla[i] + via, 1e-9);
+    }
+    // Per-head contributions agree with the one-head vector version.
+    auto one = ValuePathContribution(model_, clean.store, c.n_layers - 1, 1, h, T - 1);
+    ASSERT_TRUE(one.ok());
+    const size_t k = pc->later_heads.size() - c.n_heads + 1;
+    EXPECT_NEAR(Dla(one->data(), fscale.data[T - 1], dirs[T - 1]), pc->via_heads[T - 1][k],
+                1e-4 * (1 + std::fabs(pc->via_heads[T - 1][k])));
+  }
+}
+
+TEST_P(FamilyTest, Ablations) {
+  const ModelConfig& c = model_.config;
+  ThreadPool pool(1);
+  Transformer tf(model_, pool);
+  RunResult clean = MustRun(tf, kTokens, CacheAll());
+  const std::vector<Node> nodes = ListNodes(model_);
+  std::vector<int64_t> positions = {3, 9};
+  std::vector<DlaDirection> dirs = {*MakeDlaDirection(model_, 4, 6),
+                                    *MakeDlaDirection(model_, 7)};
+  std::vector<int> donor_tokens = {0, 8, 8, 1, 2, 3};
+  RunResult donor = MustRun(tf, donor_tokens, CacheAll());
+  for (const Node& n : nodes) {
+    const Tensor h = *NodeOutputAll(clean.store, model_, n);
+    // Replacing a node with its own clean value changes nothing.
+    auto none = TotalEffect(tf, kTokens, n, h, clean.logits, positions, dirs);
+    ASSERT_TRUE(none.ok()) << n.name << ": " << none.status();
+    for (double e : *none) EXPECT_NEAR(e, 0, 1e-4) << n.name;
+    // Zero ablation equals a manual rerun from a residual without the node (last layer MLP).
+    auto zero = TotalEffect(tf, kTokens, n, Tensor({static_cast<int64_t>(kTokens.size()),
+                                                    c.d_model}),
+                            clean.logits, positions, dirs);
+    ASSERT_TRUE(zero.ok());
+    if (n.kind == NodeKind::kMlp && n.layer == c.n_layers - 1) {
+      Tensor resid = **clean.store.Get(absl::StrCat("blocks.", n.layer, ".hook_resid_post"));
+      for (size_t i = 0; i < resid.size(); ++i) resid.data[i] -= h.data[i];
+      RunOptions from;
+      from.start_layer = c.n_layers;
+      from.start_resid = &resid;
+      RunResult manual = MustRun(tf, kTokens, from);
+      for (size_t k = 0; k < positions.size(); ++k) {
+        const double expect = LogitOf(manual.logits, positions[k], dirs[k]) -
+                              LogitOf(clean.logits, positions[k], dirs[k]);
+        EXPECT_NEAR((*zero)[k], expect, 1e-4);
+      }
+    }
+    // Resample from a shorter donor: runs, and is deterministic.
+    const Tensor rep = *NodeOutputAll(donor.store, model_, n);
+    auto a = TotalEffect(tf, kTokens, n, rep, clean.logits, positions, dirs);
+    auto b = TotalEffect(tf, kTokens, n, rep, clean.logits, positions, dirs);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, *b);
+  }
+  EXPECT_FALSE(ParseAblationMode("bogus").ok());
+  EXPECT_EQ(*ParseAblationMode("mean"), AblationMode::kMean);
+  for (size_t p = 0; p < 20; ++p) {
+    EXPECT_NE(PickDonor(5, p, 20), p);
+    EXPECT_LT(PickDonor(5, p, 20), 20u);
+    EXPECT_EQ(PickDonor(5, p, 20), PickDonor(5, p, 20));
+  }
+  NodeMean mean(c.n_ctx, c.d_model);
+  Tensor ones({2, c.d_model}), threes({3, c.d_model});
+  for (float& x : ones.data) x = 1;
+  for (float& x : threes.data) x = 3;
+  mean.Add(ones);
+  mean.Add(threes);
+  Tensor m = mean.Mean(4);
+  EXPECT_EQ(m.data[0], 2.0f);
+  EXPECT_EQ(m.data[2 * c.d_model], 3.0f);
+  EXPECT_EQ(m.data[3 * c.d_model], 0.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FamilyTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Llama" : "Gelu"; });
+
+TEST(RealModel, Aidreams260KDlaInvariant) {
+  MEMLENS_REQUIRE_SHARED();
+  auto model = LoadModel(SharedDir() + "/models/aidreams260K/aidreams260K.bin");
+  ASSERT_TRUE(model.ok()) << model.status();
+  // "I dream of" followed by the greedy continuation (shared/models/README.md).
+  const std::vector<int> tokens = {1, 303, 281, 269, 435, 447, 275, 429, 464, 448, 464};
+  EXPECT_LT(CheckDlaInvariant(*model, tokens, -1), 1e-5);
+  EXPECT_LT(CheckDlaInvariant(*model, tokens, 448), 1e-5);
+}
+
+}  // namespace
+}  // namespace memlens
