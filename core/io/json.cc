@@ -365,7 +365,8 @@ class Parser {
       uint64_t mag = 0;
       for (const char* q = int_start; q < int_end; ++q) mag = mag * 10 + (*q - '0');
       const uint64_t limit = negative ? (uint64_t{1} << 63) : (uint64_t{1} << 63) - 1;
-      if (mag <= limit) {
+      // "-0" stays a double (-0.0) so that it serializes back as "-0".
+      if (mag <= limit && !(negative && mag == 0)) {
         v->exact_int_ = true;
         v->int_ = negative ? static_cast<int64_t>(0 - mag) : static_cast<int64_t>(mag);
       }

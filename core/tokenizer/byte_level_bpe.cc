@@ -118,6 +118,13 @@ absl::StatusOr<std::unique_ptr<ByteLevelBpeTokenizer>> ByteLevelBpeTokenizer::Cr
     }
     max_id = std::max<int64_t>(max_id, added.id);
   }
+  // Contiguous ids need max_id + 1 <= the number of entries: check before allocating.
+  if (max_id + 1 > static_cast<int64_t>(spec.vocab.size() + spec.added_tokens.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": token ids are not contiguous: the highest id is ", max_id, " but there are only ",
+        spec.vocab.size(), " vocabulary entries and ", spec.added_tokens.size(),
+        " added tokens"));
+  }
   const size_t n = static_cast<size_t>(max_id + 1);
   std::vector<const std::string*> id_token(n, nullptr);
   tok->token_bytes_.resize(n);

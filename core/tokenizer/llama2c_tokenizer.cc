@@ -1,5 +1,6 @@
 #include "core/tokenizer/llama2c_tokenizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -96,10 +97,12 @@ absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::FromBytes(
                      " is out of range [1, ", kMaxTokenLengthLimit,
                      "] (not a llama2.c tokenizer file?)"));
   }
-  tok->pieces_.reserve(vocab_size);
-  tok->scores_.reserve(vocab_size);
-  tok->decoded_.reserve(vocab_size);
-  tok->ids_.reserve(vocab_size);
+  // Each record takes at least 8 bytes: do not trust vocab_size for allocation.
+  const size_t expected = std::min<size_t>(vocab_size, data.size() / 8);
+  tok->pieces_.reserve(expected);
+  tok->scores_.reserve(expected);
+  tok->decoded_.reserve(expected);
+  tok->ids_.reserve(expected);
   size_t off = 4;
   for (int i = 0; i < vocab_size; ++i) {
     if (data.size() - off < 8) {

@@ -240,6 +240,16 @@ TEST(JsonWrite, Writer) {
   EXPECT_FALSE(empty.status().ok());
 }
 
+TEST(JsonWrite, NegativeZeroIsStable) {
+  // Found by the fuzzer: "-0" (or an underflowing negative number) must serialize the same
+  // way after a round trip.
+  for (const char* text : {"-0", "-920e-32424", "[-0.0]"}) {
+    const std::string once = Serialize(MustParse(text));
+    EXPECT_EQ(Serialize(MustParse(once)), once) << text;
+  }
+  EXPECT_EQ(*MustParse("-0").AsInt64(), 0);
+}
+
 TEST(JsonWrite, SerializeRoundTrip) {
   const std::string text =
       R"({"a":[1,-2,0.5,"s\n",true,false,null],"b":{"c":{}},"d":[],"e":9007199254740993})";

@@ -152,7 +152,7 @@ TEST(Gpt2Tiny, BadFiles) {
   EXPECT_THAT(TinyError(neg, "neg"), HasSubstr("has id -1, out of range"));
   TinyFiles gap = Tiny({"he"}, {"h e"});
   gap.encoder_json.insert(1, "\"xx\": 300, ");
-  EXPECT_THAT(TinyError(gap, "gap"), HasSubstr("not contiguous: no token has id 258"));
+  EXPECT_THAT(TinyError(gap, "gap"), HasSubstr("token ids are not contiguous: the highest id is 300"));
   TinyFiles frac = Tiny({"he"}, {"h e"});
   frac.encoder_json.insert(1, "\"xx\": 1.5, ");
   EXPECT_THAT(TinyError(frac, "frac"), HasSubstr("token \"xx\": expected an integer"));
@@ -321,7 +321,7 @@ TEST(HfTokenizerJson, Errors) {
                         "to \"he\""));
   std::string gap = HfJson(kByteLevel);
   gap.replace(gap.find(R"("id": 260)"), 9, R"("id": 265)");
-  EXPECT_THAT(HfError(gap), HasSubstr("not contiguous: no token has id 260"));
+  EXPECT_THAT(HfError(gap), HasSubstr("token ids are not contiguous: the highest id is 265"));
   std::string dropout = HfJson(kByteLevel);
   dropout.replace(dropout.find(R"("dropout": null)"), 15, R"("dropout": 0.1)");
   EXPECT_THAT(HfError(dropout), HasSubstr("model.dropout: BPE dropout is not supported"));
