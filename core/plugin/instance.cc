@@ -7,6 +7,8 @@
 #include <typeinfo>
 #include <utility>
 
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 
 namespace memlens {
@@ -80,6 +82,11 @@ Section PluginInstance::Finish() {
   section.plugin_version = plugin_.version;
   section.source = plugin_.path;
   section.title = plugin_.description;
+  for (const std::string& name : plugin_.flags) {
+    if (const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name); f != nullptr) {
+      section.settings.emplace_back(absl::StrCat("--", name), f->CurrentValue());
+    }
+  }
   if (ok()) {
     ReportBuilder builder(&section);
     Guard("Finish", [&]() -> absl::Status {

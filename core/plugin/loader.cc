@@ -14,6 +14,9 @@
 #include <set>
 #include <system_error>
 
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -81,17 +84,41 @@ absl::Status DuplicateError(const std::string& name, const std::string& a, const
       " (remove one from the plugin directories, or select one by path)"));
 }
 
+std::set<std::string> FlagNames() {
+  std::set<std::string> names;
+  for (const auto& kv : absl::GetAllFlags()) names.emplace(kv.first);
+  return names;
+}
+
+// The flags each plugin file registered when it was first opened (by real path): opening it
+// again returns the same handle and registers nothing, so the first answer is kept.
+absl::Mutex flags_mu;
+std::map<std::string, std::vector<std::string>>& FlagsByFile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flags_mu) {
+  static auto* m = new std::map<std::string, std::vector<std::string>>();
+  return *m;
+}
+
 }  // namespace
 
 absl::StatusOr<LoadedPlugin> LoadPluginFile(const std::string& path) {
   // dlopen treats a name without '/' as a library to look up in the system paths; a plugin
   // file is always a path.
   const std::string open_path = absl::StrContains(path, '/') ? path : "./" + path;
+  const std::string real = RealPath(path);
+  absl::MutexLock lock(&flags_mu);  // also serializes the before/after flag snapshots
+  const bool first_open = FlagsByFile().count(real) == 0;
+  const std::set<std::string> flags_before = first_open ? FlagNames() : std::set<std::string>();
   dlerror();
   void* handle = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": cannot load plugin: ", ExplainDlerror(dlerror())));
+  }
+  if (first_open) {
+    std::vector<std::string>& added = FlagsByFile()[real];
+    for (const std::string& f : FlagNames()) {
+      if (!flags_before.count(f)) added.push_back(f);
+    }
   }
   // Never dlclose'd (see loader.h): handle deliberately leaked from here on.
   dlerror();
@@ -147,6 +174,7 @@ absl::StatusOr<LoadedPlugin> LoadPluginFile(const std::string& path) {
   p.description = d->description;
   p.path = path;
   p.descriptor = d;
+  p.flags = FlagsByFile()[real];
   return p;
 }
 
@@ -270,6 +298,7 @@ absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
       if (absl::Status s = add(*p); !s.ok()) return s;
       continue;
     }
+    if (chosen.count(entry)) continue;  // already selected (e.g. by path)
     // By name: files named lib<name>.so first (the convention, cheap), then all the others.
     std::vector<const LoadedPlugin*> matches;
     const std::string conventional = absl::StrCat("lib", entry, ".so");
@@ -307,6 +336,30 @@ absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
 absl::StatusOr<std::vector<LoadedPlugin>> LoadPlugins(const std::vector<std::string>& selection,
                                                       const std::vector<std::string>& dirs) {
   return LoadPluginsFrom(selection, PluginSearchPath(dirs));
+}
+
+Report DescribePlugins(const std::vector<LoadedPlugin>& plugins) {
+  Report report;
+  report.metadata.title = "memlens plugins";
+  Section section;
+  section.plugin = "memlens";
+  section.plugin_version = kMemlensVersion;
+  section.title = "plugins";
+  ReportBuilder b(&section);
+  TableBuilder list = b.AddTable("plugins", {{"name"}, {"version"}, {"description"}, {"file"}});
+  TableBuilder flags = b.AddTable("flags", {{"plugin"}, {"flag"}, {"default"}, {"value"}, {"help"}});
+  for (const LoadedPlugin& p : plugins) {
+    list.AddRow({p.name, p.version, p.description, p.path});
+    for (const std::string& name : p.flags) {
+      const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
+      if (f == nullptr) continue;
+      flags.AddRow({p.name, absl::StrCat("--", name), f->DefaultValue(), f->CurrentValue(),
+                    f->Help()});
+    }
+  }
+  if (plugins.empty()) b.AddNote("No plugins found.");
+  report.sections.push_back(std::move(section));
+  return report;
 }
 
 }  // namespace memlens

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/plugin/plugin_api.h"
+#include "core/report/report.h"
 
 namespace memlens {
 
@@ -33,6 +34,8 @@ struct LoadedPlugin {
   std::string description;
   std::string path;  // the file it came from (as found; absolute when found by search)
   const MemlensPluginDescriptor* descriptor = nullptr;
+  // The Abseil flags the plugin defines (those its dlopen registered), sorted.
+  std::vector<std::string> flags;
 };
 
 // Loads one plugin file and checks its descriptor. Errors name the file: cannot dlopen (with
@@ -68,6 +71,11 @@ absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
 // --plugin_dir.
 absl::StatusOr<std::vector<LoadedPlugin>> LoadPlugins(const std::vector<std::string>& selection,
                                                       const std::vector<std::string>& dirs);
+
+// What `memlens plugins` shows, as a report (render it in any format): a table of the plugins
+// (name, version, description, file) and a table of their flags (plugin, flag, default,
+// current value, help).
+Report DescribePlugins(const std::vector<LoadedPlugin>& plugins);
 
 }  // namespace memlens
 

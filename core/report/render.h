@@ -8,16 +8,18 @@
 //   csv   ONE long-format file (RFC 4180 quoting) with the header
 //             section,table,row,column,value
 //         section = plugin name ("memlens" for the metadata rows);
-//         table   = item name; notes use "note", failures "error", metadata "metadata";
+//         table   = item name; notes use "note", failures "error", metadata "metadata",
+//                   the plugin's flags "flags";
 //         row     = tables: row index from 0; matrices: row label; series: line name;
-//                   notes/error: index from 0; metadata: field name;
+//                   notes/error: index from 0; metadata: field name; flags: "--name";
 //         column  = tables: column name, plus "_flag" for a flagged row's flag text;
 //                   matrices: column label; series: the x value (category or number);
-//                   notes: "text"; error: "message"; metadata: "value";
+//                   notes: "text"; error: "message"; metadata and flags: "value";
 //         value   = the cell (floats with round-trip precision; empty cell or NaN: empty).
 //         Pivot it with e.g. pandas: df[df.table == "norms"].pivot(index="row", columns="column").
 //   json  One object: {"format": "memlens-report", "format_version": 1, "metadata": {...},
-//         "sections": [{"plugin", "version", "source", "title", "description", "status":
+//         "sections": [{"plugin", "version", "source", "title", "description", "settings"
+//         (the plugin's flags: {"--name": "value"}), "status":
 //         "ok"|"error", "error"?, "items": [{"kind": "table"|"series"|"matrix"|"note", ...}]}]}.
 //         Non-finite floats become null (JSON has no NaN).
 //   html  One self-contained page (inline CSS, no scripts, no external assets): metadata,

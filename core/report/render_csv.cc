@@ -50,6 +50,7 @@ std::string RenderCsv(const Report& report) {
     AppendRecord(&out, "memlens", "metadata", kv.first, "value", kv.second);
   }
   for (const Section& s : report.sections) {
+    for (const auto& kv : s.settings) AppendRecord(&out, s.plugin, "flags", kv.first, "value", kv.second);
     if (!s.ok) {
       AppendRecord(&out, s.plugin, "error", "0", "message", s.error);
       continue;

@@ -337,6 +337,13 @@ std::string RenderHtml(const Report& report) {
   for (const Section& s : report.sections) {
     absl::StrAppend(&out, "<section id=\"", Anchor(s.plugin), "\">\n<h2>",
                     Esc(report_internal::SectionHeading(s)), "</h2>\n");
+    if (!s.settings.empty()) {
+      absl::StrAppend(&out, "<p class=\"legend\">flags:");
+      for (const auto& kv : s.settings) {
+        absl::StrAppend(&out, " <code>", Esc(kv.first), "=", Esc(kv.second), "</code>");
+      }
+      absl::StrAppend(&out, "</p>\n");
+    }
     if (!s.ok) {
       absl::StrAppend(&out, "<p class=\"error\">", Esc(s.error), "</p>\n</section>\n");
       continue;

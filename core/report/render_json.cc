@@ -154,6 +154,9 @@ std::string RenderJson(const Report& report) {
     w.Key("source").String(s.source);
     w.Key("title").String(s.title);
     w.Key("description").String(s.description);
+    w.Key("settings").BeginObject();
+    for (const auto& kv : s.settings) w.Key(kv.first).String(kv.second);
+    w.EndObject();
     w.Key("status").String(s.ok ? "ok" : "error");
     if (!s.ok) w.Key("error").String(s.error);
     w.Key("items").BeginArray();

@@ -58,6 +58,13 @@ std::string RenderMarkdown(const Report& report) {
   }
   for (const Section& section : report.sections) {
     absl::StrAppend(&out, "\n## ", OneLine(report_internal::SectionHeading(section)), "\n\n");
+    if (!section.settings.empty()) {
+      absl::StrAppend(&out, "Flags:");
+      for (const auto& kv : section.settings) {
+        absl::StrAppend(&out, " `", OneLine(kv.first), "=", OneLine(kv.second), "`");
+      }
+      absl::StrAppend(&out, "\n\n");
+    }
     if (!section.ok) {
       absl::StrAppend(&out, "**Error:** ", OneLine(section.error), "\n");
       continue;

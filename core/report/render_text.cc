@@ -91,6 +91,13 @@ std::string RenderText(const Report& report) {
   }
   for (const Section& section : report.sections) {
     absl::StrAppend(&out, "\n== ", OneLine(report_internal::SectionHeading(section)), " ==\n");
+    if (!section.settings.empty()) {
+      absl::StrAppend(&out, "flags:");
+      for (const auto& kv : section.settings) {
+        absl::StrAppend(&out, " ", OneLine(kv.first), "=", OneLine(kv.second));
+      }
+      absl::StrAppend(&out, "\n");
+    }
     if (!section.ok) {
       absl::StrAppend(&out, "error: ", section.error, "\n");
       continue;

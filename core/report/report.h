@@ -121,6 +121,8 @@ struct Section {
   std::string source;          // the .so the plugin came from ("" when built in)
   std::string title;           // one line; defaults to the plugin's description
   std::string description;     // optional paragraph
+  // The plugin's own flags and their values for this run ("--name", "value").
+  std::vector<std::pair<std::string, std::string>> settings;
   bool ok = true;              // false: the plugin failed; `error` says why, items are empty
   std::string error;
   std::vector<SectionItem> items;

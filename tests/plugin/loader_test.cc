@@ -56,6 +56,30 @@ TEST(LoadPluginFileTest, PluginFlagsAreRegistered) {
   ASSERT_NE(flag, nullptr);
   EXPECT_EQ(flag->DefaultValue(), "tokens");
   EXPECT_NE(flag->Filename().find("counter.cc"), std::string::npos) << flag->Filename();
+  // The loader knows which flags came with which plugin, also when opened again.
+  EXPECT_EQ(LoadPluginFile(TestPlugin("counter"))->flags,
+            (std::vector<std::string>{"counter_label"}));
+  EXPECT_EQ(LoadPluginFile(TestPlugin("faulty"))->flags,
+            (std::vector<std::string>{"faulty_mode", "faulty_stage"}));
+  EXPECT_TRUE(LoadPluginFile(TestPlugin("dup_one"))->flags.empty());
+}
+
+TEST(DescribePluginsTest, ListsPluginsAndTheirFlags) {
+  absl::StatusOr<std::vector<LoadedPlugin>> p =
+      LoadPluginsFrom({TestPlugin("counter"), ExamplePlugin()}, {});
+  ASSERT_TRUE(p.ok()) << p.status();
+  const Report r = DescribePlugins(*p);
+  ASSERT_EQ(r.sections.size(), 1u);
+  const Table& list = absl::get<Table>(r.sections[0].items[0]);
+  ASSERT_EQ(list.rows.size(), 2u);
+  EXPECT_EQ(list.rows[1][0].str(), "resid_norms");
+  EXPECT_EQ(list.rows[1][3].str(), ExamplePlugin());
+  const Table& flags = absl::get<Table>(r.sections[0].items[1]);
+  ASSERT_EQ(flags.rows.size(), 2u);
+  EXPECT_EQ(flags.rows[0][1].str(), "--counter_label");
+  EXPECT_EQ(flags.rows[0][2].str(), "tokens");
+  EXPECT_EQ(flags.rows[1][1].str(), "--resid_norms_rms");
+  EXPECT_NE(flags.rows[1][4].str().find("RMS"), std::string::npos);
 }
 
 TEST(LoadPluginFileTest, AbiMismatchSaysBothNumbers) {

@@ -93,6 +93,9 @@ TEST_F(RunnerTest, EveryPluginProducesItsSection) {
   EXPECT_EQ(counts.rows[0][2].int_value(), 3);
   EXPECT_EQ(Find(*r, "counter")->title, "Counts prompts and tokens");
   EXPECT_EQ(Find(*r, "counter")->source, TestPlugin("counter"));
+  // Each section carries its plugin's flags.
+  EXPECT_EQ(Find(*r, "resid_norms")->settings,
+            (std::vector<std::pair<std::string, std::string>>{{"--resid_norms_rms", "false"}}));
 
   // Metadata.
   const ReportMetadata& m = r->metadata;

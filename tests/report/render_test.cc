@@ -39,6 +39,7 @@ TEST(RenderJsonTest, ParsesBackWithEveryItem) {
   const json::Value& dla = sections->array()[0];
   EXPECT_EQ(*dla.GetString("plugin"), "dla");
   EXPECT_EQ(*dla.GetString("status"), "ok");
+  EXPECT_EQ(*(*dla.Get("settings"))->GetString("--dla_threshold"), "0.5");
   const std::vector<json::Value>& items = (*dla.Get("items"))->array();
   ASSERT_EQ(items.size(), 5u);
 
@@ -147,6 +148,7 @@ TEST(RenderCsvTest, DocumentedColumnsAndRecords) {
                                   "fold_ln+center_writing+center_unembed+fold_value_biases"}));
   EXPECT_TRUE(HasRecord(records, {"memlens", "metadata", "dataset_name", "value",
                                   "tiny, with \"quotes\""}));
+  EXPECT_TRUE(HasRecord(records, {"dla", "flags", "--dla_threshold", "value", "0.5"}));
   EXPECT_TRUE(HasRecord(records, {"dla", "nodes", "1", "node", "L2H5, <b>&"}));
   EXPECT_TRUE(HasRecord(records, {"dla", "nodes", "1", "dla", "-0.26"}));
   EXPECT_TRUE(HasRecord(records, {"dla", "nodes", "1", "_flag", "sign differs"}));
@@ -173,6 +175,7 @@ TEST(RenderHtmlTest, SelfContainedPageWithExpectedElements) {
   EXPECT_TRUE(Contains(html, "</html>"));
   // Metadata, including the LN handling.
   EXPECT_TRUE(Contains(html, "<th>processing</th><td>fold_ln+center_writing"));
+  EXPECT_TRUE(Contains(html, "flags: <code>--dla_threshold=0.5</code>"));
   // Tables with flagged rows highlighted; text escaped.
   EXPECT_TRUE(Contains(html, "<table class=\"data\">"));
   EXPECT_TRUE(Contains(html, "<tr class=\"flagged\"><td>L2H5, &lt;b&gt;&amp;</td>"));
@@ -247,7 +250,8 @@ TEST(RenderTextTest, ColumnsAlign) {
 TEST(RenderTextTest, MetadataSeriesMatrixAndFailure) {
   const std::string text = RenderText(SampleReport());
   EXPECT_TRUE(Contains(text, "  processing       fold_ln+center_writing"));
-  EXPECT_TRUE(Contains(text, "== dla 1.2: Direct logit attribution ==")) << text;
+  EXPECT_TRUE(Contains(text, "== dla 1.2: Direct logit attribution ==\nflags: --dla_threshold=0.5\n"))
+      << text;
   const std::vector<std::string> survival = Block(text, "-- series survival");
   ASSERT_EQ(survival.size(), 5u) << text;
   EXPECT_EQ(survival[0], "point  L0H2    L1H1");
@@ -276,7 +280,7 @@ TEST(RenderMarkdownTest, PipeTables) {
   const std::string md = RenderMarkdown(SampleReport());
   EXPECT_TRUE(Contains(md, "# memlens report\n"));
   EXPECT_TRUE(Contains(md, "| processing | fold_ln+center_writing"));
-  EXPECT_TRUE(Contains(md, "## dla 1.2: Direct logit attribution\n"));
+  EXPECT_TRUE(Contains(md, "## dla 1.2: Direct logit attribution\n\nFlags: `--dla_threshold=0.5`\n"));
   EXPECT_TRUE(Contains(md, "| node | count | dla | flag |\n| --- | ---: | ---: | --- |\n"));
   EXPECT_TRUE(Contains(md, "| L2H5, <b>& | 7 | -0.260 | **sign differs** |"));
   EXPECT_TRUE(Contains(md, "| writer \\ node | L2H2 | L2H3 |"));

@@ -28,6 +28,7 @@ inline Report SampleReport() {
   ok.plugin_version = "1.2";
   ok.source = "/plugins/libdla.so";
   ok.title = "Direct logit attribution";
+  ok.settings = {{"--dla_threshold", "0.5"}};
   {
     ReportBuilder b(&ok);
     TableBuilder t = b.AddTable("nodes", {{"node", ColumnType::kString},
