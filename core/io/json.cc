@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/charconv.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -515,7 +516,6 @@ class Parser {
 
   bool ParseObject(Value* v, int depth) {
     if (!CheckDepth(depth)) return false;
-    const char* open = p_;
     v->type_ = Type::kObject;
     ++p_;  // '{'
     SkipWs();
@@ -548,19 +548,23 @@ class Parser {
       return Fail(p_, "expected ',' or '}' after an object member");
     }
     if (!options_.allow_duplicate_keys && v->object_.size() > 1) {
+      // The member vector no longer changes, so views of its keys stay valid.
       const std::vector<Member>& members = v->object_;
-      std::vector<uint32_t> order(members.size());
-      for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-        const int c = members[a].first.compare(members[b].first);
-        return c != 0 ? c < 0 : a < b;
-      });
-      for (size_t i = 1; i < order.size(); ++i) {
-        if (members[order[i]].first == members[order[i - 1]].first) {
-          (void)open;
-          return Fail(key_offsets[order[i]],
-                      absl::StrCat("expected unique object keys (\"",
-                                   members[order[i]].first, "\" is repeated)"));
+      auto duplicate = [&](size_t i) {
+        return Fail(key_offsets[i], absl::StrCat("expected unique object keys (\"",
+                                                 members[i].first, "\" is repeated)"));
+      };
+      if (members.size() <= 8) {
+        for (size_t i = 1; i < members.size(); ++i) {
+          for (size_t j = 0; j < i; ++j) {
+            if (members[i].first == members[j].first) return duplicate(i);
+          }
+        }
+      } else {
+        absl::flat_hash_set<absl::string_view> seen;
+        seen.reserve(members.size());
+        for (size_t i = 0; i < members.size(); ++i) {
+          if (!seen.insert(members[i].first).second) return duplicate(i);
         }
       }
     }

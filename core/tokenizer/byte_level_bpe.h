@@ -85,7 +85,7 @@ class ByteLevelBpeTokenizer : public Tokenizer {
   int eos_id() const override { return eos_id_; }
   std::string name() const override { return format_ + " " + source_; }
 
-  bool IsSpecial(int id) const;
+  bool IsSpecial(int id) const override;
   // The token string in the byte-level alphabet (e.g. "\xC4\xA0world" for " world").
   std::string TokenString(int id) const;
   // Id of a token string (byte-level alphabet) or added token content; -1 when absent.

@@ -46,6 +46,7 @@ class Llama2cTokenizer : public Tokenizer {
   absl::StatusOr<std::vector<int>> Encode(absl::string_view text, bool add_bos) const override;
   absl::StatusOr<std::string> Decode(absl::Span<const int> ids) const override;
   std::string Piece(int id) const override;
+  bool IsSpecial(int id) const override { return id == kUnkId || id == kBosId || id == kEosId; }
   int vocab_size() const override { return static_cast<int>(pieces_.size()); }
   int bos_id() const override { return kBosId; }
   int eos_id() const override { return kEosId; }

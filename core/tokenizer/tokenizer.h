@@ -23,15 +23,21 @@ class Tokenizer {
                                                   bool add_bos) const = 0;
 
   // The exact bytes the ids stand for (they need not be valid UTF-8: a byte-level token may
-  // hold half of a character). Control tokens (BOS/EOS) decode to nothing. Ids outside
-  // [0, vocab_size()) are an error naming the id and its position.
-  // Decode(Encode(text, b)) == text for every text.
+  // hold half of a character). Ids outside [0, vocab_size()) are an error naming the id and
+  // its position. Decode(Encode(text, false)) == text for every text.
+  // Special tokens: llama2.c's BOS/EOS decode to nothing (and the dummy-prefix space after
+  // BOS is dropped, so Decode(Encode(text, true)) == text too); byte-level BPE special
+  // tokens decode to their text (e.g. "<|endoftext|>"), as HuggingFace's decode with
+  // skip_special_tokens=False; filter with IsSpecial() to drop them.
   virtual absl::StatusOr<std::string> Decode(absl::Span<const int> ids) const = 0;
 
   // A human-readable form of one token for display: its text when it is valid UTF-8, with
   // each byte that is not part of valid UTF-8 shown as <0xNN>; special tokens show their
   // name (e.g. "<s>", "<|endoftext|>"). "<invalid id N>" for ids out of range.
   virtual std::string Piece(int id) const = 0;
+
+  // True for control/special tokens (BOS, EOS, <unk>, added special tokens).
+  virtual bool IsSpecial(int id) const { return false; }
 
   virtual int vocab_size() const = 0;
   virtual int bos_id() const = 0;  // -1 when there is none

@@ -99,6 +99,8 @@ TEST(Llama2cTokenizer, DecodeErrorsAndPieces) {
   EXPECT_EQ(tok->vocab_size(), 261);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
+  EXPECT_TRUE(tok->IsSpecial(1));
+  EXPECT_FALSE(tok->IsSpecial(260));
   auto bad = tok->Decode(std::vector<int>{1, 260, 261});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("token id 261 at position 2"));
