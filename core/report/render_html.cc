@@ -207,8 +207,9 @@ void AppendPlot(std::string* out, const Series& s) {
     return;
   }
   if (!s.x_categories.empty()) {
-    xmin = std::min(xmin, 0.0);
-    xmax = std::max(xmax, static_cast<double>(s.x_categories.size() - 1));
+    // Half a category of margin on each side keeps the end labels and points off the frame.
+    xmin = std::min(xmin, 0.0) - 0.5;
+    xmax = std::max(xmax, static_cast<double>(s.x_categories.size() - 1)) + 0.5;
   }
   if (xmax == xmin) xmax = xmin + 1;
   if (ymax == ymin) {

@@ -263,5 +263,16 @@ TEST(PluginSearchPathTest, DirsThenEnvironmentThenDefault) {
   unsetenv("MEMLENS_PLUGIN_PATH");
 }
 
+TEST(PluginSearchPathTest, DefaultDirectoryIsBazelBinPlugins) {
+  // This test binary is bazel-bin/tests/plugin/loader_test; resid_norms (a data dependency)
+  // is built to bazel-bin/plugins/example/. The default directory finds it by name, with no
+  // flag and no environment, as memlens (bazel-bin/core/cli/memlens) does.
+  const std::string def = DefaultPluginDir();
+  if (def.empty()) GTEST_SKIP() << "no plugins/ directory above " << fs::read_symlink("/proc/self/exe");
+  absl::StatusOr<std::vector<LoadedPlugin>> r = LoadPlugins({"resid_norms"}, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].path, def + "/example/libresid_norms.so");
+}
+
 }  // namespace
 }  // namespace memlens
