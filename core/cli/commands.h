@@ -2,12 +2,20 @@
 #ifndef MEMLENS_CORE_CLI_COMMANDS_H_
 #define MEMLENS_CORE_CLI_COMMANDS_H_
 
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/plugin/loader.h"
+
 namespace memlens {
 
 int RunInfo();    // memlens info: architecture, parameter count, tensors
 int RunHooks();   // memlens hooks: every hook name with its shape
 int RunModel();   // memlens run: next-token predictions and continuation
 int RunCache();   // memlens cache: dump activations to files
+// The plugins were loaded before the command line was parsed (their flags must exist then).
+int RunPluginsList(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins);
+int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins);
 
 }  // namespace memlens
 

@@ -9,28 +9,41 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "core/cli/commands.h"
+#include "core/plugin/plugin_flags.h"
 
 namespace {
 
+using memlens::LoadedPlugin;
+using PluginsOrError = absl::StatusOr<std::vector<LoadedPlugin>>;
+
 struct Command {
   const char* name;
-  int (*run)();
+  int (*run)(const PluginsOrError& plugins);
   const char* summary;
 };
 
+template <int (*F)()>
+int NoPlugins(const PluginsOrError&) {
+  return F();
+}
+
 const Command kCommands[] = {
-    {"info", memlens::RunInfo, "architecture, parameter count and tensors of --model"},
-    {"hooks", memlens::RunHooks, "every hook point (TransformerLens names) with its shape"},
-    {"run", memlens::RunModel,
+    {"info", NoPlugins<memlens::RunInfo>, "architecture, parameter count and tensors of --model"},
+    {"hooks", NoPlugins<memlens::RunHooks>, "every hook point (TransformerLens names) with its shape"},
+    {"run", NoPlugins<memlens::RunModel>,
      "--prompt or --tokens: next-token predictions, optional --generate continuation"},
-    {"cache", memlens::RunCache, "--prompt, --hooks, --out: write activations as .npy/safetensors"},
+    {"cache", NoPlugins<memlens::RunCache>,
+     "--prompt, --hooks, --out: write activations as .npy/safetensors"},
+    {"plugins", memlens::RunPluginsList, "the attribution plugins found, with descriptions"},
+    {"report", memlens::RunReport,
+     "--prompt or --dataset [--target --contrast] --plugins: the comparative report"},
 };
 
 std::string Usage() {
   std::string u =
       "memlens: where a transformer's components erase each other's output, and where direct "
       "logit attribution misleads.\n\nusage: memlens <command> [--flags]\n\ncommands:\n";
-  for (const Command& c : kCommands) u += absl::StrCat("  ", c.name, std::string(8 - strlen(c.name), ' '), c.summary, "\n");
+  for (const Command& c : kCommands) u += absl::StrCat("  ", c.name, std::string(9 - strlen(c.name), ' '), c.summary, "\n");
   u += "\n--help shows every flag; --helpfull also Abseil's own.";
   return u;
 }
@@ -46,6 +59,9 @@ int main(int argc, char** argv) {
            file.find("plugins/") != absl::string_view::npos;
   };
   absl::SetFlagsUsageConfig(config);
+  // Plugins define flags, so they load before parsing (core/plugin/plugin_flags.h). A plugin
+  // that fails to load matters only to the commands that use plugins.
+  const PluginsOrError plugins = memlens::LoadPluginsFromArgv(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::fprintf(stderr, "%s\n", Usage().c_str());
@@ -62,7 +78,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (const Command& c : kCommands) {
-    if (name == c.name) return c.run();
+    if (name == c.name) return c.run(plugins);
   }
   std::fprintf(stderr, "memlens: unknown command '%s'\n\n%s\n", name.c_str(), Usage().c_str());
   return 2;

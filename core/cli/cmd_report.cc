@@ -1,0 +1,226 @@
+// memlens plugins / memlens report: the attribution plugins and their comparative report.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "core/cli/commands.h"
+#include "core/cli/flags.h"
+#include "core/cli/output.h"
+#include "core/cli/session.h"
+#include "core/io/json.h"
+#include "core/plugin/plugin_flags.h"
+#include "core/plugin/runner.h"
+#include "core/report/render.h"
+
+ABSL_FLAG(std::string, dataset, "",
+          "Prompts for `memlens report`: a text file (one prompt per line) or JSONL (one object "
+          "per line with a \"text\" field). Default with the shipped model: its prompts.txt.");
+ABSL_FLAG(int, max_prompts, 0, "Use at most this many prompts of --dataset (0: all).");
+ABSL_FLAG(int, seq_len, 0,
+          "Cut every dataset prompt to at most this many tokens (0: the model's context).");
+ABSL_FLAG(std::string, target, "",
+          "Attribute this token's logit at the last position (text of one token, or #ID). "
+          "Default: at every position, the token that actually comes next.");
+ABSL_FLAG(std::string, contrast, "",
+          "With --target: attribute the logit difference target - contrast (text or #ID).");
+ABSL_FLAG(std::string, title, "memlens report", "Title of the report.");
+
+namespace memlens {
+namespace {
+
+absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
+                                 const std::string& value) {
+  int id;
+  if (absl::StartsWith(value, "#")) {
+    if (!absl::SimpleAtoi(value.substr(1), &id) || id < 0 || id >= s.model().config.d_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value,
+                                                     ": not a token id in [0, ",
+                                                     s.model().config.d_vocab, ")"));
+    }
+    return id;
+  }
+  if (s.tokenizer == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", value, ": no tokenizer; give the id as #ID"));
+  }
+  auto ids = s.tokenizer->Encode(value, false);
+  if (!ids.ok()) return ids.status();
+  if (ids->size() != 1) {
+    std::vector<std::string> pieces;
+    for (int t : *ids) pieces.push_back(QuotedPiece(s.tokenizer->Piece(t)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=\"", value, "\" is ", ids->size(), " tokens (", absl::StrJoin(pieces, " "),
+        "), not one; pick a single token or give its id as #ID"));
+  }
+  return (*ids)[0];
+}
+
+// The texts of --dataset (or --prompt), in order.
+absl::StatusOr<std::vector<std::string>> ReadTexts(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open dataset ", path));
+  std::vector<std::string> texts;
+  const bool jsonl = absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".json");
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    if (!jsonl) {
+      // Prompts are one per line; "\n" and "\t" escapes let a line hold code.
+      std::string text;
+      for (size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == 'n' || line[i + 1] == 't')) {
+          text += line[++i] == 'n' ? '\n' : '\t';
+        } else {
+          text += line[i];
+        }
+      }
+      texts.push_back(text);
+      continue;
+    }
+    auto value = json::Parse(line);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", number, ": ", value.status().message()));
+    }
+    const json::Value* text = value->is_object() ? value->Find("text") : nullptr;
+    if (text == nullptr || !text->is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", number, ": expected an object with a string \"text\" field"));
+    }
+    texts.push_back(text->string_value());
+  }
+  if (texts.empty()) return absl::InvalidArgumentError(absl::StrCat("dataset ", path, " has no prompts"));
+  return texts;
+}
+
+std::string DefaultDataset(const Session& s) {
+  const std::string candidate = s.model_path + "/prompts.txt";
+  return access(candidate.c_str(), R_OK) == 0 ? candidate : "";
+}
+
+}  // namespace
+
+int RunPluginsList(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
+  if (!plugins.ok()) return Fail("plugins", plugins.status());
+  if (plugins->empty()) {
+    std::printf("no plugins found (searched: %s)\n",
+                absl::StrJoin(PluginSearchPath(absl::GetFlag(FLAGS_plugin_dir)), ", ").c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const LoadedPlugin& p : *plugins) rows.push_back({p.name, p.version, p.description, p.path});
+  std::printf("%s", TextTable({"plugin", "version", "description", "file"}, rows,
+                              {false, false, false, false})
+                        .c_str());
+  std::printf("\nEach plugin's flags: memlens --helpfull (plugin flags are prefixed by its name).\n");
+  return 0;
+}
+
+int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
+  if (!plugins.ok()) return Fail("report", plugins.status());
+  if (plugins->empty()) {
+    return Fail("report", absl::NotFoundError("no plugins found; see `memlens plugins`"));
+  }
+  auto format = ParseReportFormat(absl::GetFlag(FLAGS_format));
+  if (!format.ok()) return Fail("report", format.status());
+  auto s = OpenSession();
+  if (!s.ok()) return Fail("report", s.status());
+  const ModelConfig& c = s->model().config;
+
+  RunnerOptions options;
+  std::vector<Prompt> prompts;
+  std::string dataset = absl::GetFlag(FLAGS_dataset);
+  const bool single = !absl::GetFlag(FLAGS_prompt).empty() || !absl::GetFlag(FLAGS_tokens).empty();
+  if (single && !dataset.empty()) {
+    return Fail("report", absl::InvalidArgumentError("give --prompt/--tokens or --dataset, not both"));
+  }
+  if (single) {
+    auto ids = PromptTokens(*s);
+    if (!ids.ok()) return Fail("report", ids.status());
+    prompts.push_back({*ids});
+    options.dataset.name = "--prompt";
+  } else {
+    if (dataset.empty()) dataset = DefaultDataset(*s);
+    if (dataset.empty()) {
+      return Fail("report", absl::InvalidArgumentError("give --prompt=TEXT or --dataset=FILE"));
+    }
+    auto texts = ReadTexts(dataset);
+    if (!texts.ok()) return Fail("report", texts.status());
+    const int max_prompts = absl::GetFlag(FLAGS_max_prompts);
+    const int seq_len = absl::GetFlag(FLAGS_seq_len) > 0
+                            ? std::min(absl::GetFlag(FLAGS_seq_len), c.n_ctx)
+                            : c.n_ctx;
+    for (size_t i = 0; i < texts->size(); ++i) {
+      if (max_prompts > 0 && static_cast<int>(prompts.size()) >= max_prompts) break;
+      auto ids = TokenizeText(*s, (*texts)[i]);
+      if (!ids.ok()) {
+        return Fail("report", absl::InvalidArgumentError(absl::StrCat(
+                                  dataset, ": prompt ", i + 1, ": ", ids.status().message())));
+      }
+      if (static_cast<int>(ids->size()) > seq_len) ids->resize(seq_len);
+      if (ids->size() < 2) continue;  // nothing to predict
+      prompts.push_back({*ids});
+    }
+    options.dataset.name = dataset;
+    options.dataset.path = dataset;
+  }
+  for (Prompt& p : prompts) {
+    for (int id : p.tokens) p.pieces.push_back(PieceOf(*s, id));
+  }
+
+  const std::string target = absl::GetFlag(FLAGS_target), contrast = absl::GetFlag(FLAGS_contrast);
+  if (!contrast.empty() && target.empty()) {
+    return Fail("report", absl::InvalidArgumentError("--contrast needs --target"));
+  }
+  if (!target.empty()) {
+    auto t = ResolveToken(*s, "target", target);
+    if (!t.ok()) return Fail("report", t.status());
+    int k = -1;
+    if (!contrast.empty()) {
+      auto ct = ResolveToken(*s, "contrast", contrast);
+      if (!ct.ok()) return Fail("report", ct.status());
+      k = *ct;
+    }
+    for (Prompt& p : prompts) {
+      p.targets.assign(p.tokens.size(), -1);
+      p.contrasts.assign(p.tokens.size(), -1);
+      p.targets.back() = *t;
+      p.contrasts.back() = k;
+    }
+    options.settings.target = absl::StrCat("token:", *t, " ", QuotedPiece(PieceOf(*s, *t)),
+                                           " at the last position");
+    if (k >= 0) options.settings.contrast = absl::StrCat("token:", k, " ", QuotedPiece(PieceOf(*s, k)));
+  }
+  options.settings.seed = absl::GetFlag(FLAGS_seed);
+  options.metadata.title = absl::GetFlag(FLAGS_title);
+  options.metadata.model_path = s->model_path;
+  const bool show_progress = prompts.size() > 1 && isatty(STDERR_FILENO);
+  options.progress = [&](int64_t done, int64_t total) {
+    if (show_progress) std::fprintf(stderr, "\rmemlens report: %lld/%lld prompts", (long long)done, (long long)total);
+    if (show_progress && done == total) std::fprintf(stderr, "\n");
+  };
+  auto report = RunPlugins(*s->transformer, *plugins, prompts, options);
+  if (!report.ok()) return Fail("report", report.status());
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) {
+    const std::string text = RenderReport(*report, *format);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else {
+    if (auto st = WriteReport(*report, *format, out); !st.ok()) return Fail("report", st);
+    std::fprintf(stderr, "memlens report: wrote %s (%s)\n", out.c_str(), ReportFormatName(*format));
+  }
+  for (const Section& section : report->sections) {
+    if (!section.ok) return 3;  // the report says which plugin failed
+  }
+  return 0;
+}
+
+}  // namespace memlens
