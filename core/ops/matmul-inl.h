@@ -17,6 +17,7 @@
 
 #include "core/ops/tiling.h"
 #include "core/util/thread_pool.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -75,6 +76,14 @@ HWY_INLINE void InitRow(TileInit init, const float* HWY_RESTRICT bias,
   }
 }
 
+// v += C row (cols valid).
+HWY_INLINE void AddRow(const float* HWY_RESTRICT c_row, size_t cols, VF& v0, VF& v1) {
+  VF c0, c1;
+  InitRow(TileInit::kAccumulate, nullptr, c_row, cols, c0, c1);
+  v0 = hn::Add(v0, c0);
+  v1 = hn::Add(v1, c1);
+}
+
 HWY_INLINE void StoreRow(VF v0, VF v1, size_t cols, float* HWY_RESTRICT c_row) {
   const DF d;
   const size_t N = hn::Lanes(d);
@@ -98,6 +107,18 @@ HWY_INLINE void MicroKernel(const float* HWY_RESTRICT A, size_t lda,
   static_assert(kRows >= 1 && kRows <= kMR && kMR == 6 && kNRVecs == 2, "tile shape");
   const DF d;
   const size_t N = hn::Lanes(d);
+  // When accumulating onto C (K blocks after the first), the accumulators start at zero and
+  // C is added after the FMA loop, with its lines prefetched here: for a C much larger than
+  // L3 (the unembedding's is 198 MB) loading C first would stall every tile for a DRAM
+  // round trip (~300 cycles of a ~1500-cycle tile) before its first FMA.
+  const bool accumulate = init == TileInit::kAccumulate;
+  if (accumulate) {
+    for (size_t r = 0; r < kRows; ++r) {
+      hwy::Prefetch(C + r * ldc);
+      hwy::Prefetch(C + r * ldc + 2 * N - 1);
+    }
+    init = TileInit::kZero;
+  }
   VF c00 = hn::Zero(d), c01 = hn::Zero(d), c10 = hn::Zero(d), c11 = hn::Zero(d);
   VF c20 = hn::Zero(d), c21 = hn::Zero(d), c30 = hn::Zero(d), c31 = hn::Zero(d);
   VF c40 = hn::Zero(d), c41 = hn::Zero(d), c50 = hn::Zero(d), c51 = hn::Zero(d);
@@ -148,6 +169,14 @@ HWY_INLINE void MicroKernel(const float* HWY_RESTRICT A, size_t lda,
     }
   }
 
+  if (accumulate) {
+    AddRow(C, cols, c00, c01);
+    if (kRows > 1) AddRow(C + 1 * ldc, cols, c10, c11);
+    if (kRows > 2) AddRow(C + 2 * ldc, cols, c20, c21);
+    if (kRows > 3) AddRow(C + 3 * ldc, cols, c30, c31);
+    if (kRows > 4) AddRow(C + 4 * ldc, cols, c40, c41);
+    if (kRows > 5) AddRow(C + 5 * ldc, cols, c50, c51);
+  }
   StoreRow(c00, c01, cols, C);
   if (kRows > 1) StoreRow(c10, c11, cols, C + 1 * ldc);
   if (kRows > 2) StoreRow(c20, c21, cols, C + 2 * ldc);
