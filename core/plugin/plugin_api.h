@@ -121,7 +121,7 @@ class AnalysisPlugin {
   // Hook-name patterns (exact names or globs) this plugin reads from PromptRun::store. Each
   // pattern must match at least one hook of the model (a typo is an error, not an empty cache).
   virtual std::vector<std::string> RequiredHooks(const ModelConfig& config) const = 0;
-  virtual absl::Status Begin(const AnalysisContext& context) { return absl::OkStatus(); }
+  virtual absl::Status Begin(const AnalysisContext& /*context*/) { return absl::OkStatus(); }
   virtual absl::Status AnalyzePrompt(const PromptRun& run) = 0;
   // Title defaults to the plugin's description; add items in the order they should appear.
   virtual absl::Status Finish(ReportBuilder& report) = 0;
