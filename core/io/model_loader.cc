@@ -268,11 +268,15 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
   }
   const std::vector<std::string> entries = ListDir(dir);
   std::vector<std::string> looked_for;
+  // Preferred file names of every format first (model.safetensors, model_final.pth), so a
+  // folder that also holds other files of a known extension (e.g. expected outputs) loads.
   for (const TensorSourceFormat& f : formats) {
     for (const std::string& name : f.file_names) {
       looked_for.push_back(name);
       if (IsFile(dir + "/" + name)) return LoadWithConfig(dir + "/" + name, f, dir);
     }
+  }
+  for (const TensorSourceFormat& f : formats) {
     if (f.extension.empty()) continue;
     looked_for.push_back("*" + f.extension);
     std::vector<std::string> matches;
