@@ -329,19 +329,11 @@ absl::StatusOr<std::vector<int>> ByteLevelBpeTokenizer::Encode(absl::string_view
     segments.push_back({absl::string_view(), added_tokens_[idx].id});
     pos = e;
   }
-  if (normalizer_ == Normalizer::kNfc) {
-    for (const auto& seg : segments) {
-      if (seg.second < 0 && !unicode::IsCertainlyNfc(seg.first)) {
-        return absl::UnimplementedError(absl::StrCat(
-            name(), ": the text may change under the tokenizer's NFC normalizer (it has "
-                    "combining marks or characters that compose); full NFC normalization is "
-                    "not implemented"));
-      }
-    }
-  }
   for (const auto& seg : segments) {
     if (seg.second >= 0) {
       out.push_back(seg.second);
+    } else if (normalizer_ == Normalizer::kNfc) {
+      EncodeSegment(unicode::ToNfc(seg.first), &out);
     } else {
       EncodeSegment(seg.first, &out);
     }

@@ -3,7 +3,7 @@
 //
 // Tokens are strings over GPT-2's 256-character "bytes_to_unicode" alphabet; internally each
 // token is the raw bytes it stands for. Encoding: added/special tokens are matched first
-// (leftmost, then longest); each remaining segment is (optionally) checked for NFC,
+// (leftmost, then longest); each remaining segment is (optionally) NFC-normalized,
 // pre-tokenized, and each piece is BPE-merged by lowest merge rank (leftmost on ties), with a
 // cache of recent pieces. Decoding concatenates the tokens' raw bytes, so ids whose bytes are
 // not valid UTF-8 decode to exactly those bytes.
@@ -43,8 +43,8 @@ struct AddedToken {
 
 enum class Normalizer {
   kNone,
-  // NFC: supported when the text is already in NFC by the quick check (ASCII, precomposed
-  // letters, CJK, ...); an Unimplemented error otherwise (full composition not implemented).
+  // Unicode NFC (unicode::ToNfc) of each segment between added tokens. Text that changes
+  // under NFC (e.g. "e" + U+0301) does not round-trip through Decode, as in HuggingFace.
   kNfc,
 };
 

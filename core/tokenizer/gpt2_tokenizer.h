@@ -22,8 +22,8 @@ absl::StatusOr<std::unique_ptr<ByteLevelBpeTokenizer>> LoadGpt2Tokenizer(
     bool match_special_tokens = true);
 
 // HuggingFace tokenizer.json. Supported: model BPE (vocab, merges as "a b" strings or
-// [a, b] pairs, ignore_merges; no dropout, no subword prefix/suffix); normalizer null or NFC
-// (see Normalizer::kNfc); pre_tokenizer ByteLevel (add_prefix_space, use_regex), Split (the
+// [a, b] pairs, ignore_merges; no dropout, no subword prefix/suffix); normalizer null, NFC
+// or a Sequence of those; pre_tokenizer ByteLevel (add_prefix_space, use_regex), Split (the
 // GPT-2, Llama 3 or Qwen2 regex, or a literal String; any behavior; invert), Digits
 // (individual_digits), and Sequence of these; decoder ByteLevel (or null); added_tokens
 // (matched before BPE; single_word, lstrip, rstrip). BOS/EOS come from a TemplateProcessing

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -26,6 +27,11 @@ bool IsWhiteSpace(uint32_t cp);  // \s (Unicode White_Space)
 // True when `text` is certainly in NFC by the UAX #15 quick check (every code point has
 // NFC_Quick_Check=Yes and combining class 0). Bytes that are not valid UTF-8 are ignored.
 bool IsCertainlyNfc(absl::string_view text);
+
+// The NFC normalization of `text` (UAX #15: canonical decomposition, canonical ordering,
+// canonical composition). Bytes that are not valid UTF-8 pass through unchanged (and no
+// composition crosses them). Returns `text` itself when the quick check says it is NFC.
+std::string ToNfc(absl::string_view text);
 
 // The Unicode version of the tables.
 const char* TablesVersion();

@@ -1,6 +1,6 @@
 // libFuzzer target for the byte-level BPE encoder and the hand-written split patterns
 // (tools/fuzz.sh bpe_fuzz). Invariants: the pattern matches tile the input; Decode(Encode(x))
-// == x for every byte string, under each pre-tokenizer configuration.
+// == x for every byte string, under each pre-tokenizer configuration; NFC is idempotent.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -9,6 +9,7 @@
 
 #include "core/tokenizer/byte_level_bpe.h"
 #include "core/tokenizer/pretokenizer.h"
+#include "core/tokenizer/unicode.h"
 
 namespace {
 
@@ -73,6 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (prev != text.size()) std::abort();
   }
+  const std::string nfc = unicode::ToNfc(text);
+  if (unicode::ToNfc(nfc) != nfc) std::abort();
   for (const auto& tok : *Tokenizers()) {
     auto ids = tok->Encode(text, false);
     if (!ids.ok()) std::abort();
