@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "core/ops/ops.h"
 
 namespace memlens {
 namespace {
@@ -99,8 +98,19 @@ absl::StatusOr<PathCorrectedDla> ComputePathCorrectedDla(
     absl::StatusOr<Tensor> n = NormalizeWithFrozenScale(model, clean, l, writer_out, T);
     if (!n.ok()) return n.status();
     Tensor vals({T, KV});
-    ops::MatMul(n->ptr(), model.weights.layers[l].W_V.ptr(), nullptr, vals.ptr(), T, D, KV,
-                pool);
+    const Tensor& W_V = model.weights.layers[l].W_V;
+    // vals = n @ W_V, rows in parallel (plain loops: plugins link no core kernels).
+    pool.Run(static_cast<size_t>(T), [&](size_t j, int) {
+      float* out = vals.ptr() + j * KV;
+      std::fill(out, out + KV, 0.0f);
+      const float* x = n->ptr() + j * D;
+      for (int64_t d = 0; d < D; ++d) {
+        const float xd = x[d];
+        if (xd == 0) continue;
+        const float* w = W_V.ptr() + d * KV;
+        for (int64_t o = 0; o < KV; ++o) out[o] += xd * w[o];
+      }
+    });
     absl::StatusOr<const Tensor*> pattern =
         clean.Get(absl::StrCat("blocks.", l, ".attn.hook_pattern"));
     if (!pattern.ok()) return pattern.status();

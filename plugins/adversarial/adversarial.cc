@@ -1,0 +1,232 @@
+// adversarial: the adversarial example finder of method.md. Scans the dataset for positions
+// where a node's DLA is large but its total effect (ablation; resample by default) is near
+// zero or of the other sign: the places where reading DLA as "this node causes that logit"
+// is wrong. Prints the top --adversarial_top positions as prompt text with the target (and
+// contrast) token.
+//
+// Score of a (prompt, position, node) sample with DLA a and total effect e:
+//   gap = |a| - sign(a) * e     (large when e is ~0 or has the other sign; = |a| when e == 0)
+// and only samples with |a| >= --adversarial_min_dla count.
+// Cost: one ablated forward pass per analysed node and prompt (restrict with
+// --adversarial_nodes). Memory: a top-N list (with each entry's text), a donor pool of token
+// ids, and per-node running means (mean ablation).
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/analysis/ablation.h"
+#include "core/analysis/dla.h"
+#include "core/analysis/nodes.h"
+#include "core/analysis/plugin_support.h"
+#include "core/plugin/plugin_api.h"
+
+ABSL_FLAG(int64_t, adversarial_top, 20, "adversarial: how many positions to report.");
+ABSL_FLAG(std::string, adversarial_nodes, "auto",
+          "adversarial: comma-separated nodes to scan (e.g. L0H2); auto = every head and MLP.");
+ABSL_FLAG(double, adversarial_min_dla, 0.5,
+          "adversarial: only positions where |DLA| of the node is at least this count.");
+ABSL_FLAG(std::string, adversarial_ablation, "resample",
+          "adversarial: ablation for the total effect: resample, zero or mean.");
+ABSL_FLAG(int64_t, adversarial_seed, -1,
+          "adversarial: seed for resample donors; -1 = derive from the run's --seed.");
+ABSL_FLAG(std::string, adversarial_positions, "all",
+          "adversarial: positions to scan: all (>= 1 with a target), last, or a list like -1.");
+ABSL_FLAG(int64_t, adversarial_context, 24,
+          "adversarial: tokens of prompt text shown before each position.");
+
+namespace memlens {
+namespace {
+
+class Adversarial : public AnalysisPlugin {
+ public:
+  std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
+    std::vector<std::string> hooks = NodeHooks(config);
+    hooks.push_back("ln_final.hook_scale");
+    return hooks;
+  }
+
+  absl::Status Begin(const AnalysisContext& context) override {
+    context_ = &context;
+    nodes_ = ListNodes(*context.model);
+    absl::StatusOr<std::vector<int>> sel = ParseNodeList(
+        absl::GetFlag(FLAGS_adversarial_nodes), nodes_, "adversarial_nodes", ComponentNodes(nodes_));
+    if (!sel.ok()) return sel.status();
+    selected_ = *sel;
+    absl::StatusOr<PositionSpec> spec =
+        ParsePositionSpec(absl::GetFlag(FLAGS_adversarial_positions), "adversarial_positions");
+    if (!spec.ok()) return spec.status();
+    spec_ = *spec;
+    absl::StatusOr<AblationMode> mode =
+        ParseAblationMode(absl::GetFlag(FLAGS_adversarial_ablation));
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--adversarial_ablation: ", mode.status().message()));
+    }
+    mode_ = *mode;
+    const int64_t seed = absl::GetFlag(FLAGS_adversarial_seed);
+    seed_ = seed >= 0 ? static_cast<uint64_t>(seed) : MixSeed(context.settings.seed, "adversarial");
+    donors_ = std::make_unique<DonorPool>(16, seed_);
+    top_ = std::max<int64_t>(1, absl::GetFlag(FLAGS_adversarial_top));
+    min_dla_ = absl::GetFlag(FLAGS_adversarial_min_dla);
+    context_tokens_ = std::max<int64_t>(1, absl::GetFlag(FLAGS_adversarial_context));
+    if (mode_ == AblationMode::kMean) {
+      for (size_t k = 0; k < selected_.size(); ++k) {
+        means_.emplace_back(context.config().n_ctx, context.config().d_model);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AnalyzePrompt(const PromptRun& run) override {
+    const Model& model = *context_->model;
+    const int64_t T = run.num_tokens(), D = model.config.d_model;
+    const std::vector<int64_t> positions = SelectPositions(spec_, T, run.targets, false);
+    const std::vector<int>* donor = nullptr;
+    ActivationStore donor_store;
+    if (mode_ == AblationMode::kResample) {
+      donor = donors_->Pick(run.index);
+      donors_->Add(run.index, run.tokens);
+      if (donor == nullptr) {  // the first prompt: no donor yet
+        ++skipped_;
+        return absl::OkStatus();
+      }
+      RunOptions o;
+      o.logits = RunOptions::Logits::kNone;
+      absl::StatusOr<HookFilter> f = HookFilter::Parse(absl::StrJoin(NodeHooks(model.config), ","),
+                                                       AllHookNames(model.config));
+      if (!f.ok()) return f.status();
+      o.cache = *f;
+      absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
+      if (!r.ok()) return r.status();
+      donor_store = std::move(r->store);
+    }
+    if (positions.empty()) return absl::OkStatus();
+    std::vector<DlaDirection> dirs;
+    for (int64_t i : positions) {
+      absl::StatusOr<DlaDirection> d = MakeDlaDirection(model, run.targets[i], run.contrasts[i]);
+      if (!d.ok()) return d.status();
+      dirs.push_back(*d);
+    }
+    absl::StatusOr<const Tensor*> fscale = run.store->Get("ln_final.hook_scale");
+    if (!fscale.ok()) return fscale.status();
+    for (size_t k = 0; k < selected_.size(); ++k) {
+      const Node& node = nodes_[selected_[k]];
+      absl::StatusOr<Tensor> h = NodeOutputAll(*run.store, model, node);
+      if (!h.ok()) return h.status();
+      std::vector<double> dla(positions.size());
+      bool any = false;
+      for (size_t p = 0; p < positions.size(); ++p) {
+        dla[p] = Dla(h->row(positions[p]), (*fscale)->data[positions[p]], dirs[p]);
+        any |= std::fabs(dla[p]) >= min_dla_;
+      }
+      if (mode_ == AblationMode::kMean) means_[k].Add(*h);
+      if (!any) continue;  // no candidate position: skip the ablation run
+      Tensor replacement({T, D});
+      if (mode_ == AblationMode::kMean) {
+        replacement = means_[k].Mean(T);
+      } else if (mode_ == AblationMode::kResample) {
+        absl::StatusOr<Tensor> r = NodeOutputAll(donor_store, model, node);
+        if (!r.ok()) return r.status();
+        replacement = std::move(*r);
+      }
+      absl::StatusOr<std::vector<double>> effect = TotalEffect(
+          *context_->transformer, run.tokens, node, replacement, *run.logits, positions, dirs);
+      if (!effect.ok()) return effect.status();
+      for (size_t p = 0; p < positions.size(); ++p) {
+        if (std::fabs(dla[p]) < min_dla_) continue;
+        ++candidates_;
+        const double gap = std::fabs(dla[p]) - (dla[p] > 0 ? 1 : -1) * (*effect)[p];
+        if (static_cast<int64_t>(found_.size()) >= top_ && gap <= found_.back().gap) continue;
+        Found f;
+        f.gap = gap;
+        f.dla = dla[p];
+        f.effect = (*effect)[p];
+        f.node = node.name;
+        f.prompt = run.index;
+        f.position = positions[p];
+        const int64_t i = positions[p];
+        std::string text;
+        for (int64_t j = std::max<int64_t>(0, i - context_tokens_ + 1); j <= i; ++j) {
+          text += Piece(run, j);
+        }
+        f.text = text;
+        f.target = TokenText(run, run.targets[i]);
+        f.contrast = run.contrasts[i] >= 0 ? TokenText(run, run.contrasts[i]) : "";
+        found_.push_back(std::move(f));
+        std::sort(found_.begin(), found_.end(),
+                  [](const Found& a, const Found& b) { return a.gap > b.gap; });
+        if (static_cast<int64_t>(found_.size()) > top_) found_.pop_back();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish(ReportBuilder& report) override {
+    report.SetDescription(absl::StrCat(
+        "Positions where a node's DLA is large (|DLA| >= ", min_dla_,
+        ") but its total effect (", AblationModeName(mode_),
+        " ablation) is near zero or of the other sign, ranked by gap = |DLA| - sign(DLA) * "
+        "total effect. Text: the prompt up to and including the position; the model predicts "
+        "the target (vs the contrast) next."));
+    TableBuilder t = report.AddTable(
+        "adversarial",
+        {{"prompt", ColumnType::kInt}, {"position", ColumnType::kInt},
+         {"node", ColumnType::kString}, {"dla", ColumnType::kFloat, 3},
+         {"total_effect", ColumnType::kFloat, 3}, {"gap", ColumnType::kFloat, 3},
+         {"text", ColumnType::kString}, {"target", ColumnType::kString},
+         {"contrast", ColumnType::kString}});
+    for (const Found& f : found_) {
+      const bool opposite = (f.dla > 0) != (f.effect > 0) && f.effect != 0;
+      t.AddRow({f.prompt, f.position, f.node, f.dla, f.effect, f.gap, f.text, f.target,
+                f.contrast},
+               opposite ? "total effect has the other sign" : "");
+    }
+    report.AddNote(absl::StrCat(candidates_, " (prompt, position, node) samples had |DLA| >= ",
+                                min_dla_, "; ", found_.size(), " shown.",
+                                skipped_ ? " The first prompt was skipped: resample ablation "
+                                           "needs an earlier prompt as donor."
+                                         : ""));
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Found {
+    double gap = 0, dla = 0, effect = 0;
+    std::string node, text, target, contrast;
+    int64_t prompt = 0, position = 0;
+  };
+  static std::string Piece(const PromptRun& run, int64_t j) {
+    if (j < static_cast<int64_t>(run.pieces.size())) return run.pieces[j];
+    return absl::StrCat("[", run.tokens[j], "]");
+  }
+  // The text of a token id: a piece of this prompt with that id, or "[id]".
+  static std::string TokenText(const PromptRun& run, int id) {
+    for (size_t j = 0; j < run.tokens.size() && j < run.pieces.size(); ++j) {
+      if (run.tokens[j] == id) return run.pieces[j];
+    }
+    return absl::StrCat("[", id, "]");
+  }
+
+  const AnalysisContext* context_ = nullptr;
+  std::vector<Node> nodes_;
+  std::vector<int> selected_;
+  PositionSpec spec_;
+  AblationMode mode_ = AblationMode::kResample;
+  uint64_t seed_ = 0;
+  std::unique_ptr<DonorPool> donors_;
+  std::vector<NodeMean> means_;
+  int64_t top_ = 20, context_tokens_ = 24, candidates_ = 0, skipped_ = 0;
+  double min_dla_ = 0.5;
+  std::vector<Found> found_;
+};
+
+}  // namespace
+}  // namespace memlens
+
+MEMLENS_REGISTER_PLUGIN(memlens::Adversarial, "adversarial", "1.0",
+                        "Adversarial examples for DLA: large DLA, small or opposite total effect")

@@ -1,0 +1,321 @@
+// cleanup_dla: clean-up-aware DLA (method.md), per node, side by side with plain DLA:
+//   dla           DLA of the node's output (final-norm scale frozen)
+//   survival_dla  DLA(PR(resid_final, h) * h) = PR(resid_final, h) * DLA(h): only the part of
+//                 the node's direction that survives to the end counts
+//   path_dla      path-corrected DLA: DLA(h) + DLA of what every later head writes because of
+//                 h through its value path (patterns and ln1 scales frozen; exact, see
+//                 core/analysis/path_corrected.h; MLP-mediated and multi-step paths excluded)
+//   total_effect  the ground truth: ablate the node (resample by default: its output on another
+//                 prompt of the dataset, same positions, donor chosen with the seed; or zero /
+//                 mean) and measure the change in the logit (difference) = ablated - clean
+// Rows where DLA and the total effect disagree in sign, or differ by more than
+// --cleanup_threshold, are flagged: there DLA misleads.
+//
+// Resample donors: the plugin sees one prompt at a time, so it keeps a bounded pool of earlier
+// prompts' token ids (--cleanup_donor_pool) and re-runs the donor; the first prompt's total
+// effect is computed when the second arrives (with it as the donor). Mean ablation uses the
+// per-position mean of the node's output over the prompts seen so far (this one included).
+// Memory: running sums per node plus the donor pool's token ids.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/optional.h"
+#include "core/analysis/ablation.h"
+#include "core/analysis/dla.h"
+#include "core/analysis/nodes.h"
+#include "core/analysis/path_corrected.h"
+#include "core/analysis/plugin_support.h"
+#include "core/analysis/projection.h"
+#include "core/plugin/plugin_api.h"
+
+ABSL_FLAG(std::string, cleanup_positions, "all",
+          "cleanup_dla: positions: all (>= 1 with a target), last, or a list like 1,5,-1.");
+ABSL_FLAG(std::string, cleanup_nodes, "auto",
+          "cleanup_dla: comma-separated nodes to analyse (e.g. L0H2,M1); auto = every node.");
+ABSL_FLAG(std::string, cleanup_ablation, "resample",
+          "cleanup_dla: ablation for the total effect: resample, zero or mean.");
+ABSL_FLAG(int64_t, cleanup_seed, -1,
+          "cleanup_dla: seed for choosing resample donors; -1 = derive from the run's --seed.");
+ABSL_FLAG(int64_t, cleanup_donor_pool, 16,
+          "cleanup_dla: how many earlier prompts to keep (token ids) as resample donors.");
+ABSL_FLAG(double, cleanup_threshold, 0.25,
+          "cleanup_dla: flag a node when |mean DLA - mean total effect| exceeds this (logits).");
+ABSL_FLAG(double, cleanup_min_magnitude, 0.05,
+          "cleanup_dla: a sign disagreement counts only when |DLA| or |total effect| exceeds "
+          "this.");
+
+namespace memlens {
+namespace {
+
+class CleanupDla : public AnalysisPlugin {
+ public:
+  std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
+    std::vector<std::string> hooks = NodeHooks(config);
+    hooks.push_back("ln_final.hook_scale");
+    hooks.push_back(absl::StrCat("blocks.", config.n_layers - 1, ".hook_resid_post"));
+    hooks.push_back("blocks.*.ln1.hook_scale");
+    hooks.push_back("blocks.*.attn.hook_pattern");
+    return hooks;
+  }
+
+  absl::Status Begin(const AnalysisContext& context) override {
+    context_ = &context;
+    const Model& model = *context.model;
+    nodes_ = ListNodes(model);
+    std::vector<int> all(nodes_.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    absl::StatusOr<std::vector<int>> sel =
+        ParseNodeList(absl::GetFlag(FLAGS_cleanup_nodes), nodes_, "cleanup_nodes", all);
+    if (!sel.ok()) return sel.status();
+    selected_ = *sel;
+    absl::StatusOr<PositionSpec> spec =
+        ParsePositionSpec(absl::GetFlag(FLAGS_cleanup_positions), "cleanup_positions");
+    if (!spec.ok()) return spec.status();
+    spec_ = *spec;
+    absl::StatusOr<AblationMode> mode = ParseAblationMode(absl::GetFlag(FLAGS_cleanup_ablation));
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--cleanup_ablation: ", mode.status().message()));
+    }
+    mode_ = *mode;
+    const int64_t seed_flag = absl::GetFlag(FLAGS_cleanup_seed);
+    seed_ = seed_flag >= 0 ? static_cast<uint64_t>(seed_flag)
+                           : MixSeed(context.settings.seed, "cleanup_dla");
+    const int64_t pool = absl::GetFlag(FLAGS_cleanup_donor_pool);
+    if (pool < 1) return absl::InvalidArgumentError("--cleanup_donor_pool must be >= 1");
+    donors_ = std::make_unique<DonorPool>(static_cast<size_t>(pool), seed_);
+    threshold_ = absl::GetFlag(FLAGS_cleanup_threshold);
+    min_magnitude_ = absl::GetFlag(FLAGS_cleanup_min_magnitude);
+    stats_.assign(selected_.size(), NodeStats());
+    if (mode_ == AblationMode::kMean) {
+      for (size_t k = 0; k < selected_.size(); ++k) {
+        means_.emplace_back(model.config.n_ctx, model.config.d_model);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AnalyzePrompt(const PromptRun& run) override {
+    const Model& model = *context_->model;
+    const ModelConfig& c = model.config;
+    const int64_t T = run.num_tokens(), D = c.d_model;
+    const std::vector<int64_t> positions = SelectPositions(spec_, T, run.targets, false);
+    std::vector<DlaDirection> dirs;
+    for (int64_t i : positions) {
+      absl::StatusOr<DlaDirection> d = MakeDlaDirection(model, run.targets[i], run.contrasts[i]);
+      if (!d.ok()) return d.status();
+      dirs.push_back(*d);
+    }
+    absl::StatusOr<const Tensor*> fscale = run.store->Get("ln_final.hook_scale");
+    if (!fscale.ok()) return fscale.status();
+    absl::StatusOr<const Tensor*> final_resid =
+        run.store->Get(absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post"));
+    if (!final_resid.ok()) return final_resid.status();
+    std::vector<size_t> slot(T, 0);
+    for (size_t k = 0; k < positions.size(); ++k) slot[positions[k]] = k;
+    const PositionDla dla = [&](int64_t i, const float* x) {
+      return Dla(x, (*fscale)->data[i], dirs[slot[i]]);
+    };
+    Pending pending;
+    pending.index = run.index;
+    pending.tokens.assign(run.tokens.begin(), run.tokens.end());
+    pending.positions = positions;
+    pending.dirs = dirs;
+    pending.dla.assign(selected_.size(), std::vector<double>(positions.size(), 0.0));
+    for (size_t k = 0; k < selected_.size(); ++k) {
+      const Node& node = nodes_[selected_[k]];
+      absl::StatusOr<Tensor> h = NodeOutputAll(*run.store, model, node);
+      if (!h.ok()) return h.status();
+      if (mode_ == AblationMode::kMean) means_[k].Add(*h);
+      absl::StatusOr<PathCorrectedDla> pc = ComputePathCorrectedDla(
+          model, *run.store, node, *h, positions, dla, context_->transformer->pool());
+      if (!pc.ok()) return pc.status();
+      NodeStats& st = stats_[k];
+      for (size_t p = 0; p < positions.size(); ++p) {
+        const int64_t i = positions[p];
+        const double pr = ProjectionRatio((*final_resid)->row(i), h->row(i), D);
+        st.dla.Add(pc->dla[p]);
+        st.survival.Add(std::isnan(pr) ? 0.0 : pr * pc->dla[p]);
+        st.path.Add(pc->corrected[p]);
+        pending.dla[k][p] = pc->dla[p];
+      }
+    }
+    // Total effects.
+    if (mode_ != AblationMode::kResample) {
+      absl::Status s = TotalEffects(pending, *run.logits, nullptr);
+      if (!s.ok()) return s;
+    } else {
+      if (first_.has_value()) {  // the first prompt, with this one as its donor
+        absl::Status s = DeferredFirst(pending.tokens);
+        if (!s.ok()) return s;
+      }
+      const std::vector<int>* donor = donors_->Pick(run.index);
+      if (donor == nullptr) {
+        first_ = std::move(pending);
+      } else {
+        absl::Status s = TotalEffects(pending, *run.logits, donor);
+        if (!s.ok()) return s;
+      }
+      donors_->Add(run.index, run.tokens);
+    }
+    ++prompts_;
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish(ReportBuilder& report) override {
+    const bool diff = context_->settings.contrast != "none";
+    report.SetDescription(absl::StrCat(
+        "Clean-up-aware DLA per node (mean over (prompt, position) samples at positions >= 1): "
+        "plain DLA, survival-scaled DLA, path-corrected DLA (value paths through later heads, "
+        "patterns and ln1 scales frozen) and the total effect by ",
+        AblationModeName(mode_), " ablation (ground truth) on the ",
+        diff ? "logit difference" : "logit", ". Flagged: DLA and total effect disagree in sign "
+        "or differ by more than ", threshold_, "."));
+    TableBuilder t = report.AddTable(
+        "cleanup_dla",
+        {{"node", ColumnType::kString}, {"dla", ColumnType::kFloat, 4},
+         {"survival_dla", ColumnType::kFloat, 4}, {"path_dla", ColumnType::kFloat, 4},
+         {"total_effect", ColumnType::kFloat, 4}, {"dla_minus_effect", ColumnType::kFloat, 4},
+         {"disagree_frac", ColumnType::kFloat, 3}, {"samples", ColumnType::kInt},
+         {"effect_samples", ColumnType::kInt}},
+        "means over samples; disagree_frac: share of samples where DLA and total effect differ "
+        "in sign or by more than the threshold");
+    const Cell none;
+    int flagged = 0;
+    for (size_t k = 0; k < selected_.size(); ++k) {
+      const NodeStats& s = stats_[k];
+      std::string flag;
+      if (s.dla.n && s.effect.n) {
+        const double a = s.dla.mean, b = s.effect.mean;
+        if (SignsDisagree(a, b)) {
+          flag = "DLA and total effect differ in sign";
+        } else if (std::fabs(a - b) > threshold_) {
+          flag = absl::StrCat("|DLA - total effect| > ", threshold_);
+        }
+      }
+      flagged += !flag.empty();
+      t.AddRow({nodes_[selected_[k]].name, s.dla.n ? Cell(s.dla.mean) : none,
+                s.survival.n ? Cell(s.survival.mean) : none, s.path.n ? Cell(s.path.mean) : none,
+                s.effect.n ? Cell(s.effect.mean) : none,
+                s.effect.n ? Cell(s.dla_paired.mean - s.effect.mean) : none,
+                s.effect.n ? Cell(static_cast<double>(s.disagree) / s.effect.n) : none, s.dla.n,
+                s.effect.n},
+               flag);
+    }
+    std::vector<std::string> names;
+    std::vector<double> a, b, c, d;
+    for (size_t k = 0; k < selected_.size(); ++k) {
+      names.push_back(nodes_[selected_[k]].name);
+      const NodeStats& s = stats_[k];
+      a.push_back(s.dla.n ? s.dla.mean : std::nan(""));
+      b.push_back(s.survival.n ? s.survival.mean : std::nan(""));
+      c.push_back(s.path.n ? s.path.mean : std::nan(""));
+      d.push_back(s.effect.n ? s.effect.mean : std::nan(""));
+    }
+    report.AddCategoricalSeries("estimates", names, "node", "mean attribution")
+        .AddLine("DLA", a)
+        .AddLine("survival-scaled DLA", b)
+        .AddLine("path-corrected DLA", c)
+        .AddLine("total effect", d);
+    report.AddNote(absl::StrCat(
+        flagged, " of ", selected_.size(), " nodes flagged. Ablation: ", AblationModeName(mode_),
+        mode_ == AblationMode::kResample ? absl::StrCat(" (seed ", seed_, ")") : std::string(),
+        ". Path-corrected DLA includes only the one-step value path through later attention "
+        "heads (not MLPs, not query/key paths, not chains)."));
+    if (first_.has_value()) {
+      report.AddNote(
+          "Resample ablation needs at least two prompts: the total effect is missing for the "
+          "only prompt.");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  struct NodeStats {
+    RunningStats dla, survival, path, effect, dla_paired;
+    int64_t disagree = 0;
+  };
+  struct Pending {
+    int64_t index = 0;
+    std::vector<int> tokens;
+    std::vector<int64_t> positions;
+    std::vector<DlaDirection> dirs;
+    std::vector<std::vector<double>> dla;  // [selected node][position]
+  };
+
+  bool SignsDisagree(double a, double b) const {
+    return (a > 0) != (b > 0) && std::max(std::fabs(a), std::fabs(b)) > min_magnitude_;
+  }
+
+  absl::Status DeferredFirst(const std::vector<int>& donor) {
+    Pending p = std::move(*first_);
+    first_.reset();
+    RunOptions o;
+    absl::StatusOr<RunResult> clean = context_->transformer->Run(p.tokens, o);
+    if (!clean.ok()) return clean.status();
+    return TotalEffects(p, clean->logits, &donor);
+  }
+
+  absl::Status TotalEffects(const Pending& p, const Tensor& clean_logits,
+                            const std::vector<int>* donor) {
+    const Model& model = *context_->model;
+    const int64_t T = p.tokens.size(), D = model.config.d_model;
+    ActivationStore donor_store;
+    if (donor != nullptr) {
+      RunOptions o;
+      absl::StatusOr<HookFilter> f = HookFilter::Parse(
+          absl::StrJoin(NodeHooks(model.config), ","), AllHookNames(model.config));
+      if (!f.ok()) return f.status();
+      o.cache = *f;
+      absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
+      if (!r.ok()) return r.status();
+      donor_store = std::move(r->store);
+    }
+    for (size_t k = 0; k < selected_.size(); ++k) {
+      const Node& node = nodes_[selected_[k]];
+      Tensor replacement({T, D});
+      if (mode_ == AblationMode::kMean) {
+        replacement = means_[k].Mean(T);
+      } else if (mode_ == AblationMode::kResample) {
+        absl::StatusOr<Tensor> r = NodeOutputAll(donor_store, model, node);
+        if (!r.ok()) return r.status();
+        replacement = std::move(*r);
+      }
+      absl::StatusOr<std::vector<double>> effect = TotalEffect(
+          *context_->transformer, p.tokens, node, replacement, clean_logits, p.positions, p.dirs);
+      if (!effect.ok()) return effect.status();
+      NodeStats& st = stats_[k];
+      for (size_t q = 0; q < p.positions.size(); ++q) {
+        const double e = (*effect)[q], d = p.dla[k][q];
+        st.effect.Add(e);
+        st.dla_paired.Add(d);
+        if (SignsDisagree(d, e) || std::fabs(d - e) > threshold_) ++st.disagree;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const AnalysisContext* context_ = nullptr;
+  std::vector<Node> nodes_;
+  std::vector<int> selected_;
+  PositionSpec spec_;
+  AblationMode mode_ = AblationMode::kResample;
+  uint64_t seed_ = 0;
+  std::unique_ptr<DonorPool> donors_;
+  double threshold_ = 0.25, min_magnitude_ = 0.05;
+  std::vector<NodeStats> stats_;
+  std::vector<NodeMean> means_;
+  absl::optional<Pending> first_;
+  int64_t prompts_ = 0;
+};
+
+}  // namespace
+}  // namespace memlens
+
+MEMLENS_REGISTER_PLUGIN(memlens::CleanupDla, "cleanup_dla", "1.0",
+                        "Clean-up-aware DLA: survival-scaled, path-corrected, total effect")
