@@ -90,8 +90,8 @@ class Adversarial : public AnalysisPlugin {
     ActivationStore donor_store;
     if (mode_ == AblationMode::kResample) {
       donor = donors_->Pick(run.index);
-      donors_->Add(run.index, run.tokens);
       if (donor == nullptr) {  // the first prompt: no donor yet
+        donors_->Add(run.index, run.tokens);
         ++skipped_;
         return absl::OkStatus();
       }
@@ -102,6 +102,8 @@ class Adversarial : public AnalysisPlugin {
       if (!f.ok()) return f.status();
       o.cache = *f;
       absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
+      // Only now may the pool change (Add can reallocate what `donor` points into).
+      donors_->Add(run.index, run.tokens);
       if (!r.ok()) return r.status();
       donor_store = std::move(r->store);
     }

@@ -1,0 +1,266 @@
+// The four analysis plugins, loaded as shared objects the way memlens loads them, run end to
+// end on the planted writer/eraser model (tests/analysis/planted_model.h) and its control.
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "core/analysis/dla.h"
+#include "core/analysis/nodes.h"
+#include "core/model/forward.h"
+#include "core/plugin/loader.h"
+#include "core/plugin/runner.h"
+#include "core/util/thread_pool.h"
+#include "gtest/gtest.h"
+#include "tests/analysis/planted_model.h"
+
+namespace memlens {
+namespace {
+
+// $TEST_SRCDIR/<workspace>/plugins/<name>/lib<name>.so
+std::string RunfilesPlugin(const std::string& name) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "memlens") + "/plugins/" + name +
+         "/lib" + name + ".so";
+}
+
+void SetFlag(const char* name, const std::string& value) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  ASSERT_NE(flag, nullptr) << name;
+  std::string error;
+  ASSERT_TRUE(flag->ParseFrom(value, &error)) << error;
+}
+
+const Table* FindTable(const Section& s, const std::string& name) {
+  for (const SectionItem& item : s.items) {
+    if (const Table* t = absl::get_if<Table>(&item); t != nullptr && t->name == name) return t;
+  }
+  return nullptr;
+}
+
+int Col(const Table& t, const std::string& name) {
+  for (size_t i = 0; i < t.columns.size(); ++i) {
+    if (t.columns[i].name == name) return static_cast<int>(i);
+  }
+  ADD_FAILURE() << "no column " << name << " in " << t.name;
+  return 0;
+}
+
+// The row whose first cell is `key` (or -1).
+int Row(const Table& t, const std::string& key, int col = 0) {
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    if (t.rows[r][col].str() == key) return static_cast<int>(r);
+  }
+  return -1;
+}
+
+class PluginsTest : public ::testing::TestWithParam<bool> {
+ protected:
+  PluginsTest() : model_(PlantedModel(GetParam())), pool_(1), tf_(model_, pool_) {}
+  void SetUp() override {
+    std::vector<std::string> files;
+    for (const char* p : {"dla", "cleanup_dla", "erasure", "adversarial"}) {
+      files.push_back(RunfilesPlugin(p));
+    }
+    auto loaded = LoadPluginsFrom(files, {});
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    plugins_ = *loaded;
+    SetFlag("erasure_writer", "L0H1");
+    SetFlag("adversarial_nodes", "L0H1");
+    SetFlag("adversarial_min_dla", "0.05");
+    SetFlag("cleanup_ablation", "resample");
+  }
+  bool eraser() const { return GetParam(); }
+  std::vector<Prompt> Prompts() const {
+    std::vector<Prompt> prompts;
+    for (const auto& t : PlantedPrompts(12, 12, 3)) {
+      Prompt p;
+      p.tokens = t;
+      prompts.push_back(p);
+    }
+    return prompts;
+  }
+  const Section& Get(const Report& r, const std::string& name) {
+    for (const Section& s : r.sections) {
+      if (s.plugin == name) return s;
+    }
+    static Section none;
+    ADD_FAILURE() << "no section " << name;
+    return none;
+  }
+  Model model_;
+  ThreadPool pool_;
+  Transformer tf_;
+  std::vector<LoadedPlugin> plugins_;
+};
+
+TEST_P(PluginsTest, EndToEnd) {
+  RunnerOptions options;
+  options.settings.seed = 11;
+  auto report = RunPlugins(tf_, plugins_, Prompts(), options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  for (const Section& s : report->sections) ASSERT_TRUE(s.ok) << s.plugin << ": " << s.error;
+
+  // dla: the mean DLA of L0H1 matches a direct computation; the invariant holds.
+  {
+    const Section& s = Get(*report, "dla");
+    const Table* t = FindTable(s, "dla");
+    ASSERT_NE(t, nullptr);
+    const std::vector<Node> nodes = ListNodes(model_);
+    const int w = *FindNode(nodes, "L0H1");
+    double sum = 0;
+    int64_t n = 0;
+    for (const Prompt& p : Prompts()) {
+      RunOptions o;
+      o.cache = HookFilter::All();
+      RunResult r = *tf_.Run(p.tokens, o);
+      for (int64_t i = 1; i + 1 < static_cast<int64_t>(p.tokens.size()); ++i) {
+        auto outs = *NodeOutputs(r.store, model_, nodes, i);
+        sum += Dla(outs.row(w), *FinalScale(r.store, i), *MakeDlaDirection(model_, p.tokens[i + 1]));
+        ++n;
+      }
+    }
+    const int row = Row(*t, "L0H1");
+    ASSERT_GE(row, 0);
+    EXPECT_NEAR(t->rows[row][Col(*t, "mean")].float_value(), sum / n, 1e-6);
+    EXPECT_EQ(t->rows[row][Col(*t, "samples")].int_value(), n);
+    const Table* totals = FindTable(s, "totals");
+    ASSERT_NE(totals, nullptr);
+    EXPECT_NEAR(totals->rows[0][1].float_value() + totals->rows[1][1].float_value(),
+                totals->rows[2][1].float_value(), 1e-4);
+  }
+
+  // cleanup_dla: for the writer, path-corrected DLA and total effect ~0 while DLA is not.
+  {
+    const Section& s = Get(*report, "cleanup_dla");
+    const Table* t = FindTable(s, "cleanup_dla");
+    ASSERT_NE(t, nullptr);
+    const int row = Row(*t, "L0H1");
+    ASSERT_GE(row, 0);
+    const auto& cells = t->rows[row];
+    const double dla = cells[Col(*t, "dla")].float_value();
+    const double path = cells[Col(*t, "path_dla")].float_value();
+    const double effect = cells[Col(*t, "total_effect")].float_value();
+    const double survival = cells[Col(*t, "survival_dla")].float_value();
+    EXPECT_EQ(cells[Col(*t, "effect_samples")].int_value(), 12 * 10);  // positions 1..10; the first prompt deferred
+    if (eraser()) {
+      EXPECT_LT(std::fabs(path), 0.05 * std::fabs(dla) + 1e-3);
+      EXPECT_LT(std::fabs(survival), 0.1 * std::fabs(dla) + 1e-3);
+      EXPECT_LT(std::fabs(effect), 0.2 * std::fabs(dla) + 1e-3);
+    } else {
+      EXPECT_NEAR(path, dla, 1e-6);
+      EXPECT_NEAR(survival, dla, 0.05 * std::fabs(dla) + 1e-3);
+    }
+  }
+
+  // erasure: exactly the planted pair; causal removal of the writer kills it; static first.
+  {
+    const Section& s = Get(*report, "erasure");
+    const Table* er = FindTable(s, "erasers");
+    ASSERT_NE(er, nullptr);
+    if (eraser()) {
+      ASSERT_EQ(er->rows.size(), 1u);
+      EXPECT_EQ(er->rows[0][0].str(), "L0H1");
+      EXPECT_EQ(er->rows[0][1].str(), "L1H0");
+      EXPECT_NEAR(er->rows[0][Col(*er, "median_pr")].float_value(), -1.0, 0.05);
+      EXPECT_NEAR(er->rows[0][Col(*er, "causal_median_pr")].float_value(), 0.0, 0.05);
+      EXPECT_NEAR(er->rows[0][Col(*er, "bos_median_pr")].float_value(), -1.0, 0.1);
+    } else {
+      EXPECT_TRUE(er->rows.empty());
+    }
+    const Table* st = FindTable(s, "static_heads");
+    ASSERT_NE(st, nullptr);
+    ASSERT_FALSE(st->rows.empty());
+    if (eraser()) {
+      EXPECT_EQ(st->rows[0][0].str(), "L0H1");
+      EXPECT_EQ(st->rows[0][1].str(), "L1H0");
+      EXPECT_NEAR(st->rows[0][Col(*st, "signed_composition")].float_value(), -1.0, 1e-6);
+    } else {
+      EXPECT_GT(st->rows[0][Col(*st, "signed_composition")].float_value(), -0.1);
+    }
+    const Table* wt = FindTable(s, "writer_L0H1");
+    ASSERT_NE(wt, nullptr);
+    const int row = Row(*wt, "L1H0");
+    ASSERT_GE(row, 0);
+    // Uniform attention: the BOS part of the writer is erased like the rest.
+    if (eraser()) {
+      EXPECT_NEAR(wt->rows[row][Col(*wt, "pr_on_rest")].float_value() +
+                      0 * wt->rows[row][Col(*wt, "pr_on_bos_part")].float_value(),
+                  wt->rows[row][Col(*wt, "pr_on_rest")].float_value(), 1e-12);
+    }
+    // Survival of the writer: ~1 up to post0, ~0 after the eraser (clean), back to ~1 causal.
+    const Series* surv = nullptr;
+    for (const SectionItem& item : s.items) {
+      if (const Series* x = absl::get_if<Series>(&item); x && x->name == "survival") surv = x;
+    }
+    ASSERT_NE(surv, nullptr);
+    ASSERT_GE(surv->lines.size(), 2u);
+    EXPECT_EQ(surv->lines[0].name, "L0H1");
+    EXPECT_NEAR(surv->lines[0].y[1], 1.0, 1e-3);                       // post0
+    EXPECT_NEAR(surv->lines[0].y[3], eraser() ? 0.0 : 1.0, 0.05);      // post1
+    EXPECT_EQ(surv->lines[1].name, "L0H1 causal");
+    EXPECT_NEAR(surv->lines[1].y[3], 1.0, 0.05);
+  }
+
+  // adversarial: the writer's positions, DLA large and total effect small (eraser model).
+  {
+    const Section& s = Get(*report, "adversarial");
+    const Table* t = FindTable(s, "adversarial");
+    ASSERT_NE(t, nullptr);
+    ASSERT_FALSE(t->rows.empty());
+    for (const auto& row : t->rows) {
+      EXPECT_EQ(row[Col(*t, "node")].str(), "L0H1");
+      EXPECT_FALSE(row[Col(*t, "text")].str().empty());
+      EXPECT_FALSE(row[Col(*t, "target")].str().empty());
+    }
+    if (eraser()) {
+      const auto& top = t->rows[0];
+      EXPECT_LT(std::fabs(top[Col(*t, "total_effect")].float_value()),
+                0.3 * std::fabs(top[Col(*t, "dla")].float_value()));
+    }
+  }
+}
+
+TEST_P(PluginsTest, BadFlagsFailOnlyThatSection) {
+  SetFlag("cleanup_ablation", "bogus");
+  SetFlag("erasure_writer", "L9H9");
+  auto report = RunPlugins(tf_, plugins_, Prompts());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(Get(*report, "cleanup_dla").ok);
+  EXPECT_NE(Get(*report, "cleanup_dla").error.find("cleanup_ablation"), std::string::npos);
+  EXPECT_FALSE(Get(*report, "erasure").ok);
+  EXPECT_NE(Get(*report, "erasure").error.find("L9H9"), std::string::npos);
+  EXPECT_TRUE(Get(*report, "dla").ok);
+  SetFlag("cleanup_ablation", "resample");
+  SetFlag("erasure_writer", "L0H1");
+}
+
+TEST_P(PluginsTest, OtherAblationsAndAutoWriters) {
+  for (const char* mode : {"zero", "mean"}) {
+    SetFlag("cleanup_ablation", mode);
+    SetFlag("adversarial_ablation", mode);
+    SetFlag("erasure_writer", "auto");
+    auto report = RunPlugins(tf_, plugins_, Prompts());
+    ASSERT_TRUE(report.ok()) << report.status();
+    for (const Section& s : report->sections) ASSERT_TRUE(s.ok) << s.plugin << ": " << s.error;
+    const Table* t = FindTable(Get(*report, "cleanup_dla"), "cleanup_dla");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->rows[Row(*t, "L0H1")][Col(*t, "effect_samples")].int_value(), 12 * 10);
+    // The activation detector does not depend on the selected writers.
+    const Table* er = FindTable(Get(*report, "erasure"), "erasers");
+    EXPECT_EQ(er->rows.size(), eraser() ? 1u : 0u);
+  }
+  SetFlag("cleanup_ablation", "resample");
+  SetFlag("adversarial_ablation", "resample");
+  SetFlag("erasure_writer", "L0H1");
+}
+
+INSTANTIATE_TEST_SUITE_P(Planted, PluginsTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Eraser" : "Control"; });
+
+}  // namespace
+}  // namespace memlens
