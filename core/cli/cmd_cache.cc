@@ -29,6 +29,10 @@ int RunCache() {
   RunOptions options;
   auto filter = HookFilter::Parse(absl::GetFlag(FLAGS_hooks), AllHookNames(s->model().config));
   if (!filter.ok()) return Fail("cache", filter.status());
+  if (auto st = CheckCacheFits(s->model().config, *filter, tokens->size(), MaxMemoryBytes());
+      !st.ok()) {
+    return Fail("cache", st);
+  }
   options.cache = std::move(*filter);
   auto run = s->transformer->Run(*tokens, options);
   if (!run.ok()) return Fail("cache", run.status());

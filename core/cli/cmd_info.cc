@@ -4,6 +4,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/cli/commands.h"
 #include "core/cli/flags.h"
 #include "core/cli/output.h"
@@ -85,27 +86,19 @@ int RunHooks() {
   auto s = OpenSession();
   if (!s.ok()) return Fail("hooks", s.status());
   const ModelConfig& c = s->model().config;
-  // Shapes are for one prompt of T tokens; see core/model/forward.h.
-  auto shape_of = [&](const std::string& name) -> std::string {
-    const std::string D = absl::StrCat(c.d_model);
-    auto ends = [&](const char* suffix) {
-      return name.size() >= strlen(suffix) && name.compare(name.size() - strlen(suffix),
-                                                           std::string::npos, suffix) == 0;
-    };
-    if (ends("hook_scale")) return "[T, 1]";
-    if (ends("hook_q") || ends("hook_z")) return absl::StrCat("[T, ", c.n_heads, ", ", c.d_head, "]");
-    if (ends("hook_k") || ends("hook_v")) return absl::StrCat("[T, ", c.n_kv_heads, ", ", c.d_head, "]");
-    if (ends("hook_attn_scores") || ends("hook_pattern")) return absl::StrCat("[", c.n_heads, ", T, T]");
-    if (ends("hook_result")) return absl::StrCat("[T, ", c.n_heads, ", ", D, "]");
-    if (ends("hook_v_input")) return absl::StrCat("[T, ", c.n_kv_heads, ", ", D, "]");
-    if (ends("mlp.hook_pre") || ends("hook_pre_linear") || ends("mlp.hook_post")) {
-      return absl::StrCat("[T, ", c.d_mlp, "]");
-    }
-    return absl::StrCat("[T, ", D, "]");
-  };
   std::vector<std::vector<std::string>> rows;
-  for (const std::string& name : AllHookNames(c)) rows.push_back({name, shape_of(name)});
-  std::printf("%s", TextTable({"hook", "shape"}, rows, {false, false}).c_str());
+  // Shapes for one prompt of T tokens (T stands for the prompt length); bytes at T = n_ctx.
+  constexpr int64_t kT = -1;
+  for (const std::string& name : AllHookNames(c)) {
+    std::vector<std::string> dims;
+    for (int64_t d : HookShape(c, name, kT)) dims.push_back(d == kT ? "T" : absl::StrCat(d));
+    HookFilter one = *HookFilter::Parse(name, {name});
+    rows.push_back({name, absl::StrCat("[", absl::StrJoin(dims, ", "), "]"),
+                    absl::StrFormat("%.1f", CacheBytes(c, one, c.n_ctx) / 1048576.0)});
+  }
+  std::printf("%s", TextTable({"hook", "shape", "MB at n_ctx"}, rows, {false, false, true}).c_str());
+  std::printf("\nAll hooks at n_ctx = %d tokens: %.1f MB.\n", c.n_ctx,
+              CacheBytes(c, HookFilter::All(), c.n_ctx) / 1048576.0);
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "core/plugin/plugin_flags.h"
 #include "core/plugin/runner.h"
 #include "core/report/render.h"
+#include "core/util/interrupt.h"
 
 ABSL_FLAG(std::string, dataset, "",
           "Prompts for `memlens report`: a text file (one prompt per line) or JSONL (one object "
@@ -207,8 +208,14 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     if (show_progress) std::fprintf(stderr, "\rmemlens report: %lld/%lld prompts", (long long)done, (long long)total);
     if (show_progress && done == total) std::fprintf(stderr, "\n");
   };
+  options.max_cache_bytes = MaxMemoryBytes();
+  InstallInterruptHandler();
+  options.cancelled = InterruptRequested;
   auto report = RunPlugins(*s->transformer, *plugins, prompts, options);
-  if (!report.ok()) return Fail("report", report.status());
+  if (!report.ok()) {
+    Fail("report", report.status());
+    return report.status().code() == absl::StatusCode::kCancelled ? 130 : 1;
+  }
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) {
     const std::string text = RenderReport(*report, *format);

@@ -55,7 +55,13 @@ int RunModel() {
   });
   std::string text, continuation;
   if (s->tokenizer) {
-    auto t = s->tokenizer->Decode(sequence);
+    // The text a reader expects: without the BOS marker the model was given.
+    absl::Span<const int> shown = sequence;
+    if (!shown.empty() && (shown[0] == s->model().config.bos_token_id ||
+                           shown[0] == s->tokenizer->bos_id())) {
+      shown.remove_prefix(1);
+    }
+    auto t = s->tokenizer->Decode(shown);
     auto g = s->tokenizer->Decode(generated);
     if (!t.ok()) return Fail("run", t.status());
     if (!g.ok()) return Fail("run", g.status());

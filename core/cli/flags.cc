@@ -32,3 +32,6 @@ ABSL_FLAG(std::string, out, "", "Output: a directory (cache) or a file (report; 
 ABSL_FLAG(std::string, out_format, "npy",
           "Activation file format for `memlens cache`: npy (one .npy per hook plus index.json) "
           "or safetensors (one activations.safetensors).");
+ABSL_FLAG(double, max_memory, 0,
+          "Refuse to run when the hooks to cache would take more than this many MB for one "
+          "prompt (0: half of this machine's physical memory).");

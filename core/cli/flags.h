@@ -22,5 +22,6 @@ ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, hooks);
 ABSL_DECLARE_FLAG(std::string, out);
 ABSL_DECLARE_FLAG(std::string, out_format);
+ABSL_DECLARE_FLAG(double, max_memory);
 
 #endif  // MEMLENS_CORE_CLI_FLAGS_H_

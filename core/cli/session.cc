@@ -3,11 +3,16 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/cli/flags.h"
 #include "core/io/model_loader.h"
@@ -160,6 +165,12 @@ absl::StatusOr<std::vector<int>> PromptTokens(const Session& s) {
     ids.erase(ids.begin(), ids.end() - n_ctx);
   }
   return ids;
+}
+
+size_t MaxMemoryBytes() {
+  const double mb = absl::GetFlag(FLAGS_max_memory);
+  if (mb > 0) return static_cast<size_t>(mb * 1048576.0);
+  return static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 2;
 }
 
 std::string PieceOf(const Session& s, int id) {

@@ -40,6 +40,9 @@ absl::StatusOr<std::vector<int>> PromptTokens(const Session& session);
 // Tokenizes one text the same way (for datasets).
 absl::StatusOr<std::vector<int>> TokenizeText(const Session& session, const std::string& text);
 
+// --max_memory in bytes (default: half of this machine's physical memory).
+size_t MaxMemoryBytes();
+
 // A display form of a token: the tokenizer's piece, or "#id" without a tokenizer.
 std::string PieceOf(const Session& session, int id);
 

@@ -2,8 +2,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <algorithm>
+#include <map>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/ops/ops.h"
 
@@ -35,14 +38,32 @@ class HookSite {
                          " to ", ShapeString(value.shape)));
       }
     }
-    if (options_.cache.Matches(name)) store_->Put(name, value);
+    if (options_.cache.Matches(name)) {
+      store_->PutCopy(name, value);
+      recorded_.push_back(name);
+    }
     return absl::OkStatus();
+  }
+
+  // Forgets what a previous run left in the store but this one did not record.
+  void DropStale() {
+    std::sort(recorded_.begin(), recorded_.end());
+    store_->RetainOnly(recorded_);
   }
 
  private:
   const RunOptions& options_;
   ActivationStore* store_;
+  std::vector<std::string> recorded_;
 };
+
+// Resizes `t` to `shape`, keeping its memory when the element count allows. Contents are
+// unspecified (callers overwrite every element).
+Tensor& Shaped(Tensor& t, std::vector<int64_t> shape) {
+  t.data.resize(Tensor::NumElements(shape));
+  t.shape = std::move(shape);
+  return t;
+}
 
 #define MEMLENS_RETURN_IF_ERROR(expr)         \
   do {                                        \
@@ -63,8 +84,8 @@ void Project(const Tensor& x, const Tensor& W, const Tensor& b, Tensor& out, Thr
 absl::Status Norm(const ModelConfig& c, const Tensor& x, const Tensor& w, const Tensor& b,
                   const std::string& prefix, HookSite& hooks, Tensor& scale, Tensor& out) {
   const size_t T = x.dim(0), D = x.dim(1);
-  scale = Tensor({static_cast<int64_t>(T), 1});
-  out = Tensor({static_cast<int64_t>(T), static_cast<int64_t>(D)});
+  Shaped(scale, {static_cast<int64_t>(T), 1});
+  Shaped(out, {static_cast<int64_t>(T), static_cast<int64_t>(D)});
   if (c.norm == NormKind::kLayerNorm) {
     ops::LayerNormScale(x.ptr(), T, D, c.eps, scale.ptr());
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(prefix + "hook_scale", scale));
@@ -163,8 +184,64 @@ std::vector<std::string> AllHookNames(const ModelConfig& c) {
   return names;
 }
 
+std::vector<int64_t> HookShape(const ModelConfig& c, const std::string& hook, int64_t T) {
+  const std::vector<std::string> all = AllHookNames(c);
+  if (std::find(all.begin(), all.end(), hook) == all.end()) return {};
+  auto ends = [&](absl::string_view suffix) { return absl::EndsWith(hook, suffix); };
+  const int64_t D = c.d_model, H = c.n_heads, G = c.n_kv_heads, dh = c.d_head, F = c.d_mlp;
+  if (ends("hook_scale")) return {T, 1};
+  if (ends("hook_q") || ends("hook_z")) return {T, H, dh};
+  if (ends("hook_k") || ends("hook_v")) return {T, G, dh};
+  if (ends("hook_attn_scores") || ends("hook_pattern")) return {H, T, T};
+  if (ends("hook_result")) return {T, H, D};
+  if (ends("hook_v_input")) return {T, G, D};
+  if (ends("mlp.hook_pre") || ends("hook_pre_linear") || ends("mlp.hook_post")) return {T, F};
+  return {T, D};
+}
+
+size_t CacheBytes(const ModelConfig& config, const HookFilter& filter, int64_t T) {
+  size_t bytes = 0;
+  for (const std::string& hook : AllHookNames(config)) {
+    if (filter.Matches(hook)) bytes += Tensor::NumElements(HookShape(config, hook, T)) * sizeof(float);
+  }
+  return bytes;
+}
+
+absl::Status CheckCacheFits(const ModelConfig& c, const HookFilter& filter, int64_t T,
+                            size_t limit_bytes) {
+  const size_t need = CacheBytes(c, filter, T);
+  if (need <= limit_bytes) return absl::OkStatus();
+  // Name the biggest kinds of hook (summed over layers) so the user knows what to filter.
+  std::map<std::string, size_t> by_kind;
+  for (const std::string& hook : AllHookNames(c)) {
+    if (!filter.Matches(hook)) continue;
+    std::string kind = hook;
+    if (absl::StartsWith(hook, "blocks.")) kind = "blocks.*." + hook.substr(hook.find('.', 7) + 1);
+    by_kind[kind] += Tensor::NumElements(HookShape(c, hook, T)) * sizeof(float);
+  }
+  std::vector<std::pair<size_t, std::string>> largest;
+  for (const auto& [kind, bytes] : by_kind) largest.push_back({bytes, kind});
+  std::sort(largest.rbegin(), largest.rend());
+  std::string top;
+  for (size_t i = 0; i < largest.size() && i < 3; ++i) {
+    absl::StrAppend(&top, i ? ", " : "", largest[i].second, " ", largest[i].first >> 20, " MB");
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "caching the requested hooks for ", T, " tokens needs ", need >> 20,
+      " MB, more than the limit of ", limit_bytes >> 20,
+      " MB (--max_memory); filter them with --hooks (largest: ", top,
+      ") or raise --max_memory"));
+}
+
 absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
                                            const RunOptions& options) const {
+  RunResult result;
+  if (absl::Status s = RunInto(tokens, options, result); !s.ok()) return s;
+  return result;
+}
+
+absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions& options,
+                                  RunResult& result) const {
   const ModelConfig& c = model_.config;
   const Weights& W = model_.weights;
   const int64_t T = tokens.size(), D = c.d_model, H = c.n_heads, G = c.n_kv_heads,
@@ -195,9 +272,12 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
                                                    " is outside [0, ", c.n_layers, "]"));
   }
 
-  RunResult result;
   HookSite hooks(options, &result.store);
-  Tensor resid({T, D});
+  enum Buffer { kResid, kEmbed, kScale, kNormed, kQ, kK, kV, kScores, kZ, kAttnOut, kPerHead,
+                kMlpPre, kMlpLin, kMlpOut, kPos, kNumBuffers };
+  std::vector<Tensor>& buf = result.scratch;
+  buf.resize(kNumBuffers);
+  Tensor& resid = Shaped(buf[kResid], {T, D});
   if (options.start_layer > 0 || options.start_resid != nullptr) {
     if (options.start_resid == nullptr ||
         options.start_resid->shape != std::vector<int64_t>{T, D}) {
@@ -206,24 +286,27 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
           ShapeString({T, D}), ", got ",
           options.start_resid ? ShapeString(options.start_resid->shape) : "none"));
     }
-    resid = *options.start_resid;
+    resid.data = options.start_resid->data;
   } else {
-    Tensor embed({T, D});
+    Tensor& embed = Shaped(buf[kEmbed], {T, D});
     for (int64_t t = 0; t < T; ++t) {
       std::memcpy(embed.row(t), W.W_E.row(tokens[t]), D * sizeof(float));
     }
     MEMLENS_RETURN_IF_ERROR(hooks.Apply("hook_embed", embed));
-    resid = std::move(embed);
+    resid.data = embed.data;
     if (c.pos == PosKind::kLearned) {
-      Tensor pos({T, D});
+      Tensor& pos = Shaped(buf[kPos], {T, D});
       std::memcpy(pos.ptr(), W.W_pos.ptr(), T * D * sizeof(float));
       MEMLENS_RETURN_IF_ERROR(hooks.Apply("hook_pos_embed", pos));
       ops::Add(pos.ptr(), resid.ptr(), T * D);
     }
   }
 
-  Tensor scale, normed, q({T, H, dh}), k({T, G, dh}), v({T, G, dh}), scores({H, T, T}),
-      z({T, H, dh}), attn_out({T, D}), mlp_pre({T, F}), mlp_lin, mlp_out({T, D});
+  Tensor &scale = buf[kScale], &normed = buf[kNormed], &q = Shaped(buf[kQ], {T, H, dh}),
+         &k = Shaped(buf[kK], {T, G, dh}), &v = Shaped(buf[kV], {T, G, dh}),
+         &scores = Shaped(buf[kScores], {H, T, T}), &z = Shaped(buf[kZ], {T, H, dh}),
+         &attn_out = Shaped(buf[kAttnOut], {T, D}), &mlp_pre = Shaped(buf[kMlpPre], {T, F}),
+         &mlp_lin = buf[kMlpLin], &mlp_out = Shaped(buf[kMlpOut], {T, D});
   for (int l = options.start_layer; l < c.n_layers; ++l) {
     const LayerWeights& L = W.layers[l];
     const std::string p = Block(l);
@@ -255,9 +338,9 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_z", z));
     // Recording a hook must not change the numbers, so attn_out is the fused projection
     // unless someone edits the per-head results; then it is their sum, so the edit reaches it.
-    Tensor per_head;
+    Tensor& per_head = buf[kPerHead];
     if (hooks.Wanted(p + "attn.hook_result")) {
-      per_head = Tensor({T, H, D});
+      Shaped(per_head, {T, H, D});
       PerHeadResult(c, z, L.W_O, per_head, pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_result", per_head));
     }
@@ -283,7 +366,7 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
     if (c.act == ActKind::kSwiGLU) {
       Project(normed, L.W_gate, L.b_in, mlp_pre, pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_pre", mlp_pre));
-      mlp_lin = Tensor({T, F});
+      Shaped(mlp_lin, {T, F});
       Project(normed, L.W_in, Tensor(), mlp_lin, pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_pre_linear", mlp_lin));
       ops::SwiGLU(mlp_pre.ptr(), mlp_lin.ptr(), T * F);
@@ -307,20 +390,20 @@ absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,
       Norm(c, resid, W.ln_final_w, W.ln_final_b, "ln_final.", hooks, scale, normed));
   switch (options.logits) {
     case RunOptions::Logits::kAll:
-      result.logits = Tensor({T, V});
-      Project(normed, W.W_U, W.b_U, result.logits, pool_);
+      Project(normed, W.W_U, W.b_U, Shaped(result.logits, {T, V}), pool_);
       break;
     case RunOptions::Logits::kLastPosition: {
       Tensor last({1, D});
       std::memcpy(last.ptr(), normed.row(T - 1), D * sizeof(float));
-      result.logits = Tensor({1, V});
-      Project(last, W.W_U, W.b_U, result.logits, pool_);
+      Project(last, W.W_U, W.b_U, Shaped(result.logits, {1, V}), pool_);
       break;
     }
     case RunOptions::Logits::kNone:
+      result.logits = Tensor();
       break;
   }
-  return result;
+  hooks.DropStale();
+  return absl::OkStatus();
 }
 
 }  // namespace memlens

@@ -56,10 +56,23 @@ struct RunOptions {
 struct RunResult {
   Tensor logits;  // [T, d_vocab], [1, d_vocab] (last position only) or empty
   ActivationStore store;
+  // Working buffers of the pass, kept so that a RunResult passed to Transformer::RunInto
+  // again reuses their memory (no fresh pages to fault in and zero on every prompt).
+  std::vector<Tensor> scratch;
 };
 
 // Every hook name a run of `config` can produce (for filters, `memlens hooks`, validation).
 std::vector<std::string> AllHookNames(const ModelConfig& config);
+
+// The shape `hook` has in a run of T tokens (as documented above); empty for unknown names.
+std::vector<int64_t> HookShape(const ModelConfig& config, const std::string& hook, int64_t T);
+
+// Bytes the hooks `filter` selects take in one run of T tokens: what caching will allocate.
+size_t CacheBytes(const ModelConfig& config, const HookFilter& filter, int64_t T);
+// ResourceExhausted when CacheBytes exceeds `limit_bytes`, saying how much is needed and which
+// hooks are largest (what to filter) — checked before a run allocates anything.
+absl::Status CheckCacheFits(const ModelConfig& config, const HookFilter& filter, int64_t T,
+                            size_t limit_bytes);
 
 class Transformer {
  public:
@@ -69,6 +82,11 @@ class Transformer {
   // Errors: empty input, a token id outside [0, d_vocab), more tokens than n_ctx, a bad
   // start_resid shape, an intervention that changes a shape or names an unknown hook.
   absl::StatusOr<RunResult> Run(absl::Span<const int> tokens, const RunOptions& options) const;
+  // The same, reusing `result`'s memory: cached hooks, logits and working buffers of the
+  // previous run are overwritten in place when their shapes match (the common case of a
+  // dataset loop), so repeated runs allocate nothing. On error `result` is unspecified.
+  absl::Status RunInto(absl::Span<const int> tokens, const RunOptions& options,
+                       RunResult& result) const;
 
   const Model& model() const { return model_; }
   ThreadPool& pool() const { return pool_; }

@@ -131,19 +131,30 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
 
   for (auto& inst : instances) inst->Begin(context);
 
+  if (options.max_cache_bytes > 0) {
+    size_t longest = 0;
+    for (const Prompt& p : prompts) longest = std::max(longest, p.tokens.size());
+    if (absl::Status s = CheckCacheFits(model.config, *cache, longest, options.max_cache_bytes);
+        !s.ok()) {
+      return s;
+    }
+  }
   RunOptions run_options;
   run_options.cache = *cache;
+  RunResult result;  // reused: prompts of equal length allocate nothing
   for (size_t i = 0; i < prompts.size(); ++i) {
     bool any = false;
     for (const auto& inst : instances) any = any || inst->ok();
     if (!any) break;  // every plugin has failed: running the model would be wasted work
+    if (options.cancelled && options.cancelled()) {
+      return absl::CancelledError(absl::StrCat("interrupted after ", i, " of ", prompts.size(),
+                                               " prompts; nothing was written"));
+    }
 
     const Prompt& prompt = prompts[i];
     const size_t T = prompt.tokens.size();
-    absl::StatusOr<RunResult> result = transformer.Run(prompt.tokens, run_options);
-    if (!result.ok()) {
-      return absl::Status(result.status().code(),
-                          absl::StrCat("prompt ", i, ": ", result.status().message()));
+    if (absl::Status s = transformer.RunInto(prompt.tokens, run_options, result); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("prompt ", i, ": ", s.message()));
     }
     std::vector<std::string> pieces = prompt.pieces;
     if (pieces.empty()) {
@@ -163,8 +174,8 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
     run.pieces = pieces;
     run.targets = targets;
     run.contrasts = contrasts;
-    run.store = &result->store;
-    run.logits = &result->logits;
+    run.store = &result.store;
+    run.logits = &result.logits;
     run.context = &context;
     for (auto& inst : instances) inst->AnalyzePrompt(run);
     if (options.progress) options.progress(static_cast<int64_t>(i + 1), prompts.size());

@@ -40,6 +40,12 @@ struct RunnerOptions {
   // Records every command-line flag that differs from its default (plugin flags included) in
   // the metadata settings as "--name" = value, so the report says how it was made.
   bool record_modified_flags = true;
+  // Refuse (before running anything) when one prompt's cached hooks would exceed this many
+  // bytes; 0: no limit.
+  size_t max_cache_bytes = 0;
+  // Checked between prompts: when it returns true the run stops with a Cancelled error (e.g.
+  // Ctrl-C), so no report, and no output file, is produced from partial data.
+  std::function<bool()> cancelled;
   // Called after each prompt with (prompts done, total), e.g. for a progress line.
   std::function<void(int64_t, int64_t)> progress;
 };

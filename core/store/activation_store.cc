@@ -1,5 +1,7 @@
 #include "core/store/activation_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -76,6 +78,16 @@ std::vector<std::string> ActivationStore::Names() const {
   std::vector<std::string> names;
   for (const auto& [k, v] : tensors_) names.push_back(k);
   return names;
+}
+
+void ActivationStore::RetainOnly(const std::vector<std::string>& keep) {
+  for (auto it = tensors_.begin(); it != tensors_.end();) {
+    if (std::binary_search(keep.begin(), keep.end(), it->first)) {
+      ++it;
+    } else {
+      it = tensors_.erase(it);
+    }
+  }
 }
 
 size_t ActivationStore::Bytes() const {

@@ -37,6 +37,10 @@ bool GlobMatch(absl::string_view pattern, absl::string_view text);
 class ActivationStore {
  public:
   void Put(const std::string& hook, Tensor value) { tensors_[hook] = std::move(value); }
+  // Copies `value` in, reusing the memory of a tensor already stored under `hook`.
+  void PutCopy(const std::string& hook, const Tensor& value) { tensors_[hook] = value; }
+  // Drops every tensor whose name is not in `keep` (sorted).
+  void RetainOnly(const std::vector<std::string>& keep);
   bool Has(absl::string_view hook) const { return tensors_.count(std::string(hook)) > 0; }
   // Error names the hook and says it was not cached.
   absl::StatusOr<const Tensor*> Get(absl::string_view hook) const;

@@ -53,6 +53,31 @@ TEST_P(ForwardTest, CachingDoesNotChangeLogits) {
   }
 }
 
+// Reusing a RunResult gives the same numbers as a fresh one, and forgets hooks the new run did
+// not record.
+TEST_P(ForwardTest, RunIntoReusesMemoryWithoutChangingResults) {
+  RunOptions all;
+  all.cache = HookFilter::All();
+  RunResult fresh = MustRun(all);
+  RunResult reused;
+  ASSERT_TRUE(tf_.RunInto({3, 1, 4}, all, reused).ok());  // a different, shorter prompt first
+  const float* logits_memory = nullptr;
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(tf_.RunInto(kTokens, all, reused).ok());
+    if (round == 0) logits_memory = reused.logits.ptr();
+    EXPECT_EQ(reused.logits.data, fresh.logits.data);
+    EXPECT_EQ(reused.store.Names(), fresh.store.Names());
+    for (const auto& [name, t] : fresh.store.tensors()) {
+      EXPECT_EQ((*reused.store.Get(name))->data, t.data) << name;
+    }
+  }
+  EXPECT_EQ(reused.logits.ptr(), logits_memory);  // same shape: same memory
+  RunOptions fewer;
+  fewer.cache = *HookFilter::Parse("hook_embed", AllHookNames(model_.config));
+  ASSERT_TRUE(tf_.RunInto(kTokens, fewer, reused).ok());
+  EXPECT_EQ(reused.store.Names(), std::vector<std::string>{"hook_embed"});
+}
+
 TEST_P(ForwardTest, HookShapes) {
   const ModelConfig& c = model_.config;
   const int64_t T = kTokens.size();
