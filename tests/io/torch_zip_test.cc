@@ -73,7 +73,8 @@ TEST(TorchZipTest, PlainZipWithoutDescriptorsOrZip64) {
   }
   BuildOptions options;
   options.zip64_eocd = false;
-  auto z = Parse(BuildZip(entries, options));
+  const std::string zip = BuildZip(entries, options);  // FromBytes does not copy
+  auto z = Parse(zip);
   ASSERT_TRUE(z.ok()) << z.status();
   EXPECT_EQ(AsString(*z->Get("a.txt")), "hello");
   EXPECT_EQ(z->Get("dir/b.bin")->size(), 0u);
@@ -84,7 +85,8 @@ TEST(TorchZipTest, Zip64ExtraFields) {
     BuildEntry e{"archive/data/0", "0123456789abcdef"};
     e.zip64_extra = true;
     e.descriptor = descriptor;
-    auto z = Parse(BuildZip({{"archive/data.pkl", "x"}, e}));
+    const std::string zip = BuildZip({{"archive/data.pkl", "x"}, e});
+    auto z = Parse(zip);
     ASSERT_TRUE(z.ok()) << z.status();
     EXPECT_EQ(AsString(*z->Get("archive/data/0")), "0123456789abcdef");
   }
