@@ -125,7 +125,8 @@ std::string Serialize(const Value& value, int indent = 0);
 
 // Streaming writer: JsonWriter w; w.BeginObject(); w.Key("a"); w.Int(1); w.EndObject();
 // w.str() == "{\"a\":1}". Commas and colons are inserted for you. Misuse (a value where a
-// key is required, unbalanced End*) is a programming error caught by ok()/status().
+// key is required, unbalanced End*, two top-level values) does not crash: status() reports
+// it, and also reports an incomplete document.
 class JsonWriter {
  public:
   explicit JsonWriter(int indent = 0) : indent_(indent) {}

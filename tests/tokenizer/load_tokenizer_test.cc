@@ -4,6 +4,8 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "core/io/json.h"
 #include "core/tokenizer/byte_level_bpe.h"
 #include "core/tokenizer/llama2c_tokenizer.h"
 #include "gmock/gmock.h"
@@ -51,6 +53,37 @@ TEST(LoadTokenizer, Errors) {
   const std::string badjson = TmpDir("badjson") + "/tokenizer.json";
   Write(badjson, "{\"model\": ");
   EXPECT_THAT(Error(badjson), HasSubstr("tokenizer.json: parse error"));
+}
+
+// A minimal byte-level tokenizer.json: the 256 byte tokens and one merge.
+std::string TinyTokenizerJson() {
+  json::JsonWriter vocab;
+  vocab.BeginObject();
+  for (int b = 0; b < 256; ++b) vocab.Key(ByteToUnicode(static_cast<uint8_t>(b))).Int(b);
+  vocab.Key("hi").Int(256);
+  vocab.EndObject();
+  return absl::StrCat(
+      R"({"added_tokens": [], "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", )",
+      R"("add_prefix_space": false, "use_regex": true}, "decoder": {"type": "ByteLevel"}, )",
+      R"("model": {"type": "BPE", "vocab": )", vocab.str(), R"(, "merges": ["h i"]}})");
+}
+
+TEST(LoadTokenizer, TokenizerJsonByDirectoryNameAndContents) {
+  const std::string dir = TmpDir("hf");
+  Write(dir + "/tokenizer.json", TinyTokenizerJson());
+  Write(dir + "/renamed.json", TinyTokenizerJson());
+  Write(dir + "/no_extension", "\n  " + TinyTokenizerJson());
+  for (const std::string& path :
+       {dir, dir + "/tokenizer.json", dir + "/renamed.json", dir + "/no_extension"}) {
+    auto tok = LoadTokenizer(path);
+    ASSERT_TRUE(tok.ok()) << path << ": " << tok.status();
+    EXPECT_THAT(*(*tok)->Encode("hi", false), ElementsAre(256)) << path;
+    EXPECT_EQ((*tok)->bos_id(), -1);
+    EXPECT_FALSE((*tok)->Encode("hi", true).ok());  // no BOS token
+  }
+  LoadTokenizerOptions small;
+  small.model_vocab_size = 100;
+  EXPECT_THAT(Error(dir, small), HasSubstr("has 257 tokens but the model's vocabulary has only 100"));
 }
 
 class LoadShared : public ::testing::Test {
