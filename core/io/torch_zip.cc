@@ -129,6 +129,11 @@ absl::StatusOr<Zip64Fields> ParseZip64Extra(absl::Span<const uint8_t> extra, boo
     }
     pos += len;
   }
+  // A 0xFFFFFFFF sentinel promises a 64-bit value; without the zip64 field there is none.
+  if ((need_usize && !out.usize) || (need_csize && !out.csize) || (need_offset && !out.offset)) {
+    return absl::InvalidArgumentError(
+        "a size or offset is 0xFFFFFFFF but there is no zip64 extra field holding its value");
+  }
   return out;
 }
 
@@ -359,6 +364,10 @@ absl::StatusOr<ZipArchive> ZipArchive::Parse(absl::Span<const uint8_t> bytes, st
       auto lz = ParseZip64Extra(absl::MakeConstSpan(h + kLocalSize + l_name_len, l_extra_len),
                                 true, true, false);
       if (!lz.ok()) return entry_error("local header: ", lz.status().message());
+      if (!lz->usize || !lz->csize) {
+        return entry_error("local header: a size is 0xFFFFFFFF but there is no zip64 extra "
+                           "field");
+      }
       l_usize = *lz->usize;
       l_csize = *lz->csize;
       local_zip64 = true;

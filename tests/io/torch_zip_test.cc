@@ -202,6 +202,25 @@ TEST(TorchZipTest, RefusesInconsistentLocalHeader) {
   ExpectError(bad_method, "disagrees");
 }
 
+TEST(TorchZipTest, RefusesZip64SentinelsWithoutZip64Field) {
+  BuildEntry e{"a", "hello"};
+  e.descriptor = false;
+  e.align64 = false;
+  BuildOptions options;
+  options.zip64_eocd = false;
+  const std::string zip = BuildZip({e}, options);
+  // Local header sizes (bytes 18..25) set to 0xFFFFFFFF with no extra field.
+  std::string local = zip;
+  for (int i = 18; i < 26; ++i) local[i] = static_cast<char>(0xFF);
+  ExpectError(local, "no zip64 extra field");
+  // The central header's size (at +24 of the header, which starts 46 + 1 + 22 bytes from the
+  // end) likewise.
+  std::string central = zip;
+  const size_t cd = zip.size() - 22 - 46 - 1;
+  for (int i = 20; i < 28; ++i) central[cd + i] = static_cast<char>(0xFF);
+  ExpectError(central, "no zip64 extra field");
+}
+
 TEST(TorchZipTest, RefusesBadDataDescriptor) {
   std::string zip = BuildZip({{"a", "hello"}});
   // The descriptor follows the 5 data bytes; corrupt its size field.
