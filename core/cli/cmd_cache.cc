@@ -22,7 +22,7 @@ int RunCache() {
     return Fail("cache", absl::InvalidArgumentError(absl::StrCat(
                              "--out_format must be npy or safetensors, not '", out_format, "'")));
   }
-  auto s = OpenSession();
+  auto s = OpenSession(/*analysis=*/true);
   if (!s.ok()) return Fail("cache", s.status());
   auto tokens = PromptTokens(*s);
   if (!tokens.ok()) return Fail("cache", tokens.status());

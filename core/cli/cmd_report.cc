@@ -132,7 +132,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   }
   auto format = ParseReportFormat(absl::GetFlag(FLAGS_format));
   if (!format.ok()) return Fail("report", format.status());
-  auto s = OpenSession();
+  auto s = OpenSession(/*analysis=*/true);
   if (!s.ok()) return Fail("report", s.status());
   const ModelConfig& c = s->model().config;
 

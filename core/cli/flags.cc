@@ -35,3 +35,14 @@ ABSL_FLAG(std::string, out_format, "npy",
 ABSL_FLAG(double, max_memory, 0,
           "Refuse to run when the hooks to cache would take more than this many MB for one "
           "prompt (0: half of this machine's physical memory).");
+ABSL_FLAG(std::string, process_weights, "auto",
+          "TransformerLens's weight processing (fold LayerNorm weights into the following "
+          "matrices, center writing weights, center the unembedding, fold value biases), as "
+          "HookedTransformer.from_pretrained does by default: auto (on for report and cache, "
+          "whose numbers researchers compare with TransformerLens; off for run and info, which "
+          "reproduce the model's own logits), yes, no. Each report states what was applied.");
+ABSL_FLAG(bool, fold_ln, true, "With weight processing: fold norm weights into readers.");
+ABSL_FLAG(bool, center_writing_weights, true,
+          "With weight processing: center what writes to the residual stream (LayerNorm only).");
+ABSL_FLAG(bool, center_unembed, true, "With weight processing: center W_U over the vocabulary.");
+ABSL_FLAG(bool, fold_value_biases, true, "With weight processing: fold b_V into b_O.");

@@ -23,5 +23,10 @@ ABSL_DECLARE_FLAG(std::string, hooks);
 ABSL_DECLARE_FLAG(std::string, out);
 ABSL_DECLARE_FLAG(std::string, out_format);
 ABSL_DECLARE_FLAG(double, max_memory);
+ABSL_DECLARE_FLAG(std::string, process_weights);
+ABSL_DECLARE_FLAG(bool, fold_ln);
+ABSL_DECLARE_FLAG(bool, center_writing_weights);
+ABSL_DECLARE_FLAG(bool, center_unembed);
+ABSL_DECLARE_FLAG(bool, fold_value_biases);
 
 #endif  // MEMLENS_CORE_CLI_FLAGS_H_

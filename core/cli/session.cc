@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "core/cli/flags.h"
 #include "core/io/model_loader.h"
+#include "core/model/processing.h"
 #include "core/tokenizer/load_tokenizer.h"
 
 namespace memlens {
@@ -60,7 +61,7 @@ std::string DefaultModelPath() {
   return "";
 }
 
-absl::StatusOr<Session> OpenSession() {
+absl::StatusOr<Session> OpenSession(bool analysis) {
   Session s;
   s.model_path = absl::GetFlag(FLAGS_model);
   if (s.model_path.empty()) {
@@ -74,6 +75,21 @@ absl::StatusOr<Session> OpenSession() {
   auto model = LoadModel(s.model_path);
   if (!model.ok()) return model.status();
   s.model_storage = std::make_unique<Model>(std::move(*model));
+  const std::string process = absl::GetFlag(FLAGS_process_weights);
+  if (process != "auto" && process != "yes" && process != "no") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--process_weights must be auto, yes or no, not '", process, "'"));
+  }
+  if (process == "yes" || (process == "auto" && analysis)) {
+    ProcessingOptions p;
+    p.fold_ln = absl::GetFlag(FLAGS_fold_ln);
+    p.center_writing_weights = absl::GetFlag(FLAGS_center_writing_weights);
+    p.center_unembed = absl::GetFlag(FLAGS_center_unembed);
+    p.fold_value_biases = absl::GetFlag(FLAGS_fold_value_biases);
+    if (auto st = ProcessWeights(s.model_storage.get(), p); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat(s.model_path, ": weight processing: ", st.message()));
+    }
+  }
 
   std::string tok_path = absl::GetFlag(FLAGS_tokenizer);
   if (tok_path.empty()) tok_path = FindTokenizerNear(s.model_path);

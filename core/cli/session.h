@@ -26,8 +26,10 @@ struct Session {
 };
 
 // Loads --model (default: the model shipped in models/default) and --tokenizer (default: the
-// tokenizer files next to the model, if any), and starts --threads workers.
-absl::StatusOr<Session> OpenSession();
+// tokenizer files next to the model, if any), applies --process_weights ("auto" means
+// `analysis`: on for commands whose numbers are compared with TransformerLens), and starts
+// --threads workers.
+absl::StatusOr<Session> OpenSession(bool analysis = false);
 
 // The model shipped with memlens, found next to the binary (Bazel runfiles) or under the
 // current directory; "" when it cannot be found.
