@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/ops/ops.h"
 
 namespace memlens {
@@ -207,6 +208,8 @@ size_t CacheBytes(const ModelConfig& config, const HookFilter& filter, int64_t T
   return bytes;
 }
 
+std::string Megabytes(size_t bytes) { return absl::StrFormat("%.3g MB", bytes / 1048576.0); }
+
 absl::Status CheckCacheFits(const ModelConfig& c, const HookFilter& filter, int64_t T,
                             size_t limit_bytes) {
   const size_t need = CacheBytes(c, filter, T);
@@ -224,13 +227,12 @@ absl::Status CheckCacheFits(const ModelConfig& c, const HookFilter& filter, int6
   std::sort(largest.rbegin(), largest.rend());
   std::string top;
   for (size_t i = 0; i < largest.size() && i < 3; ++i) {
-    absl::StrAppend(&top, i ? ", " : "", largest[i].second, " ", largest[i].first >> 20, " MB");
+    absl::StrAppend(&top, i ? ", " : "", largest[i].second, " ", Megabytes(largest[i].first));
   }
   return absl::ResourceExhaustedError(absl::StrCat(
-      "caching the requested hooks for ", T, " tokens needs ", need >> 20,
-      " MB, more than the limit of ", limit_bytes >> 20,
-      " MB (--max_memory); filter them with --hooks (largest: ", top,
-      ") or raise --max_memory"));
+      "caching the requested hooks for ", T, " tokens needs ", Megabytes(need),
+      ", more than the limit of ", Megabytes(limit_bytes),
+      " (--max_memory); filter them with --hooks (largest: ", top, ") or raise --max_memory"));
 }
 
 absl::StatusOr<RunResult> Transformer::Run(absl::Span<const int> tokens,

@@ -1,0 +1,96 @@
+#!/bin/bash
+# End-to-end tests of the memlens command: outputs, formats, and clear errors with non-zero
+# exit codes for bad input. Each check prints PASS/FAIL; the test fails if any check fails.
+set -u
+MEMLENS="$1"
+FIXTURES="tests/fixtures"
+SHARED="${MEMLENS_SHARED:-}"
+TMP="${TEST_TMPDIR:-/tmp}/cli_test.$$"
+mkdir -p "$TMP"
+failures=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+
+# expect NAME EXIT_CODE_WANTED(nonzero|0) STDERR_OR_STDOUT_SUBSTRING -- command...
+expect() {
+  local name="$1" want="$2" needle="$3"
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$want" = "0" ] && [ $rc -ne 0 ]; then fail "$name: exit $rc: $out"; return; fi
+  if [ "$want" = "nonzero" ] && [ $rc -eq 0 ]; then fail "$name: exit 0, wanted an error"; return; fi
+  case "$out" in
+    *"$needle"*) pass "$name" ;;
+    *) fail "$name: output lacks '$needle': $out" ;;
+  esac
+}
+
+# --- the shipped default model (no --model) ---
+expect "info on the default model" 0 "tl-safetensors" -- "$MEMLENS" info
+expect "hooks lists TransformerLens names" 0 "blocks.3.attn.hook_pattern" -- "$MEMLENS" hooks
+expect "run on the default model" 0 "next token after the last position" -- \
+  "$MEMLENS" run --prompt="The manual page describes" --generate=5
+
+# --- formats ---
+"$MEMLENS" run --model="$FIXTURES/tl_safetensors" --tokens=0,5,7,9 --format=json > "$TMP/run.json" 2>&1 \
+  && python3 -c "
+import json, sys
+d = json.load(open('$TMP/run.json'))
+assert d['input_ids'] == [0, 5, 7, 9], d['input_ids']
+assert len(d['top']) == 10 and all(set(t) >= {'id', 'piece', 'logit', 'prob'} for t in d['top'])
+assert abs(sum(t['prob'] for t in d['top'])) <= 1.0 + 1e-9
+assert 'generated_ids' in d and 'text' in d
+" && pass "run --format=json has input_ids, top, generated_ids, text" || fail "run --format=json: $(cat "$TMP/run.json")"
+
+"$MEMLENS" cache --model="$FIXTURES/tl_safetensors" --tokens=0,5,7 --hooks='blocks.*.hook_resid_post,blocks.0.attn.hook_pattern' \
+  --out="$TMP/acts" > /dev/null 2>&1 && python3 -c "
+import json
+idx = json.load(open('$TMP/acts/index.json'))
+names = sorted(t['name'] for t in idx['tensors'])
+assert names == ['blocks.0.attn.hook_pattern', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'logits'], names
+shapes = {t['name']: t['shape'] for t in idx['tensors']}
+assert shapes['blocks.0.attn.hook_pattern'] == [4, 3, 3], shapes
+" && pass "cache writes exactly the filtered hooks with index.json" || fail "cache"
+
+"$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,5,7,9,11,3 --plugins=dla --format=json \
+  --out="$TMP/report.json" > /dev/null 2>&1 && python3 -c "
+import json
+r = json.load(open('$TMP/report.json'))
+assert r['format'] == 'memlens-report' and r['metadata']['processing'], r['metadata']
+assert [s['plugin'] for s in r['sections']] == ['dla'] and r['sections'][0]['status'] == 'ok'
+" && pass "report --format=json --out parses with metadata and the dla section" || fail "report json"
+
+# --- bad input: clear error, non-zero exit ---
+expect "missing model file" nonzero "/nonexistent/model.bin" -- "$MEMLENS" info --model=/nonexistent/model.bin
+expect "unknown flag" nonzero "bogus_flag" -- "$MEMLENS" run --bogus_flag=1
+expect "unknown command" nonzero "unknown command" -- "$MEMLENS" frobnicate
+expect "token id out of range" nonzero "outside the vocabulary" -- \
+  "$MEMLENS" run --model="$FIXTURES/tl_safetensors" --tokens=0,50
+expect "prompt longer than the context" nonzero "--truncate" -- \
+  "$MEMLENS" run --model="$FIXTURES/tl_safetensors" --tokens=$(python3 -c "print(','.join(['1']*17))")
+expect "--truncate keeps the last n_ctx tokens" 0 "truncated" -- \
+  "$MEMLENS" run --model="$FIXTURES/tl_safetensors" --truncate --tokens=$(python3 -c "print(','.join(['1']*17))")
+expect "unknown hook pattern" nonzero "blocks.*.hook_nonsense" -- \
+  "$MEMLENS" cache --model="$FIXTURES/tl_safetensors" --tokens=0,1 --hooks='blocks.*.hook_nonsense' --out="$TMP/x"
+expect "memory guard names the largest hooks" nonzero "largest: blocks.*.hook_v_input" -- \
+  "$MEMLENS" cache --model="$FIXTURES/tl_safetensors" --tokens=0,1,2 --hooks='*' --max_memory=0.00001 --out="$TMP/y"
+head -c 1000 "$FIXTURES/llama/model.bin" > "$TMP/truncated.bin"
+expect "truncated llama2.c file" nonzero "truncated" -- "$MEMLENS" info --model="$TMP/truncated.bin"
+expect "unknown plugin" nonzero "no_such_plugin" -- \
+  "$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,1,2 --plugins=no_such_plugin
+expect "bad report format" nonzero "xml" -- \
+  "$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,1,2 --plugins=dla --format=xml
+expect "plugins lists the attribution plugins" 0 "cleanup_dla" -- "$MEMLENS" plugins
+
+# --- real models in ../shared (skipped when absent) ---
+if [ -n "$SHARED" ] && [ -d "$SHARED/models/aidreams260K" ]; then
+  expect "aidreams260K greedy text" 0 "I dream of 0.000000. Dimensions unfold, as I softly refine, as I" -- \
+    "$MEMLENS" run --model="$SHARED/models/aidreams260K/aidreams260K.bin" --prompt="I dream of" --generate=32
+else
+  echo "SKIP: ../shared is absent; the real-model CLI check is skipped"
+fi
+
+rm -rf "$TMP"
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]
