@@ -93,4 +93,11 @@ absl::StatusOr<absl::Span<const uint8_t>> MappedFile::Subspan(uint64_t offset, u
   return absl::Span<const uint8_t>(data_ + offset, static_cast<size_t>(length));
 }
 
+void ReleaseMappedPages(const void* data, size_t size) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace memlens

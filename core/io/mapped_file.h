@@ -49,6 +49,12 @@ class MappedFile {
   void* mapping_ = nullptr;  // nullptr for an empty file
 };
 
+// Tells the kernel the pages inside [data, data + size) of a read-only file mapping are not
+// needed now: they leave the resident set and are read from the file again if touched. Loaders
+// call it after converting a tensor, so peak memory is the model once, not the file plus the
+// model. Only whole pages inside the range are released.
+void ReleaseMappedPages(const void* data, size_t size);
+
 }  // namespace memlens
 
 #endif  // MEMLENS_CORE_IO_MAPPED_FILE_H_

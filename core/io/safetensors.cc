@@ -95,7 +95,13 @@ Tensor ToFloatTensor(const TensorView& view) {
   const uint8_t* p = view.bytes.data();
   switch (view.dtype) {
     case DType::kF32:
-      if (n > 0) std::memcpy(t.ptr(), p, n * 4);
+      // In chunks, releasing each chunk's file pages once copied (see ReleaseMappedPages).
+      for (size_t done = 0; done < n;) {
+        const size_t chunk = std::min<size_t>(n - done, size_t{1} << 20);
+        std::memcpy(t.ptr() + done, p + 4 * done, chunk * 4);
+        ReleaseMappedPages(p + 4 * done, chunk * 4);
+        done += chunk;
+      }
       break;
     case DType::kF16:
     case DType::kBF16: {
