@@ -2,7 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "core/report/atomic_file.h"
+#include "core/io/atomic_file.h"
 
 namespace memlens {
 

@@ -55,7 +55,7 @@ std::string RenderCsv(const Report& report);
 std::string RenderJson(const Report& report);
 std::string RenderHtml(const Report& report);
 
-// Renders and writes `path` atomically (core/report/atomic_file.h).
+// Renders and writes `path` atomically (core/io/atomic_file.h).
 absl::Status WriteReport(const Report& report, ReportFormat format, const std::string& path);
 
 }  // namespace memlens

@@ -1,4 +1,4 @@
-#include "core/report/atomic_file.h"
+#include "core/io/atomic_file.h"
 
 #include <dirent.h>
 #include <stdlib.h>
