@@ -4,9 +4,11 @@
 // attention), memory-bound ones bytes/s (bytes read + written once).
 //
 //   bazel run -c opt //benchmarks:ops_benchmark
+//   MEMLENS_THREADS=1 bazel run -c opt //benchmarks:ops_benchmark -- --benchmark_filter=Attention
 //
 // ("Library was built as DEBUG" refers to Debian's build of Google Benchmark itself.)
 #include <cmath>
+#include <cstdlib>
 #include <cstddef>
 #include <random>
 #include <vector>
@@ -22,8 +24,14 @@ namespace {
 constexpr size_t kT = 1024, kDModel = 512, kHeads = 8, kDHead = 64, kDMlp = 2048;
 constexpr size_t kVocab = 48262;
 
+// MEMLENS_THREADS=N sets the pool size (default: one per hardware thread). With N = 1
+// everything runs on the benchmark thread, so the CPU-time column is exact and robust to
+// other load on the machine.
 ThreadPool& Pool() {
-  static ThreadPool* pool = new ThreadPool();
+  static ThreadPool* pool = [] {
+    const char* env = std::getenv("MEMLENS_THREADS");
+    return new ThreadPool(env ? std::atoi(env) : 0);
+  }();
   return *pool;
 }
 

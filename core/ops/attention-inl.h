@@ -63,7 +63,6 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
   const size_t ldq = n_heads * d_head;
   const float inv_scale = 1.0f / scale;
   pool.Run(n_heads * row_blocks, [&](size_t task, int) HWY_ATTR {
-    const DF d;
     size_t h, i0, i1;
     AttnTask(task, row_blocks, T, h, i0, i1);
     const float* packed_g = packed + (h / group) * per_kv;
@@ -76,16 +75,12 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
         if (j0 > ir + rows - 1) continue;  // the whole tile is above the diagonal
         MicroKernelRows(rows, q + ir * ldq + h * d_head, ldq, packed_g + p * d_head * nr, nr,
                         d_head, scores + (h * T + ir) * T + j0, T, std::min(nr, T - j0),
-                        TileInit::kZero, nullptr);
+                        TileInit::kZero, nullptr, inv_scale);
       }
     }
-    const auto vscale = hn::Set(d, inv_scale);
-    const size_t N = hn::Lanes(d);
+    // Diagonal tiles also wrote some j > i; the mask overwrites them.
     for (size_t i = i0; i < i1; ++i) {
       float* HWY_RESTRICT row = scores + (h * T + i) * T;
-      size_t j = 0;
-      for (; j + N <= i + 1; j += N) hn::StoreU(hn::Mul(hn::LoadU(d, row + j), vscale), d, row + j);
-      for (; j <= i; ++j) row[j] *= inv_scale;
       std::fill(row + i + 1, row + T, -std::numeric_limits<float>::infinity());
     }
   });
@@ -116,7 +111,8 @@ static HWY_NOINLINE void AttentionMixImpl(const float* HWY_RESTRICT pattern,
     const size_t g = h / group;
     const float* packed_g = packed + g * per_kv;
     // Rows [ir, ir + rows) all have i >= ir, so every j < ir is in the causal past of all of
-    // them: one micro-kernel call over k in [0, ir).
+    // them: one micro-kernel call over k in [0, ir). (Blocking k by kKC to keep V panel blocks
+    // in L1 measured no different here: the panel streams from L2 fast enough.)
     for (size_t p = 0; p < panels; ++p) {
       for (size_t ir = i0; ir < i1; ir += kMR) {
         MicroKernelRows(std::min(kMR, i1 - ir), pattern + (h * T + ir) * T, T,

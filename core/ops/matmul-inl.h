@@ -98,12 +98,13 @@ HWY_INLINE void StoreRow(VF v0, VF v1, size_t cols, float* HWY_RESTRICT c_row) {
 // The micro-kernel: C[kRows x cols] (init) + A[kRows x kc] B[kc x NR]. A is read in place
 // (row stride lda; each row is a contiguous run of kc floats, so 6 prefetch streams), B is a
 // panel of NR floats per k with row stride ldb (NR when packed). cols <= NR; B columns beyond
-// cols must be readable (packing zero-pads them). kRows <= kMR.
+// cols must be readable (packing zero-pads them). kRows <= kMR. With alpha != 1 the result is
+// alpha (init + A B) (attention's 1 / scale; only meaningful with TileInit::kZero).
 template <size_t kRows>
 HWY_INLINE void MicroKernel(const float* HWY_RESTRICT A, size_t lda,
                             const float* HWY_RESTRICT B, size_t ldb, size_t kc,
                             float* HWY_RESTRICT C, size_t ldc, size_t cols, TileInit init,
-                            const float* HWY_RESTRICT bias) {
+                            const float* HWY_RESTRICT bias, float alpha) {
   static_assert(kRows >= 1 && kRows <= kMR && kMR == 6 && kNRVecs == 2, "tile shape");
   const DF d;
   const size_t N = hn::Lanes(d);
@@ -169,6 +170,13 @@ HWY_INLINE void MicroKernel(const float* HWY_RESTRICT A, size_t lda,
     }
   }
 
+  if (alpha != 1.0f) {
+    const VF va = hn::Set(d, alpha);
+    c00 = hn::Mul(c00, va), c01 = hn::Mul(c01, va), c10 = hn::Mul(c10, va);
+    c11 = hn::Mul(c11, va), c20 = hn::Mul(c20, va), c21 = hn::Mul(c21, va);
+    c30 = hn::Mul(c30, va), c31 = hn::Mul(c31, va), c40 = hn::Mul(c40, va);
+    c41 = hn::Mul(c41, va), c50 = hn::Mul(c50, va), c51 = hn::Mul(c51, va);
+  }
   if (accumulate) {
     AddRow(C, cols, c00, c01);
     if (kRows > 1) AddRow(C + 1 * ldc, cols, c10, c11);
@@ -189,14 +197,14 @@ HWY_INLINE void MicroKernel(const float* HWY_RESTRICT A, size_t lda,
 HWY_INLINE void MicroKernelRows(size_t rows, const float* HWY_RESTRICT A, size_t lda,
                                 const float* HWY_RESTRICT B, size_t ldb, size_t kc,
                                 float* HWY_RESTRICT C, size_t ldc, size_t cols, TileInit init,
-                                const float* HWY_RESTRICT bias) {
+                                const float* HWY_RESTRICT bias, float alpha = 1.0f) {
   switch (rows) {
-    case 6: return MicroKernel<6>(A, lda, B, ldb, kc, C, ldc, cols, init, bias);
-    case 5: return MicroKernel<5>(A, lda, B, ldb, kc, C, ldc, cols, init, bias);
-    case 4: return MicroKernel<4>(A, lda, B, ldb, kc, C, ldc, cols, init, bias);
-    case 3: return MicroKernel<3>(A, lda, B, ldb, kc, C, ldc, cols, init, bias);
-    case 2: return MicroKernel<2>(A, lda, B, ldb, kc, C, ldc, cols, init, bias);
-    case 1: return MicroKernel<1>(A, lda, B, ldb, kc, C, ldc, cols, init, bias);
+    case 6: return MicroKernel<6>(A, lda, B, ldb, kc, C, ldc, cols, init, bias, alpha);
+    case 5: return MicroKernel<5>(A, lda, B, ldb, kc, C, ldc, cols, init, bias, alpha);
+    case 4: return MicroKernel<4>(A, lda, B, ldb, kc, C, ldc, cols, init, bias, alpha);
+    case 3: return MicroKernel<3>(A, lda, B, ldb, kc, C, ldc, cols, init, bias, alpha);
+    case 2: return MicroKernel<2>(A, lda, B, ldb, kc, C, ldc, cols, init, bias, alpha);
+    case 1: return MicroKernel<1>(A, lda, B, ldb, kc, C, ldc, cols, init, bias, alpha);
     default: HWY_ASSERT(false);
   }
 }
