@@ -140,10 +140,9 @@ TEST(TorchCheckpointTest, LoadModelReadsTransformerLensCheckpoints) {
   RegisterTorchCheckpointFormat();
   auto ref = LoadModel(std::string(kFixtures) + "tl_safetensors");
   ASSERT_TRUE(ref.ok()) << ref.status();
-  // The weights file is named: these fixture folders also hold expected_*.safetensors, which
-  // LoadModel's directory search may take for a weights file.
-  for (const char* dir : {"tl_pth/model_final.pth", "tl_pth_f16/model_final.pth",
-                          "tl_pth_bf16/model_final.pth"}) {
+  // A model directory (config.json + model_final.pth, next to expected_*.safetensors) and the
+  // weights file named directly.
+  for (const char* dir : {"tl_pth", "tl_pth/model_final.pth", "tl_pth_f16", "tl_pth_bf16"}) {
     SCOPED_TRACE(dir);
     auto model = LoadModel(std::string(kFixtures) + dir);
     ASSERT_TRUE(model.ok()) << model.status();
