@@ -676,6 +676,13 @@ absl::StatusOr<Document> Parse(absl::Span<const uint8_t> bytes, const Options& o
 
 namespace {
 
+// Values reached through the memo are shared, so a small stream can describe a tree whose
+// rendering is exponentially large (a list of n references to a list of n references ...).
+// Error messages quote such values: stop rendering containers after this many characters.
+constexpr size_t kMaxDebugChars = 4096;
+
+bool Full(const std::string& out) { return out.size() >= kMaxDebugChars; }
+
 void Render(const Value& v, int depth, std::string* out) {
   if (depth <= 0) {
     out->append("...");
@@ -685,6 +692,10 @@ void Render(const Value& v, int depth, std::string* out) {
     out->append(open);
     for (size_t i = 0; i < items.size(); ++i) {
       if (i > 0) out->append(", ");
+      if (Full(*out)) {
+        out->append("...");
+        break;
+      }
       Render(*items[i], depth - 1, out);
     }
     if (items.size() == 1 && open[0] == '(') out->append(",");
@@ -703,6 +714,10 @@ void Render(const Value& v, int depth, std::string* out) {
       out->append("{");
       for (size_t i = 0; i < v.entries.size(); ++i) {
         if (i > 0) out->append(", ");
+        if (Full(*out)) {
+          out->append("...");
+          break;
+        }
         Render(*v.entries[i].first, depth - 1, out);
         out->append(": ");
         Render(*v.entries[i].second, depth - 1, out);

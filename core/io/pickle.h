@@ -114,7 +114,8 @@ absl::StatusOr<Document> Parse(absl::Span<const uint8_t> bytes, const Options& o
 
 // A compact Python-like rendering for messages and tests, e.g.
 // "Call(torch._utils._rebuild_tensor_v2, (PersistentId(('storage', ...)), 0, (2, 3), ...))".
-// Nested deeper than `max_depth` prints "...".
+// Nested deeper than `max_depth` prints "..."; so do the remaining items of a container once
+// the text passes about 4 KB (shared values can make a small stream's tree huge).
 std::string DebugString(const Value& value, int max_depth = 8);
 
 }  // namespace pickle

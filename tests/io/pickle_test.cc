@@ -311,6 +311,28 @@ TEST(PickleTest, SurvivesRandomCorruption) {
   }
 }
 
+// Lists of shared references (BINGET of the same memo slot) nest into a tree whose rendering
+// grows as n^depth: a 516-byte stream rendered to 517 MB, and torch_checkpoint's error
+// messages quote such values (tests/fuzz/regressions/). The rendering is capped.
+TEST(PickleTest, DebugStringOfSharedValuesStaysSmall) {
+  P p;
+  p.op(']').op('q').le(0, 1).op('0');  // list0 = []
+  for (int level = 1; level <= 6; ++level) {  // level k = [level k-1] * 40
+    p.op('(');
+    for (int i = 0; i < 40; ++i) p.op('h').le(level - 1, 1);
+    p.op('l').op('q').le(level, 1);
+    if (level < 6) p.op('0');
+  }
+  auto d = ParseP(p.stop().b);
+  ASSERT_TRUE(d.ok()) << d.status();
+  for (int depth : {3, 8, 100}) {
+    const std::string s = DebugString(d->root(), depth);
+    EXPECT_LT(s.size(), 8192u) << depth;
+    EXPECT_EQ(s.substr(s.size() - 4), "...]") << depth;
+  }
+  EXPECT_EQ(DebugString(d->root(), 2).substr(0, 12), "[[..., ..., ");
+}
+
 }  // namespace
 }  // namespace pickle
 }  // namespace memlens
