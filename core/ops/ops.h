@@ -48,7 +48,8 @@ void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
                      ThreadPool& pool);
 // Softmax over the last axis of rows [rows, n], in place; -inf entries become 0.
 void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool);
-// z[i, h, :] = sum_j pattern[h, i, j] v_{g(h)}[j, :]. z is [T, n_heads * d_head].
+// z[i, h, :] = sum_{j <= i} pattern[h, i, j] v_{g(h)}[j, :]. z is [T, n_heads * d_head].
+// Causal: entries with j > i are never read (they are 0 after Softmax of causal scores).
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
                   size_t n_kv_heads, size_t d_head, float* z, ThreadPool& pool);
 
