@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -33,6 +35,11 @@ ABSL_FLAG(std::string, target, "",
 ABSL_FLAG(std::string, contrast, "",
           "With --target: attribute the logit difference target - contrast (text or #ID).");
 ABSL_FLAG(std::string, title, "memlens report", "Title of the report.");
+ABSL_FLAG(std::string, preset, "",
+          "paper: the reference study's analysis (arXiv 2310.07325) on a gelu-4l folder: "
+          "writer L0H2 forced for the erasure and adversarial plugins, TransformerLens weight "
+          "processing, and without --dataset the study's four adversarial prompts, each with "
+          "its own target and contrast token at the last position. Flags given explicitly win.");
 
 namespace memlens {
 namespace {
@@ -102,6 +109,32 @@ absl::StatusOr<std::vector<std::string>> ReadTexts(const std::string& path) {
   return texts;
 }
 
+// The reference study's adversarial prompts (method.md): text, correct and incorrect next token.
+struct PaperPrompt {
+  const char* text;
+  const char* target;
+  const char* contrast;
+};
+constexpr PaperPrompt kPaperPrompts[] = {
+    {"It's in the cupboard, either on the top or on the", " bottom", " top"},
+    {"I went to university at Michigan", " State", " University"},
+    {"class MyClass:\n\tdef", " __", " get"},
+    {"The church I go to is the Seventh-day Adventist", " Church", " church"},
+};
+
+// Sets a flag to the preset's value unless the user changed it from its default (this Abseil
+// cannot tell whether a flag was given with its default value).
+absl::Status PresetFlag(const char* name, const char* value) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr) return absl::OkStatus();  // that plugin is not loaded
+  if (flag->CurrentValue() != flag->DefaultValue()) return absl::OkStatus();
+  std::string error;
+  if (!flag->ParseFrom(value, &error)) {
+    return absl::InternalError(absl::StrCat("--preset: cannot set --", name, ": ", error));
+  }
+  return absl::OkStatus();
+}
+
 std::string DefaultDataset(const Session& s) {
   const std::string candidate = s.model_path + "/prompts.txt";
   return access(candidate.c_str(), R_OK) == 0 ? candidate : "";
@@ -132,6 +165,18 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   }
   auto format = ParseReportFormat(absl::GetFlag(FLAGS_format));
   if (!format.ok()) return Fail("report", format.status());
+  const std::string preset = absl::GetFlag(FLAGS_preset);
+  if (!preset.empty() && preset != "paper") {
+    return Fail("report", absl::InvalidArgumentError(
+                              absl::StrCat("--preset must be 'paper' (or empty), not '", preset, "'")));
+  }
+  if (preset == "paper") {
+    for (const auto& [name, value] : {std::pair<const char*, const char*>{"erasure_writer", "L0H2"},
+                                      {"adversarial_nodes", "L0H2"},
+                                      {"process_weights", "yes"}}) {
+      if (auto st = PresetFlag(name, value); !st.ok()) return Fail("report", st);
+    }
+  }
   auto s = OpenSession(/*analysis=*/true);
   if (!s.ok()) return Fail("report", s.status());
   const ModelConfig& c = s->model().config;
@@ -143,7 +188,30 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   if (single && !dataset.empty()) {
     return Fail("report", absl::InvalidArgumentError("give --prompt/--tokens or --dataset, not both"));
   }
-  if (single) {
+  const bool paper_prompts = preset == "paper" && !single && dataset.empty();
+  if (paper_prompts) {
+    if (!absl::GetFlag(FLAGS_target).empty()) {
+      return Fail("report", absl::InvalidArgumentError(
+                                "--preset=paper brings its own targets; give --dataset to use --target"));
+    }
+    for (const PaperPrompt& pp : kPaperPrompts) {
+      auto ids = TokenizeText(*s, pp.text);
+      if (!ids.ok()) return Fail("report", ids.status());
+      auto t = ResolveToken(*s, "target", pp.target);
+      auto k = ResolveToken(*s, "contrast", pp.contrast);
+      if (!t.ok()) return Fail("report", t.status());
+      if (!k.ok()) return Fail("report", k.status());
+      Prompt p{*ids};
+      p.targets.assign(ids->size(), -1);
+      p.contrasts.assign(ids->size(), -1);
+      p.targets.back() = *t;
+      p.contrasts.back() = *k;
+      prompts.push_back(std::move(p));
+    }
+    options.dataset.name = "the reference study's four adversarial prompts";
+    options.settings.target = "per prompt: the correct next token (paper preset)";
+    options.settings.contrast = "per prompt: the incorrect next token (paper preset)";
+  } else if (single) {
     auto ids = PromptTokens(*s);
     if (!ids.ok()) return Fail("report", ids.status());
     prompts.push_back({*ids});

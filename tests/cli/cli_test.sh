@@ -81,6 +81,9 @@ expect "unknown plugin" nonzero "no_such_plugin" -- \
   "$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,1,2 --plugins=no_such_plugin
 expect "bad report format" nonzero "xml" -- \
   "$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,1,2 --plugins=dla --format=xml
+expect "paper preset refuses multi-token targets clearly" nonzero '" bottom" is 4 tokens' -- \
+  "$MEMLENS" report --preset=paper --plugins=dla
+expect "bad preset" nonzero "--preset must be" -- "$MEMLENS" report --preset=nonsense
 expect "plugins lists the attribution plugins" 0 "cleanup_dla" -- "$MEMLENS" plugins
 
 # --- real models in ../shared (skipped when absent) ---
