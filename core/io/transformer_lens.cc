@@ -101,17 +101,27 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
                        "not supported (use gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, silu)");
   }
 
-  const json::Value* norm_value = config.Find("normalization_type");
+  // Neel Nanda's original checkpoints (gelu-4l and friends) spell it "normalization".
+  const char* norm_key =
+      config.Find("normalization_type") == nullptr && config.Find("normalization") != nullptr
+          ? "normalization"
+          : "normalization_type";
+  const json::Value* norm_value = config.Find(norm_key);
   if (norm_value != nullptr && norm_value->is_null()) {
-    return Unsupported(f, "normalization_type", "models without normalization are not supported");
+    return Unsupported(f, norm_key, "models without normalization are not supported");
   }
-  TL_ASSIGN_OR_RETURN(std::string norm, f.String("normalization_type", "LN"));
+  TL_ASSIGN_OR_RETURN(bool shortformer, f.Bool("shortformer_pos", false));
+  if (shortformer) {
+    return Unsupported(f, "shortformer_pos",
+                       "shortformer positions (added to queries and keys only) are not supported");
+  }
+  TL_ASSIGN_OR_RETURN(std::string norm, f.String(norm_key, "LN"));
   if (norm == "LN" || norm == "LNPre") {
     c.norm = NormKind::kLayerNorm;
   } else if (norm == "RMS" || norm == "RMSPre") {
     c.norm = NormKind::kRMSNorm;
   } else {
-    return Unsupported(f, "normalization_type", "not supported (use LN, LNPre, RMS, RMSPre)");
+    return Unsupported(f, norm_key, "not supported (use LN, LNPre, RMS, RMSPre)");
   }
   spec.ln_weights_stored = norm == "LN" || norm == "RMS";
   TL_ASSIGN_OR_RETURN(bool final_rms, f.Bool("final_rms", false));

@@ -180,6 +180,23 @@ TEST(TransformerLens, LNPreFillsUnitWeightsAndGeluNewIsTanh) {
   EXPECT_EQ(model->weights.ln_final_b.data, std::vector<float>(s.D, 0.0f));
 }
 
+// Neel Nanda's original configs (gelu-4l as published) say "normalization", not
+// "normalization_type", and "ln_eps".
+TEST(TransformerLens, NeelStyleConfigKeys) {
+  TlSizes s;
+  s.ln_weights = false;
+  const std::string dir = WriteModelDir(
+      "tl_neel",
+      TlConfigJson(s, R"(, "act_fn": "gelu", "normalization": "LNPre", "ln_eps": 1e-6, )"
+                      R"("shortformer_pos": false)"),
+      TlTensors(s));
+  auto model = LoadModel(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.norm, NormKind::kLayerNorm);
+  EXPECT_FLOAT_EQ(model->config.eps, 1e-6f);
+  EXPECT_EQ(model->processing, "fold_ln");  // LNPre: norm weights were folded before saving
+}
+
 TEST(TransformerLens, RotaryGqaSwiGLURmsModel) {
   TlSizes s;
   s.H = 4;
@@ -316,6 +333,9 @@ TEST(TransformerLens, BadModelsGiveClearErrors) {
        "silu is only supported in a gated MLP"},
       {"no normalization", TlConfigJson(s, R"(, "act_fn": "gelu", "normalization_type": null)"),
        good, "field \"normalization_type\" = null: models without normalization"},
+      {"Neel-style key, bad value", TlConfigJson(s, R"(, "act_fn": "gelu", "normalization": "BN")"),
+       good, "field \"normalization\" = \"BN\": not supported"},
+      {"shortformer", cfg(R"(, "shortformer_pos": true)"), good, "shortformer_pos"},
       {"attn_only", cfg(R"(, "attn_only": true)"), good, "field \"attn_only\" = true"},
       {"parallel", cfg(R"(, "parallel_attn_mlp": true)"), good, "parallel_attn_mlp"},
       {"alibi", TlConfigJson(s, R"(, "act_fn": "gelu", "positional_embedding_type": "alibi")"),
