@@ -86,6 +86,32 @@ expect "paper preset refuses multi-token targets clearly" nonzero '" bottom" is 
 expect "bad preset" nonzero "--preset must be" -- "$MEMLENS" report --preset=nonsense
 expect "plugins lists the attribution plugins" 0 "cleanup_dla" -- "$MEMLENS" plugins
 
+# --- Ctrl-C during a long report: a clear message, exit 130, and no output file ---
+python3 -c "
+for i in range(400): print('The manual page describes how the server writes its log files, line', i)
+" > "$TMP/long.txt"
+"$MEMLENS" report --dataset="$TMP/long.txt" --plugins=cleanup_dla --out="$TMP/long.json" --format=json \
+  > "$TMP/int.out" 2>&1 &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc -eq 130 ] && grep -q "interrupted" "$TMP/int.out" && [ ! -e "$TMP/long.json" ] &&
+   [ -z "$(ls "$TMP" | grep long.json)" ]; then
+  pass "Ctrl-C stops a report with exit 130 and leaves no output file"
+else
+  fail "Ctrl-C: exit $rc, output: $(cat "$TMP/int.out"), files: $(ls "$TMP")"
+fi
+
+# --- determinism: the same command twice gives the same bytes ---
+for i in 1 2; do
+  "$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,5,7,9,11,3 --plugins=dla,cleanup_dla \
+    --format=csv --threads=2 2>/dev/null | grep -v created > "$TMP/det$i.csv"
+done
+cmp -s "$TMP/det1.csv" "$TMP/det2.csv" && [ -s "$TMP/det1.csv" ] &&
+  pass "the same report twice is byte-identical (but for its timestamp)" || fail "determinism"
+
 # --- real models in ../shared (skipped when absent) ---
 if [ -n "$SHARED" ] && [ -d "$SHARED/models/aidreams260K" ]; then
   expect "aidreams260K greedy text" 0 "I dream of 0.000000. Dimensions unfold, as I softly refine, as I" -- \

@@ -228,6 +228,22 @@ TEST_P(ForwardTest, BadInputsAreErrors) {
   expect_error(tf_.Run(kTokens, from), "needs a residual of shape");
 }
 
+// Same command, same thread count: bit-identical (every parallel task writes its own outputs
+// and sums in a fixed order). Across thread counts: the same up to float32 rounding.
+TEST_P(ForwardTest, DeterministicAtFixedThreadCount) {
+  RunOptions all;
+  all.cache = HookFilter::All();
+  RunResult a = MustRun(all), b = MustRun(all);
+  EXPECT_EQ(a.logits.data, b.logits.data);
+  for (const auto& [name, t] : a.store.tensors()) {
+    EXPECT_EQ((*b.store.Get(name))->data, t.data) << name;
+  }
+  ThreadPool one(1);
+  auto single = Transformer(model_, one).Run(kTokens, all);
+  ASSERT_TRUE(single.ok());
+  ExpectClose(single->logits, a.logits, 1e-5f, "1 thread vs 2 threads");
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ForwardTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Llama" : "Gelu"; });
 
