@@ -1,6 +1,7 @@
 // memlens plugins / memlens report: the attribution plugins and their comparative report.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -279,7 +280,21 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   options.max_cache_bytes = MaxMemoryBytes();
   InstallInterruptHandler();
   options.cancelled = InterruptRequested;
-  auto report = RunPlugins(*s->transformer, *plugins, prompts, options);
+  // Without --plugins: the story in reading order (what DLA claims, what survives clean-up,
+  // who erases, where DLA misleads), then any other plugin by name.
+  std::vector<LoadedPlugin> ordered = *plugins;
+  if (absl::GetFlag(FLAGS_plugins).empty()) {
+    auto rank = [](const LoadedPlugin& p) {
+      const char* order[] = {"dla", "cleanup_dla", "erasure", "adversarial"};
+      for (int i = 0; i < 4; ++i) {
+        if (p.name == order[i]) return i;
+      }
+      return 4;
+    };
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [&](const LoadedPlugin& a, const LoadedPlugin& b) { return rank(a) < rank(b); });
+  }
+  auto report = RunPlugins(*s->transformer, ordered, prompts, options);
   if (!report.ok()) {
     Fail("report", report.status());
     return report.status().code() == absl::StatusCode::kCancelled ? 130 : 1;
