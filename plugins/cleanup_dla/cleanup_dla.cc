@@ -230,7 +230,7 @@ class CleanupDla : public AnalysisPlugin {
     if (first_.has_value()) {
       report.AddNote(
           "Resample ablation needs at least two prompts: the total effect is missing for the "
-          "only prompt.");
+          "only prompt (use --cleanup_ablation=zero or mean for a single prompt).");
     }
     return absl::OkStatus();
   }

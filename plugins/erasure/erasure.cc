@@ -14,13 +14,15 @@
 //                        from attending to BOS (pattern[h, i, 0] v[0] W_O[h]) and onto the rest
 //   static detector      weights only: V-composition and signed composition of head pairs,
 //                        anti-aligned MLP neurons (core/analysis/static_erasure.h)
-// Selected writers: --erasure_writer (e.g. L0H2), or automatically the --erasure_num_writers
-// heads/MLPs with the largest mean output norm on the first prompt (positions >= 1).
+// Selected writers: --erasure_writer (e.g. L0H2), or automatically, after the first prompt, the
+// --erasure_num_writers heads/MLPs (with later readers) whose most negative median PR from a
+// later node is lowest (ties: largest mean output norm).
 // Memory: sketches only (bounded: k * log(n / k) floats each), independent of the dataset.
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -38,7 +40,8 @@ ABSL_FLAG(double, erasure_threshold, -0.1,
           "< 0 in most samples.");
 ABSL_FLAG(std::string, erasure_writer, "auto",
           "erasure: writers for survival curves, the causal detector and the BOS split, e.g. "
-          "L0H2 or L0H2,L1H3; auto = the --erasure_num_writers largest-norm heads/MLPs.");
+          "L0H2 or L0H2,L1H3; auto = the --erasure_num_writers heads/MLPs with the most negative "
+          "median PR from a later node on the first prompt.");
 ABSL_FLAG(int64_t, erasure_num_writers, 2,
           "erasure: how many writers to pick automatically (--erasure_writer=auto).");
 ABSL_FLAG(bool, erasure_causal, true,
@@ -98,9 +101,18 @@ class Erasure : public AnalysisPlugin {
       outs.push_back(std::move(*o));
     }
     if (writers_.empty()) {
-      // Auto: the largest mean output norm on this (first) prompt.
-      std::vector<std::pair<double, int>> norms;
+      // Auto, after the first prompt: the heads/MLPs with the strongest erasure evidence so far
+      // (the most negative median PR of any later node onto them); ties and prompts without
+      // samples fall back to the largest mean output norm.
+      std::vector<std::tuple<double, double, int>> scores;
       for (int n : ComponentNodes(nodes_)) {
+        double min_median = 0;
+        bool has_reader = false;
+        for (const auto& c : matrix_->cells()[n]) {
+          has_reader = true;
+          if (c.rest.count()) min_median = std::min(min_median, c.rest.Quantile(0.5));
+        }
+        if (!has_reader) continue;
         double sum = 0;
         int64_t cnt = 0;
         for (int64_t t = T > 1 ? 1 : 0; t < T; ++t) {
@@ -109,12 +121,12 @@ class Erasure : public AnalysisPlugin {
           sum += std::sqrt(s);
           ++cnt;
         }
-        norms.push_back({-sum / std::max<int64_t>(1, cnt), n});
+        scores.emplace_back(min_median, -sum / std::max<int64_t>(1, cnt), n);
       }
-      std::sort(norms.begin(), norms.end());
+      std::sort(scores.begin(), scores.end());
       std::vector<int> chosen;
-      for (size_t i = 0; i < norms.size() && static_cast<int64_t>(i) < num_auto_; ++i) {
-        chosen.push_back(norms[i].second);
+      for (size_t i = 0; i < scores.size() && static_cast<int64_t>(i) < num_auto_; ++i) {
+        chosen.push_back(std::get<2>(scores[i]));
       }
       SetWriters(chosen);
       auto_chosen_ = true;
@@ -251,7 +263,7 @@ class Erasure : public AnalysisPlugin {
     for (int w : writers_) wn.push_back(nodes_[w].name);
     report.AddNote(absl::StrCat(
         "Selected writers: ", absl::StrJoin(wn, ", "),
-        auto_chosen_ ? " (automatic: largest mean output norm on the first prompt)" : "",
+        auto_chosen_ ? " (automatic: most negative median PR from a later node on the first prompt)" : "",
         ". Sketch size k = ", k_, ". Causal detector: ", causal_ ? "on" : "off",
         "; the writer's clean output is subtracted from every kv head's value input of every "
         "later layer at once (ln1 scale frozen), so chains of erasers are removed together."));
