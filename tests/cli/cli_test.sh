@@ -71,6 +71,9 @@ expect "prompt longer than the context" nonzero "--truncate" -- \
   "$MEMLENS" run --model="$FIXTURES/tl_safetensors" --tokens=$(python3 -c "print(','.join(['1']*17))")
 expect "--truncate keeps the last n_ctx tokens" 0 "truncated" -- \
   "$MEMLENS" run --model="$FIXTURES/tl_safetensors" --truncate --tokens=$(python3 -c "print(','.join(['1']*17))")
+expect "empty prompt" nonzero "give a --prompt=TEXT or --tokens=IDS" -- "$MEMLENS" run --prompt=""
+expect "invalid UTF-8 in a prompt is tokenized as bytes" 0 "next token" -- \
+  "$MEMLENS" run --prompt="$(printf 'caf\xe9 \xff\xfe bytes')"
 expect "unknown hook pattern" nonzero "blocks.*.hook_nonsense" -- \
   "$MEMLENS" cache --model="$FIXTURES/tl_safetensors" --tokens=0,1 --hooks='blocks.*.hook_nonsense' --out="$TMP/x"
 expect "memory guard names the largest hooks" nonzero "largest: blocks.*.hook_v_input" -- \
