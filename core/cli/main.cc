@@ -41,7 +41,7 @@ const Command kCommands[] = {
 
 std::string Usage() {
   std::string u =
-      "memlens: where a transformer's components erase each other's output, and where direct "
+      "shows where a transformer's components erase each other's output, and where direct "
       "logit attribution misleads.\n\nusage: memlens <command> [--flags]\n\ncommands:\n";
   for (const Command& c : kCommands) u += absl::StrCat("  ", c.name, std::string(9 - strlen(c.name), ' '), c.summary, "\n");
   u += "\n--help shows every flag; --helpfull also Abseil's own.";
@@ -64,12 +64,12 @@ int main(int argc, char** argv) {
   const PluginsOrError plugins = memlens::LoadPluginsFromArgv(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
-    std::fprintf(stderr, "%s\n", Usage().c_str());
+    std::fprintf(stderr, "memlens %s\n", Usage().c_str());
     return 2;
   }
   const std::string name = args[1];
   if (name == "help") {
-    std::printf("%s\n", Usage().c_str());
+    std::printf("memlens %s\n", Usage().c_str());
     return 0;
   }
   if (args.size() > 2) {
@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   for (const Command& c : kCommands) {
     if (name == c.name) return c.run(plugins);
   }
-  std::fprintf(stderr, "memlens: unknown command '%s'\n\n%s\n", name.c_str(), Usage().c_str());
+  std::fprintf(stderr, "memlens: unknown command '%s'\n\nmemlens %s\n", name.c_str(),
+               Usage().c_str());
   return 2;
 }
