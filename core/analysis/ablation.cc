@@ -133,4 +133,18 @@ Tensor NodeMean::Mean(int64_t T) const {
   return m;
 }
 
+absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean& mean,
+                                           const ActivationStore& donor, const Model& model,
+                                           const Node& node, int64_t T) {
+  switch (mode) {
+    case AblationMode::kMean:
+      return mean.Mean(T);
+    case AblationMode::kResample:
+      return NodeOutputAll(donor, model, node);
+    case AblationMode::kZero:
+      break;
+  }
+  return Tensor({T, static_cast<int64_t>(model.config.d_model)});
+}
+
 }  // namespace memlens

@@ -61,6 +61,12 @@ class NodeMean {
   std::vector<int64_t> count_;
 };
 
+// What replaces `node`'s output [T, D] under `mode`: zeros, the running mean over prompts seen
+// so far, or the node's output in the donor prompt's run (resample; `donor` holds its hooks).
+absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean& mean,
+                                           const ActivationStore& donor, const Model& model,
+                                           const Node& node, int64_t T);
+
 }  // namespace memlens
 
 #endif  // MEMLENS_CORE_ANALYSIS_ABLATION_H_

@@ -84,7 +84,7 @@ class Adversarial : public AnalysisPlugin {
 
   absl::Status AnalyzePrompt(const PromptRun& run) override {
     const Model& model = *context_->model;
-    const int64_t T = run.num_tokens(), D = model.config.d_model;
+    const int64_t T = run.num_tokens();
     const std::vector<int64_t> positions = SelectPositions(spec_, T, run.targets, false);
     const std::vector<int>* donor = nullptr;
     ActivationStore donor_store;
@@ -128,16 +128,11 @@ class Adversarial : public AnalysisPlugin {
       }
       if (mode_ == AblationMode::kMean) means_[k].Add(*h);
       if (!any) continue;  // no candidate position: skip the ablation run
-      Tensor replacement({T, D});
-      if (mode_ == AblationMode::kMean) {
-        replacement = means_[k].Mean(T);
-      } else if (mode_ == AblationMode::kResample) {
-        absl::StatusOr<Tensor> r = NodeOutputAll(donor_store, model, node);
-        if (!r.ok()) return r.status();
-        replacement = std::move(*r);
-      }
+      absl::StatusOr<Tensor> replacement =
+          AblationReplacement(mode_, means_[k], donor_store, model, node, T);
+      if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, run.tokens, node, replacement, *run.logits, positions, dirs);
+          *context_->transformer, run.tokens, node, *replacement, *run.logits, positions, dirs);
       if (!effect.ok()) return effect.status();
       for (size_t p = 0; p < positions.size(); ++p) {
         if (std::fabs(dla[p]) < min_dla_) continue;

@@ -264,7 +264,7 @@ class CleanupDla : public AnalysisPlugin {
   absl::Status TotalEffects(const Pending& p, const Tensor& clean_logits,
                             const std::vector<int>* donor) {
     const Model& model = *context_->model;
-    const int64_t T = p.tokens.size(), D = model.config.d_model;
+    const int64_t T = p.tokens.size();
     ActivationStore donor_store;
     if (donor != nullptr) {
       RunOptions o;
@@ -278,16 +278,11 @@ class CleanupDla : public AnalysisPlugin {
     }
     for (size_t k = 0; k < selected_.size(); ++k) {
       const Node& node = nodes_[selected_[k]];
-      Tensor replacement({T, D});
-      if (mode_ == AblationMode::kMean) {
-        replacement = means_[k].Mean(T);
-      } else if (mode_ == AblationMode::kResample) {
-        absl::StatusOr<Tensor> r = NodeOutputAll(donor_store, model, node);
-        if (!r.ok()) return r.status();
-        replacement = std::move(*r);
-      }
+      absl::StatusOr<Tensor> replacement =
+          AblationReplacement(mode_, means_[k], donor_store, model, node, T);
+      if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, p.tokens, node, replacement, clean_logits, p.positions, p.dirs);
+          *context_->transformer, p.tokens, node, *replacement, clean_logits, p.positions, p.dirs);
       if (!effect.ok()) return effect.status();
       NodeStats& st = stats_[k];
       for (size_t q = 0; q < p.positions.size(); ++q) {
