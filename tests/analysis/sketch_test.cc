@@ -41,7 +41,7 @@ std::vector<float> Data(int n, int kind, uint64_t seed) {
       case 1: d[i] = std::exp(3 * normal(rng)); break;                  // heavy tail
       case 2: d[i] = static_cast<float>(i); break;                       // sorted
       case 3: d[i] = static_cast<float>(n - i); break;                   // reversed
-      case 4: d[i] = static_cast<float>((i * 7919) % 1000) - 500; break;  // many ties
+      case 4: d[i] = static_cast<float>((int64_t{i} * 7919) % 1000) - 500; break;  // many ties
       default: d[i] = (i % 2 ? 1.0f : -1.0f) * static_cast<float>(i); break;  // zigzag
     }
   }
