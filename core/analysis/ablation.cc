@@ -133,12 +133,13 @@ Tensor NodeMean::Mean(int64_t T) const {
   return m;
 }
 
-absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean& mean,
+absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean* mean,
                                            const ActivationStore& donor, const Model& model,
                                            const Node& node, int64_t T) {
   switch (mode) {
     case AblationMode::kMean:
-      return mean.Mean(T);
+      if (mean == nullptr) return absl::InternalError("mean ablation without a running mean");
+      return mean->Mean(T);
     case AblationMode::kResample:
       return NodeOutputAll(donor, model, node);
     case AblationMode::kZero:

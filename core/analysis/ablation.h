@@ -62,8 +62,8 @@ class NodeMean {
 };
 
 // What replaces `node`'s output [T, D] under `mode`: zeros, the running mean over prompts seen
-// so far, or the node's output in the donor prompt's run (resample; `donor` holds its hooks).
-absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean& mean,
+// so far (`mean`, used only in mean mode), or the node's output in the donor prompt's run (resample; `donor` holds its hooks).
+absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean* mean,
                                            const ActivationStore& donor, const Model& model,
                                            const Node& node, int64_t T);
 

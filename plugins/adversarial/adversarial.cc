@@ -129,7 +129,8 @@ class Adversarial : public AnalysisPlugin {
       if (mode_ == AblationMode::kMean) means_[k].Add(*h);
       if (!any) continue;  // no candidate position: skip the ablation run
       absl::StatusOr<Tensor> replacement =
-          AblationReplacement(mode_, means_[k], donor_store, model, node, T);
+          AblationReplacement(
+          mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
       if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
           *context_->transformer, run.tokens, node, *replacement, *run.logits, positions, dirs);

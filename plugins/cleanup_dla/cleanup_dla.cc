@@ -279,7 +279,8 @@ class CleanupDla : public AnalysisPlugin {
     for (size_t k = 0; k < selected_.size(); ++k) {
       const Node& node = nodes_[selected_[k]];
       absl::StatusOr<Tensor> replacement =
-          AblationReplacement(mode_, means_[k], donor_store, model, node, T);
+          AblationReplacement(
+          mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
       if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
           *context_->transformer, p.tokens, node, *replacement, clean_logits, p.positions, p.dirs);
