@@ -89,26 +89,76 @@ absl::Status AddAblation(const Model& model, const Node& node, const Tensor& rep
   return absl::OkStatus();
 }
 
+std::vector<std::string> TotalEffectHooks(const ModelConfig& config) {
+  std::vector<std::string> hooks;
+  for (int l = 0; l < config.n_layers; ++l) {
+    hooks.push_back(absl::StrCat("blocks.", l, ".hook_resid_pre"));
+  }
+  hooks.push_back(absl::StrCat("blocks.", config.n_layers - 1, ".hook_resid_post"));
+  hooks.push_back("ln_final.hook_scale");
+  return hooks;
+}
+
+namespace {
+
+// Dla(final residual, final scale) at each position: the logit (difference) minus its bias terms.
+absl::StatusOr<std::vector<double>> FinalDla(const ActivationStore& store, const ModelConfig& c,
+                                             absl::Span<const int64_t> positions,
+                                             absl::Span<const DlaDirection> dirs) {
+  absl::StatusOr<const Tensor*> x =
+      store.Get(absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post"));
+  if (!x.ok()) return x.status();
+  absl::StatusOr<const Tensor*> s = store.Get("ln_final.hook_scale");
+  if (!s.ok()) return s.status();
+  std::vector<double> out(positions.size());
+  for (size_t k = 0; k < positions.size(); ++k) {
+    const int64_t i = positions[k];
+    if (i < 0 || i >= (*x)->dim(0) || i >= (*s)->dim(0)) {
+      return absl::OutOfRangeError(absl::StrCat("total effect: position ", i,
+                                                " is outside the prompt"));
+    }
+    out[k] = Dla((*x)->row(i), (*s)->data[i], dirs[k]);
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
                                                 absl::Span<const int> tokens, const Node& node,
                                                 const Tensor& replacement,
-                                                const Tensor& clean_logits,
+                                                const ActivationStore& clean,
                                                 absl::Span<const int64_t> positions,
                                                 absl::Span<const DlaDirection> dirs) {
   if (positions.size() != dirs.size()) {
     return absl::InvalidArgumentError("TotalEffect: positions and dirs differ in length");
   }
+  const ModelConfig& c = tf.model().config;
   RunOptions o;
   absl::Status s = AddAblation(tf.model(), node, replacement, o);
   if (!s.ok()) return s;
+  const bool embedding = node.kind == NodeKind::kEmbed || node.kind == NodeKind::kPosEmbed;
+  if (!embedding && node.layer > 0) {
+    absl::StatusOr<const Tensor*> resid =
+        clean.Get(absl::StrCat("blocks.", node.layer, ".hook_resid_pre"));
+    if (!resid.ok()) return resid.status();
+    o.start_layer = node.layer;
+    o.start_resid = *resid;
+  }
+  o.logits = RunOptions::Logits::kNone;
+  absl::StatusOr<HookFilter> cache = HookFilter::Parse(
+      absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post,ln_final.hook_scale"),
+      AllHookNames(c));
+  if (!cache.ok()) return cache.status();
+  o.cache = *cache;
   absl::StatusOr<RunResult> r = tf.Run(tokens, o);
   if (!r.ok()) return r.status();
-  std::vector<double> out(positions.size());
-  for (size_t k = 0; k < positions.size(); ++k) {
-    out[k] = LogitOf(r->logits, positions[k], dirs[k]) -
-             LogitOf(clean_logits, positions[k], dirs[k]);
-  }
-  return out;
+  absl::StatusOr<std::vector<double>> ablated = FinalDla(r->store, c, positions, dirs);
+  if (!ablated.ok()) return ablated.status();
+  absl::StatusOr<std::vector<double>> base = FinalDla(clean, c, positions, dirs);
+  if (!base.ok()) return base.status();
+  for (size_t k = 0; k < positions.size(); ++k) (*ablated)[k] -= (*base)[k];
+  return ablated;
 }
 
 NodeMean::NodeMean(int64_t n_ctx, int64_t d_model)

@@ -13,6 +13,7 @@
 #define MEMLENS_CORE_ANALYSIS_ABLATION_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -38,12 +39,19 @@ size_t PickDonor(uint64_t seed, size_t prompt, size_t num_prompts);
 absl::Status AddAblation(const Model& model, const Node& node, const Tensor& replacement,
                          RunOptions& options);
 
-// Runs the ablated model and returns, per requested position, logit(ablated) - clean_logit.
-// clean_logits: [T, V] from the clean run; dirs[k] gives the target/contrast at positions[k].
+// The hooks TotalEffect reads from the clean run: every blocks.l.hook_resid_pre (a rerun starts
+// at the ablated node's layer from the clean residual: the layers before it cannot change),
+// the last layer's hook_resid_post and ln_final.hook_scale.
+std::vector<std::string> TotalEffectHooks(const ModelConfig& config);
+
+// Runs the ablated model and returns, per requested position, logit(ablated) - logit(clean)
+// along dirs[k] at positions[k]. `clean` holds TotalEffectHooks. The logit (difference) is read
+// off the final residual as Dla + the bias terms (dla.h), which equals the unembedding's
+// entries without computing the [T, d_vocab] product; the bias terms cancel in the difference.
 absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
                                                 absl::Span<const int> tokens, const Node& node,
                                                 const Tensor& replacement,
-                                                const Tensor& clean_logits,
+                                                const ActivationStore& clean,
                                                 absl::Span<const int64_t> positions,
                                                 absl::Span<const DlaDirection> dirs);
 

@@ -12,7 +12,7 @@
 // Scope: only the direct, one-step value path through later heads. What later heads write
 // because of h through their queries/keys (pattern changes), what MLPs write because of h, and
 // longer chains (h -> e1 -> e2, h -> MLP -> e) are NOT included. The exactness check in
-// tests/analysis/path_corrected_test.cc therefore isolates exactly this path in a real rerun:
+// tests/analysis/attribution_test.cc (PathCorrectedMatchesIntervention) therefore isolates exactly this path in a real rerun:
 // every later layer's hook_v_input is set to its clean value minus h, its hook_pattern and
 // ln1.hook_scale are frozen at clean values, every later MLP output (hook_mlp_out) is frozen,
 // and ln_final.hook_scale is frozen; the logit change then equals -sum_e DLA(c_e).
@@ -20,12 +20,12 @@
 #define MEMLENS_CORE_ANALYSIS_PATH_CORRECTED_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
 #include "core/model/weights.h"
 #include "core/store/activation_store.h"
@@ -33,9 +33,6 @@
 #include "core/util/thread_pool.h"
 
 namespace memlens {
-
-// DLA of a vector x[D] at a position (the caller's target/contrast and frozen final scale).
-using PositionDla = std::function<double(int64_t position, const float* x)>;
 
 struct PathCorrectedDla {
   std::vector<Node> later_heads;  // the heads e that read the writer, in stream order
@@ -45,15 +42,41 @@ struct PathCorrectedDla {
   std::vector<double> corrected;               // dla + sum over via_heads
 };
 
-// The hooks the clean store must hold: ln1.hook_scale and attn.hook_pattern of every layer
-// after the writer.
-std::vector<std::string> PathCorrectedHooks(const ModelConfig& config, const Node& writer);
+// The hooks the clean store must hold: ln_final.hook_scale, and ln1.hook_scale and
+// attn.hook_pattern of every layer.
+std::vector<std::string> PathCorrectedHooks(const ModelConfig& config);
 
-// writer_out: the writer's output at every position [T, D] (NodeOutputAll).
-absl::StatusOr<PathCorrectedDla> ComputePathCorrectedDla(
-    const Model& model, const ActivationStore& clean, const Node& writer,
-    const Tensor& writer_out, absl::Span<const int64_t> positions, const PositionDla& dla,
-    ThreadPool& pool);
+// Path-corrected DLA of any number of writers on one prompt. Everything the writers share is
+// computed once (Create): each head's read-out direction W_O[e] (u_i - mean(u_i)) / s_i at the
+// requested positions (s_i the frozen final scale, u_i = w_lnf * the unembedding direction).
+// Per writer and later layer l, Compute then costs one [T, D] x [D, kv_dim] product (the
+// writer's normalized output through W_V), one attention mix with l's clean pattern, and a
+// d_head dot product per (position, head); T = the last requested position + 1.
+class PathCorrector {
+ public:
+  // Errors: positions and dirs differ in length, a position outside the prompt, a hook of
+  // PathCorrectedHooks missing from `clean` or of the wrong shape.
+  static absl::StatusOr<PathCorrector> Create(const Model& model, const ActivationStore& clean,
+                                              std::vector<int64_t> positions,
+                                              std::vector<DlaDirection> dirs, ThreadPool& pool);
+
+  // writer_out: the writer's output at every position [>= T, D] (NodeOutputAll).
+  absl::StatusOr<PathCorrectedDla> Compute(const Node& writer, const Tensor& writer_out) const;
+
+ private:
+  PathCorrector(const Model& model, const ActivationStore& clean, ThreadPool& pool)
+      : model_(&model), clean_(&clean), pool_(&pool) {}
+
+  const Model* model_;
+  const ActivationStore* clean_;
+  ThreadPool* pool_;
+  std::vector<int64_t> positions_;
+  std::vector<DlaDirection> dirs_;
+  std::vector<float> final_scale_;  // per requested position
+  int64_t T_ = 0;                   // last requested position + 1
+  // readout_[l]: [positions, n_heads * d_head]; row p, head e: W_O[e] (u - mean u) / s.
+  std::vector<Tensor> readout_;
+};
 
 // c_e(i) for one later head e = L{layer}H{head}, as a vector [D] (for tests and for PR of the
 // value-path part).

@@ -11,6 +11,7 @@
 #include "core/model/config.h"
 #include "core/model/forward.h"
 #include "core/model/weights.h"
+#include "core/ops/ops.h"
 #include "core/report/report.h"
 #include "core/store/activation_store.h"
 #include "core/tensor.h"
@@ -28,6 +29,8 @@ struct HostAnchors {
   std::vector<std::string> (*all_hook_names)(const ModelConfig&);           // model:forward
   absl::StatusOr<RunResult> (Transformer::*run)(absl::Span<const int>, const RunOptions&) const;
   int (ThreadPool::*num_threads)() const;                                   // util:thread_pool
+  void (*matmul)(const float*, const float*, const float*, float*, size_t, size_t, size_t,
+                 ThreadPool&);                                              // ops (kernels)
   const char* (*column_type_name)(ColumnType);                              // report
   TableBuilder (ReportBuilder::*add_table)(absl::string_view, std::vector<Column>,
                                            absl::string_view);
@@ -45,6 +48,7 @@ __attribute__((used)) const HostAnchors kMemlensPluginHostAnchors = {
     &AllHookNames,
     &Transformer::Run,
     &ThreadPool::NumThreads,
+    &ops::MatMul,
     &ColumnTypeName,
     &ReportBuilder::AddTable,
 };

@@ -46,7 +46,7 @@ class Adversarial : public AnalysisPlugin {
  public:
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     std::vector<std::string> hooks = NodeHooks(config);
-    hooks.push_back("ln_final.hook_scale");
+    for (const std::string& h : TotalEffectHooks(config)) hooks.push_back(h);
     return hooks;
   }
 
@@ -133,7 +133,7 @@ class Adversarial : public AnalysisPlugin {
           mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
       if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, run.tokens, node, *replacement, *run.logits, positions, dirs);
+          *context_->transformer, run.tokens, node, *replacement, *run.store, positions, dirs);
       if (!effect.ok()) return effect.status();
       for (size_t p = 0; p < positions.size(); ++p) {
         if (std::fabs(dla[p]) < min_dla_) continue;

@@ -57,10 +57,8 @@ class CleanupDla : public AnalysisPlugin {
  public:
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     std::vector<std::string> hooks = NodeHooks(config);
-    hooks.push_back("ln_final.hook_scale");
-    hooks.push_back(absl::StrCat("blocks.", config.n_layers - 1, ".hook_resid_post"));
-    hooks.push_back("blocks.*.ln1.hook_scale");
-    hooks.push_back("blocks.*.attn.hook_pattern");
+    for (const std::string& h : TotalEffectHooks(config)) hooks.push_back(h);
+    for (const std::string& h : PathCorrectedHooks(config)) hooks.push_back(h);
     return hooks;
   }
 
@@ -111,16 +109,12 @@ class CleanupDla : public AnalysisPlugin {
       if (!d.ok()) return d.status();
       dirs.push_back(*d);
     }
-    absl::StatusOr<const Tensor*> fscale = run.store->Get("ln_final.hook_scale");
-    if (!fscale.ok()) return fscale.status();
     absl::StatusOr<const Tensor*> final_resid =
         run.store->Get(absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post"));
     if (!final_resid.ok()) return final_resid.status();
-    std::vector<size_t> slot(T, 0);
-    for (size_t k = 0; k < positions.size(); ++k) slot[positions[k]] = k;
-    const PositionDla dla = [&](int64_t i, const float* x) {
-      return Dla(x, (*fscale)->data[i], dirs[slot[i]]);
-    };
+    absl::StatusOr<PathCorrector> corrector = PathCorrector::Create(
+        model, *run.store, positions, dirs, context_->transformer->pool());
+    if (!corrector.ok()) return corrector.status();
     Pending pending;
     pending.index = run.index;
     pending.tokens.assign(run.tokens.begin(), run.tokens.end());
@@ -132,8 +126,7 @@ class CleanupDla : public AnalysisPlugin {
       absl::StatusOr<Tensor> h = NodeOutputAll(*run.store, model, node);
       if (!h.ok()) return h.status();
       if (mode_ == AblationMode::kMean) means_[k].Add(*h);
-      absl::StatusOr<PathCorrectedDla> pc = ComputePathCorrectedDla(
-          model, *run.store, node, *h, positions, dla, context_->transformer->pool());
+      absl::StatusOr<PathCorrectedDla> pc = corrector->Compute(node, *h);
       if (!pc.ok()) return pc.status();
       NodeStats& st = stats_[k];
       for (size_t p = 0; p < positions.size(); ++p) {
@@ -147,7 +140,7 @@ class CleanupDla : public AnalysisPlugin {
     }
     // Total effects.
     if (mode_ != AblationMode::kResample) {
-      absl::Status s = TotalEffects(pending, *run.logits, nullptr);
+      absl::Status s = TotalEffects(pending, *run.store, nullptr);
       if (!s.ok()) return s;
     } else {
       if (first_.has_value()) {  // the first prompt, with this one as its donor
@@ -158,7 +151,7 @@ class CleanupDla : public AnalysisPlugin {
       if (donor == nullptr) {
         first_ = std::move(pending);
       } else {
-        absl::Status s = TotalEffects(pending, *run.logits, donor);
+        absl::Status s = TotalEffects(pending, *run.store, donor);
         if (!s.ok()) return s;
       }
       donors_->Add(run.index, run.tokens);
@@ -256,12 +249,17 @@ class CleanupDla : public AnalysisPlugin {
     Pending p = std::move(*first_);
     first_.reset();
     RunOptions o;
+    o.logits = RunOptions::Logits::kNone;
+    absl::StatusOr<HookFilter> f = HookFilter::Parse(
+        absl::StrJoin(TotalEffectHooks(context_->config()), ","), AllHookNames(context_->config()));
+    if (!f.ok()) return f.status();
+    o.cache = *f;
     absl::StatusOr<RunResult> clean = context_->transformer->Run(p.tokens, o);
     if (!clean.ok()) return clean.status();
-    return TotalEffects(p, clean->logits, &donor);
+    return TotalEffects(p, clean->store, &donor);
   }
 
-  absl::Status TotalEffects(const Pending& p, const Tensor& clean_logits,
+  absl::Status TotalEffects(const Pending& p, const ActivationStore& clean,
                             const std::vector<int>* donor) {
     const Model& model = *context_->model;
     const int64_t T = p.tokens.size();
@@ -283,7 +281,7 @@ class CleanupDla : public AnalysisPlugin {
           mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
       if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, p.tokens, node, *replacement, clean_logits, p.positions, p.dirs);
+          *context_->transformer, p.tokens, node, *replacement, clean, p.positions, p.dirs);
       if (!effect.ok()) return effect.status();
       NodeStats& st = stats_[k];
       for (size_t q = 0; q < p.positions.size(); ++q) {

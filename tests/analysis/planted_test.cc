@@ -99,13 +99,12 @@ TEST_P(PlantedTest, PathCorrectedAndTotalEffect) {
       positions.push_back(i);
       dirs.push_back(*MakeDlaDirection(model_, tokens[i + 1]));
     }
-    const Tensor& fs = **r.store.Get("ln_final.hook_scale");
-    auto pc = ComputePathCorrectedDla(
-        model_, r.store, w, h, positions,
-        [&](int64_t i, const float* x) { return Dla(x, fs.data[i], dirs[i - 1]); }, pool_);
+    auto corrector = PathCorrector::Create(model_, r.store, positions, dirs, pool_);
+    ASSERT_TRUE(corrector.ok()) << corrector.status();
+    auto pc = corrector->Compute(w, h);
     ASSERT_TRUE(pc.ok()) << pc.status();
     RunResult donor = Run(prompts[PickDonor(7, p, prompts.size())]);
-    auto effect = TotalEffect(tf_, tokens, w, *NodeOutputAll(donor.store, model_, w), r.logits,
+    auto effect = TotalEffect(tf_, tokens, w, *NodeOutputAll(donor.store, model_, w), r.store,
                               positions, dirs);
     ASSERT_TRUE(effect.ok());
     for (size_t k = 0; k < positions.size(); ++k) {
