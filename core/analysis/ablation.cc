@@ -90,9 +90,10 @@ absl::Status AddAblation(const Model& model, const Node& node, const Tensor& rep
 }
 
 std::vector<std::string> TotalEffectHooks(const ModelConfig& config) {
-  std::vector<std::string> hooks;
+  std::vector<std::string> hooks = NodeHooks(config);
   for (int l = 0; l < config.n_layers; ++l) {
     hooks.push_back(absl::StrCat("blocks.", l, ".hook_resid_pre"));
+    hooks.push_back(absl::StrCat("blocks.", l, ".hook_resid_mid"));
   }
   hooks.push_back(absl::StrCat("blocks.", config.n_layers - 1, ".hook_resid_post"));
   hooks.push_back("ln_final.hook_scale");
@@ -101,23 +102,28 @@ std::vector<std::string> TotalEffectHooks(const ModelConfig& config) {
 
 namespace {
 
-// Dla(final residual, final scale) at each position: the logit (difference) minus its bias terms.
+// Dla(final residual, final scale) at each position: the logit (difference) minus its bias
+// terms. `final_resid`: the last layer's hook_resid_post, or null to read it from `store`.
 absl::StatusOr<std::vector<double>> FinalDla(const ActivationStore& store, const ModelConfig& c,
+                                             const Tensor* final_resid,
                                              absl::Span<const int64_t> positions,
                                              absl::Span<const DlaDirection> dirs) {
-  absl::StatusOr<const Tensor*> x =
-      store.Get(absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post"));
-  if (!x.ok()) return x.status();
+  if (final_resid == nullptr) {
+    absl::StatusOr<const Tensor*> x =
+        store.Get(absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post"));
+    if (!x.ok()) return x.status();
+    final_resid = *x;
+  }
   absl::StatusOr<const Tensor*> s = store.Get("ln_final.hook_scale");
   if (!s.ok()) return s.status();
   std::vector<double> out(positions.size());
   for (size_t k = 0; k < positions.size(); ++k) {
     const int64_t i = positions[k];
-    if (i < 0 || i >= (*x)->dim(0) || i >= (*s)->dim(0)) {
+    if (i < 0 || i >= final_resid->dim(0) || i >= (*s)->dim(0)) {
       return absl::OutOfRangeError(absl::StrCat("total effect: position ", i,
                                                 " is outside the prompt"));
     }
-    out[k] = Dla((*x)->row(i), (*s)->data[i], dirs[k]);
+    out[k] = Dla(final_resid->row(i), (*s)->data[i], dirs[k]);
   }
   return out;
 }
@@ -134,17 +140,43 @@ absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
     return absl::InvalidArgumentError("TotalEffect: positions and dirs differ in length");
   }
   const ModelConfig& c = tf.model().config;
-  RunOptions o;
-  absl::Status s = AddAblation(tf.model(), node, replacement, o);
-  if (!s.ok()) return s;
-  const bool embedding = node.kind == NodeKind::kEmbed || node.kind == NodeKind::kPosEmbed;
-  if (!embedding && node.layer > 0) {
-    absl::StatusOr<const Tensor*> resid =
-        clean.Get(absl::StrCat("blocks.", node.layer, ".hook_resid_pre"));
-    if (!resid.ok()) return resid.status();
-    o.start_layer = node.layer;
-    o.start_resid = *resid;
+  const int64_t D = c.d_model;
+  if (replacement.rank() != 2 || replacement.dim(1) != D) {
+    return absl::InvalidArgumentError(absl::StrCat("ablation of ", node.name,
+                                                   ": replacement has shape ",
+                                                   ShapeString(replacement.shape), ", need [T, ",
+                                                   D, "]"));
   }
+  // The first residual point after the node writes, with the node's clean output swapped for
+  // the replacement; the rerun starts there (nothing before it can change).
+  RunOptions o;
+  std::string point;
+  switch (node.kind) {
+    case NodeKind::kEmbed:
+    case NodeKind::kPosEmbed:
+      point = "blocks.0.hook_resid_pre";
+      break;
+    case NodeKind::kHead:
+    case NodeKind::kAttnBias:
+      point = absl::StrCat("blocks.", node.layer, ".hook_resid_mid");
+      o.start_layer = node.layer;
+      o.start_at_mid = true;
+      break;
+    case NodeKind::kMlp:
+      point = node.layer + 1 < c.n_layers
+                  ? absl::StrCat("blocks.", node.layer + 1, ".hook_resid_pre")
+                  : absl::StrCat("blocks.", node.layer, ".hook_resid_post");
+      o.start_layer = node.layer + 1;
+      break;
+  }
+  absl::StatusOr<const Tensor*> clean_resid = clean.Get(point);
+  if (!clean_resid.ok()) return clean_resid.status();
+  absl::StatusOr<Tensor> clean_out = NodeOutputAll(clean, tf.model(), node);
+  if (!clean_out.ok()) return clean_out.status();
+  Tensor resid = **clean_resid;
+  const int64_t rows = std::min({resid.dim(0), replacement.dim(0), clean_out->dim(0)});
+  for (int64_t i = 0; i < rows * D; ++i) resid.data[i] += replacement.data[i] - clean_out->data[i];
+  o.start_resid = &resid;
   o.logits = RunOptions::Logits::kNone;
   absl::StatusOr<HookFilter> cache = HookFilter::Parse(
       absl::StrCat("blocks.", c.n_layers - 1, ".hook_resid_post,ln_final.hook_scale"),
@@ -153,9 +185,11 @@ absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
   o.cache = *cache;
   absl::StatusOr<RunResult> r = tf.Run(tokens, o);
   if (!r.ok()) return r.status();
-  absl::StatusOr<std::vector<double>> ablated = FinalDla(r->store, c, positions, dirs);
+  // Restarting after the last MLP, the start residual is the final one.
+  absl::StatusOr<std::vector<double>> ablated = FinalDla(
+      r->store, c, o.start_layer == c.n_layers ? &resid : nullptr, positions, dirs);
   if (!ablated.ok()) return ablated.status();
-  absl::StatusOr<std::vector<double>> base = FinalDla(clean, c, positions, dirs);
+  absl::StatusOr<std::vector<double>> base = FinalDla(clean, c, nullptr, positions, dirs);
   if (!base.ok()) return base.status();
   for (size_t k = 0; k < positions.size(); ++k) (*ablated)[k] -= (*base)[k];
   return ablated;

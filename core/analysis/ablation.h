@@ -1,7 +1,7 @@
 // Total effect of a node by ablation (method.md "Clean-up-aware DLA" 3, the ground truth).
 //
 // The node's output is replaced at every position of the prompt (so the effect at position i
-// is that of ablating the node at all positions <= i), through an intervention:
+// is that of ablating the node at all positions <= i). As an intervention (AddAblation):
 //   L{l}H{h}  blocks.l.attn.hook_result[:, h]     M{l}  blocks.l.hook_mlp_out
 //   embed     hook_embed                          pos_embed  hook_pos_embed
 //   L{l}.b_O  blocks.l.hook_attn_out (+ replacement - b_O)
@@ -9,6 +9,12 @@
 // positions; positions the donor does not have keep their clean value), zero, or mean (the
 // node's mean output at that position over the dataset, NodeMean). The effect is the change
 // in the logit (difference): ablated - clean.
+//
+// TotalEffect does not rerun the whole model: the node's output enters the residual stream
+// additively, so the residual at the first point after the node writes (resid_mid of a head's
+// or b_O's layer, resid_pre of the layer after an MLP, resid_pre of layer 0 for the
+// embeddings) is the clean one plus (replacement - clean output), and the rerun starts there.
+// This equals the intervention up to float rounding (tests/analysis/attribution_test.cc).
 #ifndef MEMLENS_CORE_ANALYSIS_ABLATION_H_
 #define MEMLENS_CORE_ANALYSIS_ABLATION_H_
 
@@ -39,9 +45,9 @@ size_t PickDonor(uint64_t seed, size_t prompt, size_t num_prompts);
 absl::Status AddAblation(const Model& model, const Node& node, const Tensor& replacement,
                          RunOptions& options);
 
-// The hooks TotalEffect reads from the clean run: every blocks.l.hook_resid_pre (a rerun starts
-// at the ablated node's layer from the clean residual: the layers before it cannot change),
-// the last layer's hook_resid_post and ln_final.hook_scale.
+// The hooks TotalEffect reads from the clean run: the nodes' outputs (NodeHooks), every
+// layer's hook_resid_pre and hook_resid_mid (restart points), the last hook_resid_post and
+// ln_final.hook_scale (the clean logit along the direction).
 std::vector<std::string> TotalEffectHooks(const ModelConfig& config);
 
 // Runs the ablated model and returns, per requested position, logit(ablated) - logit(clean)

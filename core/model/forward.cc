@@ -274,6 +274,13 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
                                                    " is outside [0, ", c.n_layers, "]"));
   }
 
+  if (options.start_at_mid &&
+      (options.start_resid == nullptr || options.start_layer >= c.n_layers)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rerunning from blocks.", options.start_layer,
+        ".hook_resid_mid needs a residual and a layer below ", c.n_layers));
+  }
+
   HookSite hooks(options, &result.store);
   enum Buffer { kResid, kEmbed, kScale, kNormed, kQ, kK, kV, kScores, kZ, kAttnOut, kPerHead,
                 kMlpPre, kMlpLin, kMlpOut, kPos, kNumBuffers };
@@ -312,55 +319,57 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
   for (int l = options.start_layer; l < c.n_layers; ++l) {
     const LayerWeights& L = W.layers[l];
     const std::string p = Block(l);
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_pre", resid));
+    if (l > options.start_layer || !options.start_at_mid) {  // attention
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_pre", resid));
 
-    // Attention.
-    MEMLENS_RETURN_IF_ERROR(Norm(c, resid, L.ln1_w, L.ln1_b, p + "ln1.", hooks, scale, normed));
-    Project(normed, L.W_Q, L.b_Q, q, pool_);
-    Project(normed, L.W_K, L.b_K, k, pool_);
-    // As with hook_result: the value path reads hook_v_input only when someone edits it.
-    if (hooks.Wanted(p + "hook_v_input")) {
-      Tensor v_input = PerHeadInput(resid, G);
-      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_v_input", v_input));
-      if (hooks.Edited(p + "hook_v_input")) ValuesFromInput(c, L, v_input, scale, v, pool_);
-    }
-    if (!hooks.Edited(p + "hook_v_input")) Project(normed, L.W_V, L.b_V, v, pool_);
-    if (c.pos == PosKind::kRotary) {
-      ops::Rope(q.ptr(), T, H, dh, 0, c.rope_theta);
-      ops::Rope(k.ptr(), T, G, dh, 0, c.rope_theta);
-    }
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_q", q));
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_k", k));
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_v", v));
-    ops::AttentionScores(q.ptr(), k.ptr(), T, H, G, dh, c.attn_scale, scores.ptr(), pool_);
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_attn_scores", scores));
-    ops::Softmax(scores.ptr(), H * T, T, pool_);  // scores now hold the pattern
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
-    ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, z.ptr(), pool_);
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_z", z));
-    // Recording a hook must not change the numbers, so attn_out is the fused projection
-    // unless someone edits the per-head results; then it is their sum, so the edit reaches it.
-    Tensor& per_head = buf[kPerHead];
-    if (hooks.Wanted(p + "attn.hook_result")) {
-      Shaped(per_head, {T, H, D});
-      PerHeadResult(c, z, L.W_O, per_head, pool_);
-      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_result", per_head));
-    }
-    if (hooks.Edited(p + "attn.hook_result")) {
-      for (int64_t t = 0; t < T; ++t) {
-        float* out = attn_out.row(t);
-        if (L.b_O.empty()) {
-          std::fill(out, out + D, 0.0f);
-        } else {
-          std::memcpy(out, L.b_O.ptr(), D * sizeof(float));
-        }
-        for (int64_t h = 0; h < H; ++h) ops::Add(per_head.ptr() + (t * H + h) * D, out, D);
+      // Attention.
+      MEMLENS_RETURN_IF_ERROR(Norm(c, resid, L.ln1_w, L.ln1_b, p + "ln1.", hooks, scale, normed));
+      Project(normed, L.W_Q, L.b_Q, q, pool_);
+      Project(normed, L.W_K, L.b_K, k, pool_);
+      // As with hook_result: the value path reads hook_v_input only when someone edits it.
+      if (hooks.Wanted(p + "hook_v_input")) {
+        Tensor v_input = PerHeadInput(resid, G);
+        MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_v_input", v_input));
+        if (hooks.Edited(p + "hook_v_input")) ValuesFromInput(c, L, v_input, scale, v, pool_);
       }
-    } else {
-      ops::MatMul(z.ptr(), L.W_O.ptr(), OrNull(L.b_O), attn_out.ptr(), T, H * dh, D, pool_);
+      if (!hooks.Edited(p + "hook_v_input")) Project(normed, L.W_V, L.b_V, v, pool_);
+      if (c.pos == PosKind::kRotary) {
+        ops::Rope(q.ptr(), T, H, dh, 0, c.rope_theta);
+        ops::Rope(k.ptr(), T, G, dh, 0, c.rope_theta);
+      }
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_q", q));
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_k", k));
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_v", v));
+      ops::AttentionScores(q.ptr(), k.ptr(), T, H, G, dh, c.attn_scale, scores.ptr(), pool_);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_attn_scores", scores));
+      ops::Softmax(scores.ptr(), H * T, T, pool_);  // scores now hold the pattern
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
+      ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, z.ptr(), pool_);
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_z", z));
+      // Recording a hook must not change the numbers, so attn_out is the fused projection
+      // unless someone edits the per-head results; then it is their sum, so the edit reaches it.
+      Tensor& per_head = buf[kPerHead];
+      if (hooks.Wanted(p + "attn.hook_result")) {
+        Shaped(per_head, {T, H, D});
+        PerHeadResult(c, z, L.W_O, per_head, pool_);
+        MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_result", per_head));
+      }
+      if (hooks.Edited(p + "attn.hook_result")) {
+        for (int64_t t = 0; t < T; ++t) {
+          float* out = attn_out.row(t);
+          if (L.b_O.empty()) {
+            std::fill(out, out + D, 0.0f);
+          } else {
+            std::memcpy(out, L.b_O.ptr(), D * sizeof(float));
+          }
+          for (int64_t h = 0; h < H; ++h) ops::Add(per_head.ptr() + (t * H + h) * D, out, D);
+        }
+      } else {
+        ops::MatMul(z.ptr(), L.W_O.ptr(), OrNull(L.b_O), attn_out.ptr(), T, H * dh, D, pool_);
+      }
+      MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_attn_out", attn_out));
+      ops::Add(attn_out.ptr(), resid.ptr(), T * D);
     }
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_attn_out", attn_out));
-    ops::Add(attn_out.ptr(), resid.ptr(), T * D);
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_mid", resid));
 
     // MLP.

@@ -45,9 +45,12 @@ struct RunOptions {
   std::map<std::string, HookFn> interventions;  // hook name -> edit
   // Rerun from blocks.{start_layer}.hook_resid_pre with this residual [T, D] instead of
   // embedding the tokens (the tokens still give T and positions). start_layer == n_layers
-  // means only the final norm and unembedding run.
+  // means only the final norm and unembedding run. Hooks before the start point do not run.
   int start_layer = 0;
   const Tensor* start_resid = nullptr;
+  // start_resid is blocks.{start_layer}.hook_resid_mid instead: the layer's attention is
+  // skipped (needs start_resid and start_layer < n_layers).
+  bool start_at_mid = false;
   enum class Logits { kAll, kLastPosition, kNone };
   // kLastPosition is what next-token prediction needs and keeps memory at [1, d_vocab].
   Logits logits = Logits::kAll;

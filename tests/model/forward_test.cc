@@ -150,6 +150,18 @@ TEST_P(ForwardTest, RerunFromResidualPoint) {
     RunResult rerun = MustRun(from);
     EXPECT_EQ(rerun.logits.data, full.logits.data) << "from layer " << l;
   }
+  for (int l = 0; l < model_.config.n_layers; ++l) {
+    RunOptions from;
+    from.start_layer = l;
+    from.start_resid = *full.store.Get(absl::StrCat("blocks.", l, ".hook_resid_mid"));
+    from.start_at_mid = true;
+    from.cache = HookFilter::All();
+    RunResult rerun = MustRun(from);
+    EXPECT_EQ(rerun.logits.data, full.logits.data) << "from the middle of layer " << l;
+    // The skipped attention's hooks did not run.
+    EXPECT_FALSE(rerun.store.Get(absl::StrCat("blocks.", l, ".attn.hook_pattern")).ok());
+    EXPECT_TRUE(rerun.store.Get(absl::StrCat("blocks.", l, ".hook_mlp_out")).ok());
+  }
 }
 
 TEST_P(ForwardTest, UneditedValueInputChangesNothing) {
@@ -226,6 +238,8 @@ TEST_P(ForwardTest, BadInputsAreErrors) {
   RunOptions from;
   from.start_layer = 1;
   expect_error(tf_.Run(kTokens, from), "needs a residual of shape");
+  from.start_at_mid = true;
+  expect_error(tf_.Run(kTokens, from), "hook_resid_mid needs a residual");
 }
 
 // Same command, same thread count: bit-identical (every parallel task writes its own outputs

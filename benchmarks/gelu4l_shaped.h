@@ -1,0 +1,20 @@
+// The benchmarks' model: gelu-4l's shape (method.md: 4 layers, d_model 512, 8 heads of 64,
+// d_mlp 2048, vocab 48262, n_ctx 1024) with seeded N(0, 0.02) weights, or the model folder
+// named by $MEMLENS_BENCH_MODEL (benchmarks/make_random_model.py writes one that
+// benchmarks/compare_pytorch.py and full_report_pytorch.py load into PyTorch too).
+#ifndef MEMLENS_BENCHMARKS_GELU4L_SHAPED_H_
+#define MEMLENS_BENCHMARKS_GELU4L_SHAPED_H_
+
+#include "core/model/weights.h"
+
+namespace memlens {
+
+// Exits with a message naming the folder when $MEMLENS_BENCH_MODEL does not load.
+Model BenchmarkModel();
+
+// $MEMLENS_THREADS, or 0 (one per hardware thread) when unset.
+int BenchmarkThreads();
+
+}  // namespace memlens
+
+#endif  // MEMLENS_BENCHMARKS_GELU4L_SHAPED_H_
