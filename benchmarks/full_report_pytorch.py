@@ -31,10 +31,13 @@ Two variants:
   tl       TransformerLens style: every forward is run_with_cache-like (every hook kept) or
            run_with_hooks, starts from the embedding, and computes the full [T, vocab] logits,
            which are then indexed;
-  matched  memlens's engine shortcuts: an ablation rerun starts at the ablated node's layer from
-           the clean resid_pre (embed/pos_embed at layer 0), the causal rerun at the first
-           edited layer; only the hooks the plugins need are kept; only the target-direction
-           logits (final-LN output . W_U[:, target] + b_U[target]) are computed.
+  matched  memlens's engine shortcuts (core/analysis/ablation.h): an ablation rerun starts at
+           the first residual point after the node (resid_mid of a head's or b_O's layer, the
+           next resid_pre after an MLP, resid_pre 0 for the embeddings), that is the clean one
+           plus (replacement - clean output); the causal rerun starts at the first edited
+           layer from the clean resid_pre; only the hooks the plugins need are kept; only the
+           target-direction logits (final-LN output . W_U[:, target] + b_U[target]) are
+           computed.
 Quantiles are exact over all samples (memlens keeps quantile sketches): the value whose rank
 interval contains q * count, which is what the sketch returns while it holds every sample.
 
@@ -56,14 +59,14 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import tl_reference as ref  # noqa: E402
-from compare_pytorch import (TorchModel, benchmark_entries, counter, fmt, load_tl_safetensors,  # noqa: E402
-                             machine_info, mean_sd, rss_kb, rss_reset, run_memlens)
+from compare_pytorch import (  # noqa: E402
+    TorchModel, benchmark_entries, counter, fmt, load_tl_safetensors, machine_info, mean_sd,
+    rss_kb, rss_reset, run_memlens)
 
 # The plugins' default flags (plugins/*/*.cc).
 CLEANUP_THRESHOLD, CLEANUP_MIN_MAGNITUDE = 0.25, 0.05
@@ -130,18 +133,61 @@ class Model(TorchModel):
         scale = (xc.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
         return xc / scale * w + b, scale
 
-    def run(self, tokens, cache=None, keep=None, start=0, resid=None, ablate=None, v_sub=None,
-            unembed="full"):
+    def _attention(self, l, p, resid, T, mask, put, want, ablate, v_sub):
+        """Layer l's attention block (run's arguments); returns resid_mid."""
+        c, L = self.cfg, self.layers[l]
+        H, dh = c.n_heads, c.d_head
+        kind = ablate[0].kind if ablate else None
+        put(p + "hook_resid_pre", resid)
+        x, scale = self._norm(resid, L["ln1_w"], L["ln1_b"])
+        put(p + "ln1.hook_scale", scale)
+        put(p + "ln1.hook_normalized", x)
+        if v_sub is not None and l >= v_sub[0]:
+            q, k = torch.addmm(L["b_qk"], x, L["W_qk"]).view(T, 2, H, dh).unbind(1)
+            xv = resid - v_sub[1]
+            xv = (xv - xv.mean(-1, keepdim=True)) / scale * L["ln1_w"] + L["ln1_b"]
+            v = torch.addmm(L["b_v"], xv, L["W_v"]).view(T, H, dh)
+        else:
+            q, k, v = torch.addmm(L["b_qkv"], x, L["W_qkv"]).view(T, 3, H, dh).unbind(1)
+        put(p + "attn.hook_q", q)
+        put(p + "attn.hook_k", k)
+        put(p + "attn.hook_v", v)
+        scores = torch.matmul(q.transpose(0, 1), k.permute(1, 2, 0)) / c.attn_scale
+        scores = scores.masked_fill(mask, float("-inf"))
+        put(p + "attn.hook_attn_scores", scores)
+        pattern = torch.softmax(scores, dim=-1)
+        put(p + "attn.hook_pattern", pattern)
+        z = torch.matmul(pattern, v.transpose(0, 1)).transpose(0, 1)   # [T, H, dh]
+        put(p + "attn.hook_z", z)
+        if want(p + "attn.hook_result"):
+            result = torch.einsum("the,hed->thd", z, L["W_O"])
+            put(p + "attn.hook_result", result)
+            attn_out = result.sum(1) + L["b_O"]
+        else:
+            attn_out = torch.addmm(L["b_O"], z.reshape(T, H * dh), L["W_O_flat"])
+        if ablate and ablate[0].layer == l:
+            if kind == "head":
+                h = ablate[0].head
+                attn_out = attn_out + (ablate[1] - z[:, h] @ L["W_O"][h])
+            elif kind == "b_O":
+                attn_out = attn_out + (ablate[1] - L["b_O"])
+        put(p + "hook_attn_out", attn_out)
+        resid = resid + attn_out
+        put(p + "hook_resid_mid", resid)
+        return resid
+
+    def run(self, tokens, cache=None, keep=None, start=0, resid=None, at_mid=False, ablate=None,
+            v_sub=None, unembed="full"):
         """One forward pass.
         cache: None or a dict receiving the hooks (TransformerLens names) in `keep` (None: all);
-        start, resid: rerun from blocks.{start}.hook_resid_pre = resid (start 0: embed tokens);
+        start, resid: rerun from blocks.{start}.hook_resid_pre = resid (start 0 without resid:
+               embed the tokens); at_mid: from blocks.{start}.hook_resid_mid = resid instead;
         ablate: (Node, replacement [T, D]): that node's output replaced at every position;
         v_sub: (layer, h [T, D]): from that layer on, the value input is resid_pre - h,
                normalized with the scale of resid_pre (ln1 scale frozen);
         unembed: "full" -> logits [T, V]; (U [T, D], b [T]) -> per-position logit along U;
                None -> nothing."""
-        c = self.cfg
-        T, H, dh, D = tokens.shape[0], c.n_heads, c.d_head, c.d_model
+        c, T = self.cfg, tokens.shape[0]
         want = (lambda n: False) if cache is None else (lambda n: keep is None or n in keep)
 
         def put(name, t):
@@ -149,7 +195,7 @@ class Model(TorchModel):
                 cache[name] = t.contiguous()
 
         kind = ablate[0].kind if ablate else None
-        if start == 0:
+        if resid is None:
             embed, pos = self.W_E[tokens], self.W_pos[:T]
             if kind == "embed":
                 embed = ablate[1]
@@ -161,42 +207,8 @@ class Model(TorchModel):
         mask = torch.ones(T, T, dtype=torch.bool).triu(1)
         for l in range(start, c.n_layers):
             L, p = self.layers[l], f"blocks.{l}."
-            put(p + "hook_resid_pre", resid)
-            x, scale = self._norm(resid, L["ln1_w"], L["ln1_b"])
-            put(p + "ln1.hook_scale", scale)
-            put(p + "ln1.hook_normalized", x)
-            if v_sub is not None and l >= v_sub[0]:
-                q, k = torch.addmm(L["b_qk"], x, L["W_qk"]).view(T, 2, H, dh).unbind(1)
-                xv = resid - v_sub[1]
-                xv = (xv - xv.mean(-1, keepdim=True)) / scale * L["ln1_w"] + L["ln1_b"]
-                v = torch.addmm(L["b_v"], xv, L["W_v"]).view(T, H, dh)
-            else:
-                q, k, v = torch.addmm(L["b_qkv"], x, L["W_qkv"]).view(T, 3, H, dh).unbind(1)
-            put(p + "attn.hook_q", q)
-            put(p + "attn.hook_k", k)
-            put(p + "attn.hook_v", v)
-            scores = torch.matmul(q.transpose(0, 1), k.permute(1, 2, 0)) / c.attn_scale
-            scores = scores.masked_fill(mask, float("-inf"))
-            put(p + "attn.hook_attn_scores", scores)
-            pattern = torch.softmax(scores, dim=-1)
-            put(p + "attn.hook_pattern", pattern)
-            z = torch.matmul(pattern, v.transpose(0, 1)).transpose(0, 1)   # [T, H, dh]
-            put(p + "attn.hook_z", z)
-            if want(p + "attn.hook_result"):
-                result = torch.einsum("the,hed->thd", z, L["W_O"])
-                put(p + "attn.hook_result", result)
-                attn_out = result.sum(1) + L["b_O"]
-            else:
-                attn_out = torch.addmm(L["b_O"], z.reshape(T, H * dh), L["W_O_flat"])
-            if ablate and ablate[0].layer == l:
-                if kind == "head":
-                    h = ablate[0].head
-                    attn_out = attn_out + (ablate[1] - z[:, h] @ L["W_O"][h])
-                elif kind == "b_O":
-                    attn_out = attn_out + (ablate[1] - L["b_O"])
-            put(p + "hook_attn_out", attn_out)
-            resid = resid + attn_out
-            put(p + "hook_resid_mid", resid)
+            if not (at_mid and l == start):
+                resid = self._attention(l, p, resid, T, mask, put, want, ablate, v_sub)
             x, scale = self._norm(resid, L["ln2_w"], L["ln2_b"])
             put(p + "ln2.hook_scale", scale)
             put(p + "ln2.hook_normalized", x)
@@ -303,7 +315,6 @@ class FullReport:
         self.m, self.variant, self.ablation = model, variant, ablation
         c = model.cfg
         self.nodes = list_nodes(c)
-        N = len(self.nodes)
         self.readers = torch.tensor([[a.read_by(b) for b in self.nodes] for a in self.nodes])
         self.pair_w, self.pair_n = torch.nonzero(self.readers, as_tuple=True)
         self.components = [i for i, n in enumerate(self.nodes) if n.kind in ("head", "mlp")]
@@ -337,9 +348,11 @@ class FullReport:
                        unembed=None)
         return cache
 
-    def _resid_pre(self, cache, l):
-        if l == 0:
-            return None                       # the run embeds the tokens
+    def _resid_pre(self, cache, l, embedded=False):
+        """The clean blocks.{l}.hook_resid_pre (after the last layer: the final residual);
+        None for layer 0 unless `embedded` (the run then embeds the tokens itself)."""
+        if l == 0 and not embedded:
+            return None
         if l == self.m.cfg.n_layers:
             return cache[f"blocks.{l - 1}.hook_resid_post"]
         return cache[f"blocks.{l}.hook_resid_pre"]
@@ -443,10 +456,15 @@ class FullReport:
             r = rep[i] if self.ablation == "resample" else torch.zeros(T, c.d_model)
             if tl:
                 ablated = m.run(tokens, ablate=(n, r), unembed="full")
-            else:
-                start = max(n.layer, 0)
-                ablated = m.run(tokens, start=start, resid=self._resid_pre(cache, start),
-                                ablate=(n, r), unembed=direction)
+            else:   # restart at the first residual point after the node, output swapped
+                start, at_mid = max(n.layer, 0), n.kind in ("head", "b_O")
+                if at_mid:
+                    point = cache[f"blocks.{start}.hook_resid_mid"]
+                else:
+                    start += n.kind == "mlp"
+                    point = self._resid_pre(cache, start, embedded=True)
+                ablated = m.run(tokens, start=start, resid=point + (r - out[i]), at_mid=at_mid,
+                                unembed=direction)
             effect[i] = (logit_of(ablated) - clean)[pos]
         self.acc["effect"].append(effect)
 
@@ -485,7 +503,7 @@ class FullReport:
                                          "on_bos", "on_rest", "causal")} for w in self.writers}
 
     def _analyze_writer(self, w, tokens, cache, out, hh):
-        m, c, node = self.m, self.m.cfg, self.nodes[w]
+        m, node = self.m, self.nodes[w]
         acc, h = self.wacc[w], out[w]
         later = torch.nonzero(self.readers[w]).flatten()
         pts = [p for p in self.points if p[2] >= node.stage]
@@ -544,7 +562,8 @@ class FullReport:
             wcat = lambda k: torch.cat(a[k], 1).double().T  # noqa: E731  [samples, columns]
             later = [nodes[i].name for i in torch.nonzero(self.readers[w]).flatten().tolist()]
             pts = [p[0] for p in self.points if p[2] >= nodes[w].stage]
-            t = {"later": later, "points": pts, "causal_median": quantiles(wcat("causal"), [0.5])[0],
+            t = {"later": later, "points": pts,
+                 "causal_median": quantiles(wcat("causal"), [0.5])[0],
                  "causal_frac_negative": frac_negative(wcat("causal")),
                  "survival": quantiles(wcat("surv"), [0.5])[0],
                  "survival_bos": quantiles(wcat("surv_bos"), [0.5])[0],
@@ -728,8 +747,15 @@ def bench(args):
             peak[v] = max(peak[v], mib)
         if memlens_ok:
             try:
-                report, hwm = run_memlens(args.memlens_bench, ["--benchmark_filter=^BM_FullReport"],
-                                          env, args.timeout)
+                try:
+                    report, hwm = run_memlens(args.memlens_bench,
+                                              ["--benchmark_filter=^BM_FullReport"], env,
+                                              args.timeout)
+                except RuntimeError as e:   # one retry: a crash is reported, not hidden
+                    print(f"  memlens failed, retrying once: {e}", file=sys.stderr)
+                    report, hwm = run_memlens(args.memlens_bench,
+                                              ["--benchmark_filter=^BM_FullReport"], env,
+                                              args.timeout)
                 entries = benchmark_entries(report, "BM_FullReport")
                 vals = [counter(e, "seconds_per_prompt") for e in entries]
                 if not entries or None in vals:
@@ -755,8 +781,8 @@ def bench(args):
         print(f"| memlens | {fmt(m, 2)} | {peak['memlens']:.0f} | 1 |")
     for v in variants:
         t = mean_sd(secs[v])
-        print(f"| PyTorch {v} | {fmt(t, 2)} | {peak[v]:.0f} | "
-              f"{t[0] / m[0]:.2f} |" if m else f"| PyTorch {v} | {fmt(t, 2)} | {peak[v]:.0f} | n/a |")
+        ratio = f"{t[0] / m[0]:.2f}" if m else "n/a"
+        print(f"| PyTorch {v} | {fmt(t, 2)} | {peak[v]:.0f} | {ratio} |")
     if rss_counter is not None:
         print(f"\nmemlens peak RSS: VmHWM polled from /proc (its own peak_rss_mib counter said "
               f"{rss_counter:.0f} MiB, which includes this process's peak inherited at exec).")

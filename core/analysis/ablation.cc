@@ -135,7 +135,8 @@ absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
                                                 const Tensor& replacement,
                                                 const ActivationStore& clean,
                                                 absl::Span<const int64_t> positions,
-                                                absl::Span<const DlaDirection> dirs) {
+                                                absl::Span<const DlaDirection> dirs,
+                                                RunResult& scratch) {
   if (positions.size() != dirs.size()) {
     return absl::InvalidArgumentError("TotalEffect: positions and dirs differ in length");
   }
@@ -183,11 +184,10 @@ absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
       AllHookNames(c));
   if (!cache.ok()) return cache.status();
   o.cache = *cache;
-  absl::StatusOr<RunResult> r = tf.Run(tokens, o);
-  if (!r.ok()) return r.status();
+  if (absl::Status s = tf.RunInto(tokens, o, scratch); !s.ok()) return s;
   // Restarting after the last MLP, the start residual is the final one.
   absl::StatusOr<std::vector<double>> ablated = FinalDla(
-      r->store, c, o.start_layer == c.n_layers ? &resid : nullptr, positions, dirs);
+      scratch.store, c, o.start_layer == c.n_layers ? &resid : nullptr, positions, dirs);
   if (!ablated.ok()) return ablated.status();
   absl::StatusOr<std::vector<double>> base = FinalDla(clean, c, nullptr, positions, dirs);
   if (!base.ok()) return base.status();

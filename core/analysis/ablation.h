@@ -54,12 +54,14 @@ std::vector<std::string> TotalEffectHooks(const ModelConfig& config);
 // along dirs[k] at positions[k]. `clean` holds TotalEffectHooks. The logit (difference) is read
 // off the final residual as Dla + the bias terms (dla.h), which equals the unembedding's
 // entries without computing the [T, d_vocab] product; the bias terms cancel in the difference.
+// `scratch` holds the rerun; keep one across calls so reruns reuse its memory (RunInto).
 absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
                                                 absl::Span<const int> tokens, const Node& node,
                                                 const Tensor& replacement,
                                                 const ActivationStore& clean,
                                                 absl::Span<const int64_t> positions,
-                                                absl::Span<const DlaDirection> dirs);
+                                                absl::Span<const DlaDirection> dirs,
+                                                RunResult& scratch);
 
 // Running per-position mean of a node's output over prompts (bounded: [n_ctx, D]).
 class NodeMean {

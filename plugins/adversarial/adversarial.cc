@@ -133,7 +133,7 @@ class Adversarial : public AnalysisPlugin {
           mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
       if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, run.tokens, node, *replacement, *run.store, positions, dirs);
+          *context_->transformer, run.tokens, node, *replacement, *run.store, positions, dirs, rerun_);
       if (!effect.ok()) return effect.status();
       for (size_t p = 0; p < positions.size(); ++p) {
         if (std::fabs(dla[p]) < min_dla_) continue;
@@ -221,6 +221,7 @@ class Adversarial : public AnalysisPlugin {
   int64_t top_ = 20, context_tokens_ = 24, candidates_ = 0, skipped_ = 0;
   double min_dla_ = 0.5;
   std::vector<Found> found_;
+  RunResult rerun_;  // reused by every ablation rerun
 };
 
 }  // namespace

@@ -281,7 +281,7 @@ class CleanupDla : public AnalysisPlugin {
           mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
       if (!replacement.ok()) return replacement.status();
       absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, p.tokens, node, *replacement, clean, p.positions, p.dirs);
+          *context_->transformer, p.tokens, node, *replacement, clean, p.positions, p.dirs, rerun_);
       if (!effect.ok()) return effect.status();
       NodeStats& st = stats_[k];
       for (size_t q = 0; q < p.positions.size(); ++q) {
@@ -305,6 +305,7 @@ class CleanupDla : public AnalysisPlugin {
   std::vector<NodeStats> stats_;
   std::vector<NodeMean> means_;
   absl::optional<Pending> first_;
+  RunResult rerun_;  // reused by every ablation rerun
   int64_t prompts_ = 0;
 };
 

@@ -215,18 +215,19 @@ TEST_P(FamilyTest, Ablations) {
   std::vector<DlaDirection> dirs = {*MakeDlaDirection(model_, 4, 6),
                                     *MakeDlaDirection(model_, 7)};
   std::vector<int> donor_tokens = {0, 8, 8, 1, 2, 3};
+  RunResult scratch;
   RunResult donor = MustRun(tf, donor_tokens, CacheAll());
   for (const Node& n : nodes) {
     const Tensor h = *NodeOutputAll(clean.store, model_, n);
     // Replacing a node with its own clean value changes nothing: the rerun restarts from the
     // clean residual after the node and repeats the clean run's arithmetic exactly.
-    auto none = TotalEffect(tf, kTokens, n, h, clean.store, positions, dirs);
+    auto none = TotalEffect(tf, kTokens, n, h, clean.store, positions, dirs, scratch);
     ASSERT_TRUE(none.ok()) << n.name << ": " << none.status();
     for (double e : *none) EXPECT_EQ(e, 0) << n.name;
     // Zero ablation equals the intervention (AddAblation) in a full rerun from the embedding
     // with the full unembedding.
     const Tensor zeros({static_cast<int64_t>(kTokens.size()), c.d_model});
-    auto zero = TotalEffect(tf, kTokens, n, zeros, clean.store, positions, dirs);
+    auto zero = TotalEffect(tf, kTokens, n, zeros, clean.store, positions, dirs, scratch);
     ASSERT_TRUE(zero.ok());
     RunOptions full;
     ASSERT_TRUE(AddAblation(model_, n, zeros, full).ok());
@@ -238,8 +239,8 @@ TEST_P(FamilyTest, Ablations) {
     }
     // Resample from a shorter donor: runs, and is deterministic.
     const Tensor rep = *NodeOutputAll(donor.store, model_, n);
-    auto a = TotalEffect(tf, kTokens, n, rep, clean.store, positions, dirs);
-    auto b = TotalEffect(tf, kTokens, n, rep, clean.store, positions, dirs);
+    auto a = TotalEffect(tf, kTokens, n, rep, clean.store, positions, dirs, scratch);
+    auto b = TotalEffect(tf, kTokens, n, rep, clean.store, positions, dirs, scratch);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(*a, *b);
   }

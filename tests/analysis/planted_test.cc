@@ -104,8 +104,9 @@ TEST_P(PlantedTest, PathCorrectedAndTotalEffect) {
     auto pc = corrector->Compute(w, h);
     ASSERT_TRUE(pc.ok()) << pc.status();
     RunResult donor = Run(prompts[PickDonor(7, p, prompts.size())]);
+    RunResult scratch;
     auto effect = TotalEffect(tf_, tokens, w, *NodeOutputAll(donor.store, model_, w), r.store,
-                              positions, dirs);
+                              positions, dirs, scratch);
     ASSERT_TRUE(effect.ok());
     for (size_t k = 0; k < positions.size(); ++k) {
       sum_dla += std::fabs(pc->dla[k]);
