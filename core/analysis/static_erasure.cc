@@ -82,19 +82,18 @@ HeadOV MakeHeadOV(const Model& model, int l, int h) {
 
 }  // namespace
 
-std::vector<HeadPairScore> StaticHeadPairs(const Model& model) {
+std::vector<HeadPairScore> StaticHeadPairs(const Model& model, ThreadPool& pool) {
   const ModelConfig& c = model.config;
-  std::vector<std::vector<HeadOV>> ov(c.n_layers);
-  for (int l = 0; l < c.n_layers; ++l) {
-    for (int h = 0; h < c.n_heads; ++h) ov[l].push_back(MakeHeadOV(model, l, h));
-  }
+  std::vector<std::vector<HeadOV>> ov(c.n_layers, std::vector<HeadOV>(c.n_heads));
+  pool.Run(static_cast<size_t>(c.n_layers) * c.n_heads, [&](size_t task, int) {
+    ov[task / c.n_heads][task % c.n_heads] =
+        MakeHeadOV(model, static_cast<int>(task / c.n_heads), static_cast<int>(task % c.n_heads));
+  });
   std::vector<HeadPairScore> out;
   for (int lw = 0; lw < c.n_layers; ++lw) {
     for (int hw = 0; hw < c.n_heads; ++hw) {
-      const HeadOV& w = ov[lw][hw];
       for (int le = lw + 1; le < c.n_layers; ++le) {
         for (int he = 0; he < c.n_heads; ++he) {
-          const HeadOV& e = ov[le][he];
           HeadPairScore s;
           s.writer_layer = lw;
           s.writer_head = hw;
@@ -102,26 +101,29 @@ std::vector<HeadPairScore> StaticHeadPairs(const Model& model) {
           s.eraser_head = he;
           s.writer = absl::StrCat("L", lw, "H", hw);
           s.eraser = absl::StrCat("L", le, "H", he);
-          const Mat M = MatMulT(w.B, e.A);  // [dh, dh]
-          // ||A_w M B_e||_F^2 = tr(M^T GA_w M GB_e)
-          const double prod2 =
-              Trace(MatMulT(MatMulT(MatMulT(Transpose(M), w.GA), M), e.GB));
-          const double prod = std::sqrt(std::max(0.0, prod2));
-          // <W_w W_e, W_w>_F = tr(A_w M B_e B_w^T A_w^T) = tr(M (B_e B_w^T) GA_w)
-          const double inner =
-              Trace(MatMulT(MatMulT(M, MatMulT(e.B, Transpose(w.B))), w.GA));
-          if (w.norm > 0 && e.norm > 0) {
-            s.composition = prod / (w.norm * e.norm);
-            s.signed_gain = inner / (w.norm * w.norm);
-            s.signed_composition = inner / (w.norm * w.norm * e.norm);
-            // A product below float noise has no direction.
-            if (prod > 1e-9 * w.norm * e.norm) s.signed_cos = inner / (prod * w.norm);
-          }
           out.push_back(std::move(s));
         }
       }
     }
   }
+  pool.Run(out.size(), [&](size_t k, int) {
+    HeadPairScore& s = out[k];
+    const HeadOV& w = ov[s.writer_layer][s.writer_head];
+    const HeadOV& e = ov[s.eraser_layer][s.eraser_head];
+    const Mat M = MatMulT(w.B, e.A);  // [dh, dh]
+    // ||A_w M B_e||_F^2 = tr(M^T GA_w M GB_e)
+    const double prod2 = Trace(MatMulT(MatMulT(MatMulT(Transpose(M), w.GA), M), e.GB));
+    const double prod = std::sqrt(std::max(0.0, prod2));
+    // <W_w W_e, W_w>_F = tr(A_w M B_e B_w^T A_w^T) = tr(M (B_e B_w^T) GA_w)
+    const double inner = Trace(MatMulT(MatMulT(M, MatMulT(e.B, Transpose(w.B))), w.GA));
+    if (w.norm > 0 && e.norm > 0) {
+      s.composition = prod / (w.norm * e.norm);
+      s.signed_gain = inner / (w.norm * w.norm);
+      s.signed_composition = inner / (w.norm * w.norm * e.norm);
+      // A product below float noise has no direction.
+      if (prod > 1e-9 * w.norm * e.norm) s.signed_cos = inner / (prod * w.norm);
+    }
+  });
   std::stable_sort(out.begin(), out.end(), [](const HeadPairScore& a, const HeadPairScore& b) {
     return a.signed_composition < b.signed_composition;
   });

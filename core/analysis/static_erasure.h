@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/model/weights.h"
+#include "core/util/thread_pool.h"
 
 namespace memlens {
 
@@ -42,8 +43,9 @@ struct HeadPairScore {
 };
 
 // All (writer head, later head) pairs, sorted by signed_composition ascending (most negative
-// first). Pairs where either OV circuit (or their product) is zero get 0 scores.
-std::vector<HeadPairScore> StaticHeadPairs(const Model& model);
+// first). Pairs where either OV circuit (or their product) is zero get 0 scores. The same
+// numbers for any thread count.
+std::vector<HeadPairScore> StaticHeadPairs(const Model& model, ThreadPool& pool);
 
 struct AntiAlignedNeuron {
   int layer = 0, neuron = 0;

@@ -266,6 +266,7 @@ class CleanupDla : public AnalysisPlugin {
     ActivationStore donor_store;
     if (donor != nullptr) {
       RunOptions o;
+      o.logits = RunOptions::Logits::kNone;
       absl::StatusOr<HookFilter> f = HookFilter::Parse(
           absl::StrJoin(NodeHooks(model.config), ","), AllHookNames(model.config));
       if (!f.ok()) return f.status();

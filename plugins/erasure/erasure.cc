@@ -235,7 +235,7 @@ class Erasure : public AnalysisPlugin {
     }
     // Static detector.
     const int64_t top = std::max<int64_t>(1, absl::GetFlag(FLAGS_erasure_static_top));
-    const std::vector<HeadPairScore> pairs = StaticHeadPairs(*context_->model);
+    const std::vector<HeadPairScore> pairs = StaticHeadPairs(*context_->model, context_->transformer->pool());
     TableBuilder st = report.AddTable(
         "static_heads",
         {{"writer", ColumnType::kString}, {"eraser", ColumnType::kString},

@@ -128,7 +128,7 @@ TEST_P(PlantedTest, PathCorrectedAndTotalEffect) {
 }
 
 TEST_P(PlantedTest, StaticDetector) {
-  const auto pairs = StaticHeadPairs(model_);
+  const auto pairs = StaticHeadPairs(model_, pool_);
   ASSERT_FALSE(pairs.empty());
   if (eraser()) {
     EXPECT_EQ(pairs[0].writer, "L0H1");

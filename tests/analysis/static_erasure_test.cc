@@ -53,7 +53,16 @@ TEST(StaticErasure, MatchesDenseMatrices) {
   for (bool llama : {false, true}) {
     Model m = RandomModel(llama ? SmallLlamaConfig() : SmallGeluConfig(), 3);
     const int64_t D = m.config.d_model;
-    const auto pairs = StaticHeadPairs(m);
+    ThreadPool pool(2);
+    const auto pairs = StaticHeadPairs(m, pool);
+    ThreadPool one(1);
+    const auto serial = StaticHeadPairs(m, one);
+    ASSERT_EQ(serial.size(), pairs.size());
+    for (size_t k = 0; k < pairs.size(); ++k) {  // the thread count changes nothing
+      EXPECT_EQ(serial[k].writer, pairs[k].writer);
+      EXPECT_EQ(serial[k].eraser, pairs[k].eraser);
+      EXPECT_EQ(serial[k].signed_composition, pairs[k].signed_composition);
+    }
     const int H = m.config.n_heads, L = m.config.n_layers;
     EXPECT_EQ(pairs.size(), static_cast<size_t>(H * H * L * (L - 1) / 2));
     for (size_t k = 1; k < pairs.size(); ++k) {
