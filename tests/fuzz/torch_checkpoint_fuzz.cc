@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/io/torch_checkpoint.h"
-#include "tests/fuzz/zip_writer.h"
+#include "tests/io/torch_zip_builder.h"
 
 namespace {
 
@@ -32,15 +32,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string packed;
   absl::Span<const uint8_t> archive(data, size);
   if (size < 4 || std::memcmp(data, "PK\x03\x04", 4) != 0) {
-    std::vector<std::pair<std::string, std::string>> entries;
-    entries.emplace_back("archive/data.pkl",
-                         std::string(reinterpret_cast<const char*>(data), size));
-    entries.emplace_back("archive/byteorder", "little");
+    std::vector<testing_zip::BuildEntry> entries;  // laid out as torch.save does
+    entries.push_back({"archive/data.pkl", std::string(reinterpret_cast<const char*>(data), size)});
+    entries.push_back({"archive/byteorder", "little"});
     for (int k = 0; k < 8; ++k) {
-      entries.emplace_back("archive/data/" + std::to_string(k), StorageBytes(k));
+      entries.push_back({"archive/data/" + std::to_string(k), StorageBytes(k)});
     }
-    entries.emplace_back("archive/version", "3\n");
-    packed = fuzz::WriteZip(entries);
+    entries.push_back({"archive/version", "3\n"});
+    packed = testing_zip::BuildZip(entries);
     archive = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(packed.data()), packed.size());
   }
   absl::StatusOr<ZipArchive> zip = ZipArchive::FromBytes(archive, "fuzz.pth");
