@@ -15,10 +15,9 @@
 // One benchmark iteration is a whole report over all prompts (resample ablation needs a
 // donor, so the first prompt's total effect is computed when the second arrives): the time
 // per prompt is the iteration time over the prompt count.
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -40,10 +39,15 @@ int64_t EnvInt(const char* name, int64_t fallback) {
   return v != nullptr && *v ? std::atoll(v) : fallback;
 }
 
+// VmHWM of /proc/self/status (getrusage's ru_maxrss would carry the peak of a launching
+// process over exec, e.g. the Python driver's).
 double PeakRssMib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // KiB on Linux
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;  // kB
+  }
+  return 0;
 }
 
 struct Fixture {

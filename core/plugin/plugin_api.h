@@ -33,9 +33,11 @@
 //
 // ABI: plugins are C++ compiled against these headers and the same Abseil, so the whole
 // surface (this header, core/tensor.h, core/store/activation_store.h, core/model/*.h,
-// core/report/report.h, core/util/thread_pool.h) is the ABI. The host checks
+// core/ops/ops.h, core/report/report.h, core/util/thread_pool.h) is the ABI. The host checks
 // MEMLENS_PLUGIN_ABI_VERSION exactly; bump it whenever any of those types change layout or
-// any function they declare changes signature. Rebuild plugins with the host.
+// any function they declare changes signature (tests/plugin/abi_layout_test.cc trips on size
+// changes). Rebuild plugins with the host. History: 2 added RunOptions::start_at_mid and the
+// exported kernels.
 #ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 #define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 
@@ -54,7 +56,7 @@
 #include "core/tensor.h"
 
 // The version of the plugin ABI this header describes (see above).
-#define MEMLENS_PLUGIN_ABI_VERSION 1u
+#define MEMLENS_PLUGIN_ABI_VERSION 2u
 
 // The name of the entry point every plugin exports.
 #define MEMLENS_PLUGIN_ENTRY_SYMBOL "memlens_plugin_descriptor"
