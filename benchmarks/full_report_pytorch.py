@@ -761,8 +761,7 @@ def bench(args):
                 if not entries or None in vals:
                     raise RuntimeError("no BM_FullReport with a seconds_per_prompt counter")
                 secs["memlens"] += vals
-                # Its peak_rss_mib counter is getrusage's ru_maxrss, which Linux carries over
-                # from this (larger) process across fork + exec; the polled VmHWM is not.
+                # VmHWM of the child as polled here, and the binary's own VmHWM counter.
                 peak["memlens"] = max(peak["memlens"], hwm / 1024)
                 rss_counter = max([counter(e, "peak_rss_mib") or 0 for e in entries])
             except RuntimeError as e:
@@ -785,7 +784,7 @@ def bench(args):
         print(f"| PyTorch {v} | {fmt(t, 2)} | {peak[v]:.0f} | {ratio} |")
     if rss_counter is not None:
         print(f"\nmemlens peak RSS: VmHWM polled from /proc (its own peak_rss_mib counter said "
-              f"{rss_counter:.0f} MiB, which includes this process's peak inherited at exec).")
+              f"{rss_counter:.0f} MiB).")
     if note:
         print(f"\nNOTE: {note}")
     print("\nmachine: " + ", ".join(f"{k} {v}" for k, v in machine_info(args.threads).items()))

@@ -384,11 +384,16 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
     } else {
       Project(normed, L.W_in, L.b_in, mlp_pre, pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_pre", mlp_pre));
-      if (c.act == ActKind::kGeluErf) {
-        ops::GeluErf(mlp_pre.ptr(), T * F);
-      } else {
-        ops::GeluTanh(mlp_pre.ptr(), T * F);
-      }
+      // Compute-bound (~1.7 ns per element): split by rows over the pool.
+      float* x = mlp_pre.ptr();
+      const bool erf = c.act == ActKind::kGeluErf;
+      pool_.Run(static_cast<size_t>(T), [x, F, erf](size_t t, int) {
+        if (erf) {
+          ops::GeluErf(x + t * F, F);
+        } else {
+          ops::GeluTanh(x + t * F, F);
+        }
+      });
     }
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_post", mlp_pre));
     Project(mlp_pre, L.W_out, L.b_out, mlp_out, pool_);

@@ -7,8 +7,8 @@
 // Score of a (prompt, position, node) sample with DLA a and total effect e:
 //   gap = |a| - sign(a) * e     (large when e is ~0 or has the other sign; = |a| when e == 0)
 // and only samples with |a| >= --adversarial_min_dla count.
-// Cost: one ablated forward pass per analysed node and prompt (restrict with
-// --adversarial_nodes). Memory: a top-N list (with each entry's text), a donor pool of token
+// Cost: one ablated rerun per analysed node with a candidate position (|DLA| >= the minimum)
+// and prompt, plus one donor run when any node has one (restrict with --adversarial_nodes). Memory: a top-N list (with each entry's text), a donor pool of token
 // ids, and per-node running means (mean ablation).
 #include <algorithm>
 #include <cmath>
@@ -87,7 +87,6 @@ class Adversarial : public AnalysisPlugin {
     const int64_t T = run.num_tokens();
     const std::vector<int64_t> positions = SelectPositions(spec_, T, run.targets, false);
     const std::vector<int>* donor = nullptr;
-    ActivationStore donor_store;
     if (mode_ == AblationMode::kResample) {
       donor = donors_->Pick(run.index);
       if (donor == nullptr) {  // the first prompt: no donor yet
@@ -95,19 +94,7 @@ class Adversarial : public AnalysisPlugin {
         ++skipped_;
         return absl::OkStatus();
       }
-      RunOptions o;
-      o.logits = RunOptions::Logits::kNone;
-      absl::StatusOr<HookFilter> f = HookFilter::Parse(absl::StrJoin(NodeHooks(model.config), ","),
-                                                       AllHookNames(model.config));
-      if (!f.ok()) return f.status();
-      o.cache = *f;
-      absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
-      // Only now may the pool change (Add can reallocate what `donor` points into).
-      donors_->Add(run.index, run.tokens);
-      if (!r.ok()) return r.status();
-      donor_store = std::move(r->store);
     }
-    if (positions.empty()) return absl::OkStatus();
     std::vector<DlaDirection> dirs;
     for (int64_t i : positions) {
       absl::StatusOr<DlaDirection> d = MakeDlaDirection(model, run.targets[i], run.contrasts[i]);
@@ -116,18 +103,38 @@ class Adversarial : public AnalysisPlugin {
     }
     absl::StatusOr<const Tensor*> fscale = run.store->Get("ln_final.hook_scale");
     if (!fscale.ok()) return fscale.status();
+    // Every node's DLA first: only nodes with a candidate position (|DLA| >= the minimum) need
+    // an ablation run, and the donor run is needed only if some node does.
+    std::vector<std::vector<double>> dlas(selected_.size());
+    std::vector<size_t> to_ablate;
     for (size_t k = 0; k < selected_.size(); ++k) {
-      const Node& node = nodes_[selected_[k]];
-      absl::StatusOr<Tensor> h = NodeOutputAll(*run.store, model, node);
+      absl::StatusOr<Tensor> h = NodeOutputAll(*run.store, model, nodes_[selected_[k]]);
       if (!h.ok()) return h.status();
-      std::vector<double> dla(positions.size());
       bool any = false;
       for (size_t p = 0; p < positions.size(); ++p) {
-        dla[p] = Dla(h->row(positions[p]), (*fscale)->data[positions[p]], dirs[p]);
-        any |= std::fabs(dla[p]) >= min_dla_;
+        dlas[k].push_back(Dla(h->row(positions[p]), (*fscale)->data[positions[p]], dirs[p]));
+        any |= std::fabs(dlas[k].back()) >= min_dla_;
       }
       if (mode_ == AblationMode::kMean) means_[k].Add(*h);
-      if (!any) continue;  // no candidate position: skip the ablation run
+      if (any) to_ablate.push_back(k);
+    }
+    ActivationStore donor_store;
+    if (donor != nullptr && !to_ablate.empty()) {
+      RunOptions o;
+      o.logits = RunOptions::Logits::kNone;
+      absl::StatusOr<HookFilter> f = HookFilter::Parse(absl::StrJoin(NodeHooks(model.config), ","),
+                                                       AllHookNames(model.config));
+      if (!f.ok()) return f.status();
+      o.cache = *f;
+      absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
+      if (!r.ok()) return r.status();
+      donor_store = std::move(r->store);
+    }
+    // Only now may the pool change (Add can reallocate what `donor` points into).
+    if (donor != nullptr) donors_->Add(run.index, run.tokens);
+    for (size_t k : to_ablate) {
+      const Node& node = nodes_[selected_[k]];
+      const std::vector<double>& dla = dlas[k];
       absl::StatusOr<Tensor> replacement =
           AblationReplacement(
           mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
