@@ -78,8 +78,8 @@ class PathCorrector {
   std::vector<Tensor> readout_;
 };
 
-// c_e(i) for one later head e = L{layer}H{head}, as a vector [D] (for tests and for PR of the
-// value-path part).
+// c_e(i) for one later head e = L{layer}H{head}, as a vector [D], computed directly in float64
+// (what a plugin needs to project the value-path part; the tests' reference for PathCorrector).
 absl::StatusOr<std::vector<float>> ValuePathContribution(const Model& model,
                                                          const ActivationStore& clean,
                                                          int layer, int head,

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
@@ -36,6 +37,9 @@ ABSL_FLAG(std::string, target, "",
 ABSL_FLAG(std::string, contrast, "",
           "With --target: attribute the logit difference target - contrast (text or #ID).");
 ABSL_FLAG(std::string, title, "memlens report", "Title of the report.");
+ABSL_FLAG(bool, timings, false,
+          "report: print where the time went on stderr (the cached forward passes, each plugin "
+          "with its reruns), e.g. to find the slow plugin. Not part of the report.");
 ABSL_FLAG(std::string, preset, "",
           "paper: the reference study's analysis (arXiv 2310.07325) on a gelu-4l folder: "
           "writer L0H2 forced for the erasure and adversarial plugins, TransformerLens weight "
@@ -134,6 +138,22 @@ absl::Status PresetFlag(const char* name, const char* value) {
     return absl::InternalError(absl::StrCat("--preset: cannot set --", name, ": ", error));
   }
   return absl::OkStatus();
+}
+
+void PrintTimings(const RunTimings& t) {
+  const double n = std::max<int64_t>(1, t.prompts);
+  std::vector<std::vector<std::string>> rows;
+  auto row = [&](const std::string& what, double seconds) {
+    rows.push_back({what, absl::StrFormat("%.3f", seconds), absl::StrFormat("%.3f", seconds / n),
+                    absl::StrFormat("%.1f%%", t.total_seconds > 0 ? 100 * seconds / t.total_seconds : 0)});
+  };
+  row("forward (cached)", t.forward_seconds);
+  for (const auto& [name, seconds] : t.plugin_seconds) row(name, seconds);
+  row("total", t.total_seconds);
+  std::fprintf(stderr, "memlens report: wall-clock time over %lld prompts\n%s",
+               static_cast<long long>(t.prompts),
+               TextTable({"part", "seconds", "per prompt", "share"}, rows, {false, true, true, true})
+                   .c_str());
 }
 
 std::string DefaultDataset(const Session& s) {
@@ -294,7 +314,10 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     std::stable_sort(ordered.begin(), ordered.end(),
                      [&](const LoadedPlugin& a, const LoadedPlugin& b) { return rank(a) < rank(b); });
   }
+  RunTimings timings;
+  if (absl::GetFlag(FLAGS_timings)) options.timings = &timings;
   auto report = RunPlugins(*s->transformer, ordered, prompts, options);
+  if (report.ok() && options.timings != nullptr) PrintTimings(timings);
   if (!report.ok()) {
     Fail("report", report.status());
     return report.status().code() == absl::StatusCode::kCancelled ? 130 : 1;

@@ -129,7 +129,18 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
   absl::StatusOr<HookFilter> cache = HookFilter::Parse(absl::StrJoin(wanted, ","), known);
   if (!cache.ok()) return cache.status();  // cannot happen: every pattern was checked above
 
-  for (auto& inst : instances) inst->Begin(context);
+  const absl::Time run_start = absl::Now();
+  std::vector<absl::Duration> plugin_time(instances.size());
+  absl::Duration forward_time;
+  // Runs fn(instance) and adds its wall-clock time to that plugin's.
+  auto timed = [&](size_t k, const std::function<void(PluginInstance&)>& fn) {
+    const absl::Time start = absl::Now();
+    fn(*instances[k]);
+    plugin_time[k] += absl::Now() - start;
+  };
+  for (size_t k = 0; k < instances.size(); ++k) {
+    timed(k, [&](PluginInstance& inst) { inst.Begin(context); });
+  }
 
   if (options.max_cache_bytes > 0) {
     size_t longest = 0;
@@ -153,9 +164,11 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
 
     const Prompt& prompt = prompts[i];
     const size_t T = prompt.tokens.size();
+    const absl::Time forward_start = absl::Now();
     if (absl::Status s = transformer.RunInto(prompt.tokens, run_options, result); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("prompt ", i, ": ", s.message()));
     }
+    forward_time += absl::Now() - forward_start;
     std::vector<std::string> pieces = prompt.pieces;
     if (pieces.empty()) {
       for (int t : prompt.tokens) pieces.push_back(absl::StrCat("[", t, "]"));
@@ -177,7 +190,10 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
     run.store = &result.store;
     run.logits = &result.logits;
     run.context = &context;
-    for (auto& inst : instances) inst->AnalyzePrompt(run);
+    for (size_t k = 0; k < instances.size(); ++k) {
+      timed(k, [&](PluginInstance& inst) { inst.AnalyzePrompt(run); });
+    }
+    if (options.timings != nullptr) options.timings->prompts = static_cast<int64_t>(i + 1);
     if (options.progress) options.progress(static_cast<int64_t>(i + 1), prompts.size());
   }
 
@@ -185,7 +201,18 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
   report.metadata = options.metadata;
   FillMetadata(model, context.dataset, context.settings, report.metadata);
   if (options.record_modified_flags) RecordModifiedFlags(report.metadata);
-  for (auto& inst : instances) report.sections.push_back(inst->Finish());
+  for (size_t k = 0; k < instances.size(); ++k) {
+    timed(k, [&](PluginInstance& inst) { report.sections.push_back(inst.Finish()); });
+  }
+  if (options.timings != nullptr) {
+    RunTimings& t = *options.timings;
+    t.forward_seconds = absl::ToDoubleSeconds(forward_time);
+    t.plugin_seconds.clear();
+    for (size_t k = 0; k < instances.size(); ++k) {
+      t.plugin_seconds.emplace_back(plugins[k].name, absl::ToDoubleSeconds(plugin_time[k]));
+    }
+    t.total_seconds = absl::ToDoubleSeconds(absl::Now() - run_start);
+  }
   return report;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,15 @@ struct Prompt {
   std::vector<int> contrasts;
 };
 
+// Where a run's wall-clock time went (RunnerOptions::timings).
+struct RunTimings {
+  int64_t prompts = 0;           // prompts run
+  double forward_seconds = 0;    // the clean cached forward passes
+  // Per plugin, in run order: Begin + every AnalyzePrompt (its reruns included) + Finish.
+  std::vector<std::pair<std::string, double>> plugin_seconds;
+  double total_seconds = 0;
+};
+
 struct RunnerOptions {
   DatasetInfo dataset;  // num_prompts / num_tokens are filled in from the prompts
   AnalysisSettings settings;
@@ -48,6 +58,9 @@ struct RunnerOptions {
   std::function<bool()> cancelled;
   // Called after each prompt with (prompts done, total), e.g. for a progress line.
   std::function<void(int64_t, int64_t)> progress;
+  // When set, filled with where the time went (never part of the report, which stays
+  // reproducible).
+  RunTimings* timings = nullptr;
 };
 
 // Errors (the whole run stops): an invalid prompt (empty, token id out of range, longer than

@@ -87,6 +87,13 @@ expect "bad report format" nonzero "xml" -- \
 expect "paper preset refuses multi-token targets clearly" nonzero '" bottom" is 4 tokens' -- \
   "$MEMLENS" report --preset=paper --plugins=dla
 expect "bad preset" nonzero "--preset must be" -- "$MEMLENS" report --preset=nonsense
+timings=$("$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,5,7,9,11,3 \
+  --plugins=dla,erasure --timings 2>&1 >/dev/null)
+case "$timings" in
+  *"wall-clock time over 1 prompts"*"forward (cached)"*"dla"*"erasure"*"total"*)
+    pass "report --timings prints the forward pass and every plugin on stderr" ;;
+  *) fail "report --timings: $timings" ;;
+esac
 expect "plugins lists the attribution plugins" 0 "cleanup_dla" -- "$MEMLENS" plugins
 
 # --- Ctrl-C during a long report: a clear message, exit 130, and no output file ---

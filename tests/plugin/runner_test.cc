@@ -119,6 +119,24 @@ TEST_F(RunnerTest, EveryPluginProducesItsSection) {
   EXPECT_TRUE(json::Parse(RenderJson(*r)).ok());
 }
 
+TEST_F(RunnerTest, TimingsCoverTheForwardAndEveryPlugin) {
+  RunnerOptions options;
+  RunTimings timings;
+  options.timings = &timings;
+  absl::StatusOr<Report> r = RunPlugins(transformer_, plugins_, Prompts(), options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(timings.prompts, 3);
+  EXPECT_GT(timings.forward_seconds, 0);
+  ASSERT_EQ(timings.plugin_seconds.size(), plugins_.size());
+  double parts = timings.forward_seconds;
+  for (size_t k = 0; k < plugins_.size(); ++k) {
+    EXPECT_EQ(timings.plugin_seconds[k].first, plugins_[k].name);
+    EXPECT_GE(timings.plugin_seconds[k].second, 0);
+    parts += timings.plugin_seconds[k].second;
+  }
+  EXPECT_LE(parts, timings.total_seconds);
+}
+
 TEST_F(RunnerTest, ExamplePluginMatchesADirectComputation) {
   absl::StatusOr<Report> r = RunPlugins(transformer_, {plugins_[1]}, Prompts());
   ASSERT_TRUE(r.ok()) << r.status();
