@@ -67,6 +67,15 @@ std::vector<std::string> PluginInstance::RequiredHooks(const ModelConfig& config
   return hooks;
 }
 
+bool PluginInstance::WantsFullLogits() {
+  bool wants = false;
+  Guard("WantsFullLogits", [&]() -> absl::Status {
+    wants = impl_->WantsFullLogits();
+    return absl::OkStatus();
+  });
+  return ok() && wants;
+}
+
 void PluginInstance::Begin(const AnalysisContext& context) {
   Guard("Begin", [&]() { return impl_->Begin(context); });
 }

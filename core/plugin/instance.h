@@ -34,6 +34,8 @@ class PluginInstance {
 
   // The plugin's hook patterns; empty when failed.
   std::vector<std::string> RequiredHooks(const ModelConfig& config);
+  // Whether the plugin reads PromptRun::logits; false when failed.
+  bool WantsFullLogits();
   void Begin(const AnalysisContext& context);
   void AnalyzePrompt(const PromptRun& run);
   // The plugin's section: its items, or ok = false and the error. Call once.

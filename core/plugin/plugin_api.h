@@ -36,8 +36,8 @@
 // core/ops/ops.h, core/report/report.h, core/util/thread_pool.h) is the ABI. The host checks
 // MEMLENS_PLUGIN_ABI_VERSION exactly; bump it whenever any of those types change layout or
 // any function they declare changes signature (tests/plugin/abi_layout_test.cc trips on size
-// changes). Rebuild plugins with the host. History: 2 added RunOptions::start_at_mid and the
-// exported kernels.
+// changes). Rebuild plugins with the host. History: 2 added RunOptions::start_at_mid, the
+// exported kernels, PromptRun::target_logits/contrast_logits and WantsFullLogits().
 #ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 #define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 
@@ -108,7 +108,12 @@ struct PromptRun {
   absl::Span<const int> targets;
   absl::Span<const int> contrasts;
   const ActivationStore* store = nullptr;  // at least the hooks RequiredHooks() named
-  const Tensor* logits = nullptr;          // [T, d_vocab] of the clean run
+  // The clean run's logit of targets[i] (of contrasts[i]) at each position; NaN where -1.
+  absl::Span<const float> target_logits;
+  absl::Span<const float> contrast_logits;
+  // [T, d_vocab] of the clean run when this plugin's WantsFullLogits() is true, else null (for
+  // a large vocabulary the full unembedding is the costliest product of a forward pass).
+  const Tensor* logits = nullptr;
   const AnalysisContext* context = nullptr;
 
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
@@ -123,6 +128,8 @@ class AnalysisPlugin {
   // Hook-name patterns (exact names or globs) this plugin reads from PromptRun::store. Each
   // pattern must match at least one hook of the model (a typo is an error, not an empty cache).
   virtual std::vector<std::string> RequiredHooks(const ModelConfig& config) const = 0;
+  // True to receive PromptRun::logits, the full [T, d_vocab] logits of the clean run.
+  virtual bool WantsFullLogits() const { return false; }
   virtual absl::Status Begin(const AnalysisContext& /*context*/) { return absl::OkStatus(); }
   virtual absl::Status AnalyzePrompt(const PromptRun& run) = 0;
   // Title defaults to the plugin's description; add items in the order they should appear.

@@ -1,6 +1,7 @@
 #include "core/plugin/runner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <utility>
 
@@ -89,6 +90,40 @@ std::string ModelSummary(const ModelConfig& c) {
   return s;
 }
 
+namespace {
+
+constexpr char kFinalNormalized[] = "ln_final.hook_normalized";
+
+// out[i] = the clean run's logit of tokens[i] at position i (NaN where tokens[i] == -1): from
+// the full logits, or as ln_final's output at i . W_U[:, token] + b_U[token].
+absl::Status TokenLogits(const Model& model, const RunResult& result, bool full_logits,
+                         const std::vector<int>& tokens, std::vector<float>& out) {
+  const int64_t T = tokens.size(), D = model.config.d_model, V = model.config.d_vocab;
+  out.assign(T, std::nanf(""));
+  const Tensor* normalized = nullptr;
+  if (!full_logits) {
+    absl::StatusOr<const Tensor*> n = result.store.Get(kFinalNormalized);
+    if (!n.ok()) return n.status();
+    normalized = *n;
+  }
+  const Weights& w = model.weights;
+  for (int64_t i = 0; i < T; ++i) {
+    const int t = tokens[i];
+    if (t < 0) continue;
+    if (full_logits) {
+      out[i] = result.logits.data[i * V + t];
+      continue;
+    }
+    double acc = w.b_U.empty() ? 0.0 : w.b_U.data[t];
+    const float* x = normalized->row(i);
+    for (int64_t d = 0; d < D; ++d) acc += static_cast<double>(x[d]) * w.W_U.data[d * V + t];
+    out[i] = static_cast<float>(acc);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
                                   const std::vector<LoadedPlugin>& plugins,
                                   const std::vector<Prompt>& prompts,
@@ -115,7 +150,12 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
 
   // Each plugin's patterns are checked on their own, so one plugin's typo fails only it.
   const std::vector<std::string> known = AllHookNames(config);
+  // Without a plugin that reads the full logits, the target and contrast logits are read off
+  // the final norm's output (ln_final.hook_normalized), and the unembedding is skipped.
+  bool full_logits = false;
+  for (auto& inst : instances) full_logits = inst->WantsFullLogits() || full_logits;
   std::vector<std::string> wanted;
+  if (!full_logits) wanted.push_back(kFinalNormalized);
   for (auto& inst : instances) {
     const std::vector<std::string> hooks = inst->RequiredHooks(config);
     if (!inst->ok()) continue;
@@ -152,6 +192,8 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
   }
   RunOptions run_options;
   run_options.cache = *cache;
+  run_options.logits = full_logits ? RunOptions::Logits::kAll : RunOptions::Logits::kNone;
+  std::vector<float> target_logits, contrast_logits;
   RunResult result;  // reused: prompts of equal length allocate nothing
   for (size_t i = 0; i < prompts.size(); ++i) {
     bool any = false;
@@ -180,6 +222,13 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
     }
     std::vector<int> contrasts = prompt.contrasts;
     if (contrasts.empty()) contrasts.assign(T, -1);
+    if (absl::Status s = TokenLogits(model, result, full_logits, targets, target_logits); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = TokenLogits(model, result, full_logits, contrasts, contrast_logits);
+        !s.ok()) {
+      return s;
+    }
 
     PromptRun run;
     run.index = static_cast<int64_t>(i);
@@ -188,7 +237,9 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
     run.targets = targets;
     run.contrasts = contrasts;
     run.store = &result.store;
-    run.logits = &result.logits;
+    run.target_logits = target_logits;
+    run.contrast_logits = contrast_logits;
+    run.logits = full_logits ? &result.logits : nullptr;
     run.context = &context;
     for (size_t k = 0; k < instances.size(); ++k) {
       timed(k, [&](PluginInstance& inst) { inst.AnalyzePrompt(run); });

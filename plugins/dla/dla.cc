@@ -70,7 +70,9 @@ class DlaPlugin : public AnalysisPlugin {
         stats[n].Add(v);
         sum += v;
       }
-      const double logit = LogitOf(*run.logits, i, *dir);
+      const double logit = dir->contrast >= 0
+                               ? static_cast<double>(run.target_logits[i]) - run.contrast_logits[i]
+                               : run.target_logits[i];
       max_error_ = std::max(max_error_, std::fabs(sum - logit));
       max_rel_error_ = std::max(max_rel_error_, std::fabs(sum - logit) / (1 + std::fabs(logit)));
       (i == 0 ? bos_logit_ : logit_).Add(logit);

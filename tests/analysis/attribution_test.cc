@@ -136,7 +136,9 @@ TEST_P(FamilyTest, BosSplitSumsToResult) {
     for (int64_t d = 0; d < D; ++d) {
       EXPECT_NEAR(split->from_bos[d] + split->rest[d], res.data[(i * H + 1) * D + d], 1e-5);
       bos_norm += split->from_bos[d] * split->from_bos[d];
-      if (i == 0) EXPECT_NEAR(split->rest[d], 0, 1e-5);
+      if (i == 0) {
+        EXPECT_NEAR(split->rest[d], 0, 1e-5);
+      }
     }
     EXPECT_GT(bos_norm, 0);
   }

@@ -254,7 +254,9 @@ TEST_P(PluginsTest, OtherAblationsAndAutoWriters) {
     const Table* er = FindTable(Get(*report, "erasure"), "erasers");
     EXPECT_EQ(er->rows.size(), eraser() ? 1u : 0u);
     // Automatic writers: the planted writer has the most negative median PR.
-    if (eraser()) EXPECT_NE(FindTable(Get(*report, "erasure"), "writer_L0H1"), nullptr);
+    if (eraser()) {
+      EXPECT_NE(FindTable(Get(*report, "erasure"), "writer_L0H1"), nullptr);
+    }
   }
   SetFlag("cleanup_ablation", "resample");
   SetFlag("adversarial_ablation", "resample");

@@ -27,7 +27,7 @@ TEST(PluginAbi, LayoutOfVersion2) {
   EXPECT_EQ(sizeof(DatasetInfo), 80u);
   EXPECT_EQ(sizeof(AnalysisSettings), 72u);
   EXPECT_EQ(sizeof(AnalysisContext), 168u);
-  EXPECT_EQ(sizeof(PromptRun), 96u);
+  EXPECT_EQ(sizeof(PromptRun), 128u);
   EXPECT_EQ(sizeof(MemlensPluginDescriptor), 40u);
 }
 

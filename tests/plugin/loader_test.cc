@@ -58,7 +58,7 @@ TEST(LoadPluginFileTest, PluginFlagsAreRegistered) {
   EXPECT_NE(flag->Filename().find("counter.cc"), std::string::npos) << flag->Filename();
   // The loader knows which flags came with which plugin, also when opened again.
   EXPECT_EQ(LoadPluginFile(TestPlugin("counter"))->flags,
-            (std::vector<std::string>{"counter_label"}));
+            (std::vector<std::string>{"counter_full_logits", "counter_label"}));
   EXPECT_EQ(LoadPluginFile(TestPlugin("faulty"))->flags,
             (std::vector<std::string>{"faulty_mode", "faulty_stage"}));
   EXPECT_TRUE(LoadPluginFile(TestPlugin("dup_one"))->flags.empty());
@@ -75,11 +75,12 @@ TEST(DescribePluginsTest, ListsPluginsAndTheirFlags) {
   EXPECT_EQ(list.rows[1][0].str(), "resid_norms");
   EXPECT_EQ(list.rows[1][3].str(), ExamplePlugin());
   const Table& flags = absl::get<Table>(r.sections[0].items[1]);
-  ASSERT_EQ(flags.rows.size(), 2u);
-  EXPECT_EQ(flags.rows[0][1].str(), "--counter_label");
-  EXPECT_EQ(flags.rows[0][2].str(), "tokens");
-  EXPECT_EQ(flags.rows[1][1].str(), "--resid_norms_rms");
-  EXPECT_NE(flags.rows[1][4].str().find("RMS"), std::string::npos);
+  ASSERT_EQ(flags.rows.size(), 3u);
+  EXPECT_EQ(flags.rows[0][1].str(), "--counter_full_logits");
+  EXPECT_EQ(flags.rows[1][1].str(), "--counter_label");
+  EXPECT_EQ(flags.rows[1][2].str(), "tokens");
+  EXPECT_EQ(flags.rows[2][1].str(), "--resid_norms_rms");
+  EXPECT_NE(flags.rows[2][4].str().find("RMS"), std::string::npos);
 }
 
 TEST(LoadPluginFileTest, AbiMismatchSaysBothNumbers) {

@@ -119,6 +119,24 @@ TEST_F(RunnerTest, EveryPluginProducesItsSection) {
   EXPECT_TRUE(json::Parse(RenderJson(*r)).ok());
 }
 
+// Without a plugin that wants the full logits the unembedding is skipped and the target
+// logits come from ln_final's output; they equal the full logits' entries (counter checks
+// that directly when it asks for the full logits).
+TEST_F(RunnerTest, TargetLogitsWithoutTheFullLogits) {
+  auto sum_of_target_logits = [&](bool full) {
+    SetFlag("counter_full_logits", full ? "true" : "false");
+    absl::StatusOr<Report> r = RunPlugins(transformer_, {plugins_[0]}, Prompts());
+    EXPECT_TRUE(r.ok()) << r.status();
+    const Section* s = Find(*r, "counter");
+    EXPECT_TRUE(s->ok) << s->error;
+    return absl::get<Table>(s->items[0]).rows[0][3].float_value();
+  };
+  const double full = sum_of_target_logits(true), read_off = sum_of_target_logits(false);
+  SetFlag("counter_full_logits", "true");
+  EXPECT_NE(full, 0);
+  EXPECT_NEAR(read_off, full, 1e-4 * (1 + std::fabs(full)));
+}
+
 TEST_F(RunnerTest, TimingsCoverTheForwardAndEveryPlugin) {
   RunnerOptions options;
   RunTimings timings;
