@@ -359,7 +359,9 @@ TEST(TorchCheckpointBadInput, SurvivesRandomCorruption) {
     if (!ckpt.ok()) continue;
     ++opened;
     for (const TorchTensorInfo& t : ckpt->tensors()) {
-      if (IsFloatDType(t.dtype)) ASSERT_TRUE(ckpt->ReadFloat(t.name).ok()) << t.name;
+      if (IsFloatDType(t.dtype)) {
+        ASSERT_TRUE(ckpt->ReadFloat(t.name).ok()) << t.name;
+      }
     }
   }
   EXPECT_GT(opened, 0);  // flips in tensor data leave a valid checkpoint
