@@ -87,6 +87,43 @@ expect "bad report format" nonzero "xml" -- \
 expect "paper preset refuses multi-token targets clearly" nonzero '" bottom" is 4 tokens' -- \
   "$MEMLENS" report --preset=paper --plugins=dla
 expect "bad preset" nonzero "--preset must be" -- "$MEMLENS" report --preset=nonsense
+# The paper preset end to end, on the shipped model's weights with a tokenizer in which the
+# paper's target and contrast tokens are single tokens (the numbers mean nothing: this is the
+# pipeline a gelu-4l folder goes through).
+python3 - models/default/tokenizer.json "$TMP/paper_tokenizer.json" <<'PY'
+import json, sys
+tok = json.load(open(sys.argv[1]))
+byte_tokens = [t for t, i in sorted(tok["model"]["vocab"].items(), key=lambda kv: kv[1])
+               if not t.startswith("<|")][:256]
+vocab = {"<|endoftext|>": 0}
+for t in byte_tokens:
+    vocab[t] = len(vocab)
+merges = []
+for word in ["Ġbottom", "Ġtop", "ĠState", "ĠUniversity", "Ġ__", "Ġget", "ĠChurch", "Ġchurch"]:
+    for k in range(2, len(word) + 1):       # left to right: Ġb, Ġbo, Ġbot, ...
+        left, right = word[:k - 1], word[k - 1]
+        if word[:k] not in vocab:
+            vocab[word[:k]] = len(vocab)
+            merges.append(f"{left} {right}")
+tok["model"]["vocab"], tok["model"]["merges"] = vocab, merges
+json.dump(tok, open(sys.argv[2], "w"))
+PY
+"$MEMLENS" report --preset=paper --tokenizer="$TMP/paper_tokenizer.json" --format=json \
+  --out="$TMP/paper.json" > "$TMP/paper.log" 2>&1 && python3 - "$TMP/paper.json" <<'PY' \
+  && pass "--preset=paper runs the reference study's analysis end to end" \
+  || fail "--preset=paper end to end: $(cat "$TMP/paper.log")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = r["metadata"]
+assert m["dataset"]["num_prompts"] == 4 and "paper preset" in m["settings"]["target"], m
+sections = {s["plugin"]: s for s in r["sections"]}
+for name in ("dla", "cleanup_dla", "erasure", "adversarial"):
+    assert sections[name]["status"] == "ok", (name, sections[name]["status"])
+assert sections["erasure"]["settings"]["--erasure_writer"] == "L0H2"
+assert sections["adversarial"]["settings"]["--adversarial_nodes"] == "L0H2"
+text = json.dumps(sections["erasure"])
+assert "L0H2" in text
+PY
 timings=$("$MEMLENS" report --model="$FIXTURES/tl_safetensors" --tokens=0,5,7,9,11,3 \
   --plugins=dla,erasure --timings 2>&1 >/dev/null)
 case "$timings" in
