@@ -73,12 +73,12 @@ std::vector<std::string> PathCorrectedHooks(const ModelConfig& config) {
 
 namespace {
 
-// A clean hook with at least `rows` rows (and `cols` columns when cols > 0).
+// A clean per-position hook ([T, ...]) covering at least `rows` positions.
 absl::StatusOr<const Tensor*> GetRows(const ActivationStore& clean, const std::string& name,
-                                      int64_t rows, int64_t cols = 0) {
+                                      int64_t rows) {
   absl::StatusOr<const Tensor*> t = clean.Get(name);
   if (!t.ok()) return t.status();
-  if ((*t)->rank() < 1 || (*t)->dim(0) < rows || (cols > 0 && (*t)->dim(1) != cols)) {
+  if ((*t)->rank() < 1 || (*t)->dim(0) < rows) {
     return absl::InvalidArgumentError(absl::StrCat("path-corrected DLA: ", name, " has shape ",
                                                    ShapeString((*t)->shape), ", need ", rows,
                                                    " positions"));
@@ -166,10 +166,10 @@ absl::StatusOr<PathCorrectedDla> PathCorrector::Compute(const Node& writer,
     const std::string prefix = absl::StrCat("blocks.", l, ".");
     absl::StatusOr<const Tensor*> scale = GetRows(*clean_, prefix + "ln1.hook_scale", T);
     if (!scale.ok()) return scale.status();
-    absl::StatusOr<const Tensor*> pattern = GetRows(*clean_, prefix + "attn.hook_pattern", H);
+    absl::StatusOr<const Tensor*> pattern = clean_->Get(prefix + "attn.hook_pattern");
     if (!pattern.ok()) return pattern.status();
-    const int64_t Tp = (*pattern)->dim(1);
-    if ((*pattern)->rank() != 3 || Tp < T || (*pattern)->dim(2) != Tp) {
+    const int64_t Tp = (*pattern)->rank() == 3 ? (*pattern)->dim(1) : 0;
+    if (Tp < T || (*pattern)->dim(0) != H || (*pattern)->dim(2) != Tp) {
       return absl::InvalidArgumentError(absl::StrCat(
           "path-corrected DLA: ", prefix, "attn.hook_pattern has shape ",
           ShapeString((*pattern)->shape), ", need [", H, ", >= ", T, ", >= ", T, "]"));

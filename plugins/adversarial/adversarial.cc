@@ -45,9 +45,7 @@ namespace {
 class Adversarial : public AnalysisPlugin {
  public:
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
-    std::vector<std::string> hooks = NodeHooks(config);
-    for (const std::string& h : TotalEffectHooks(config)) hooks.push_back(h);
-    return hooks;
+    return TotalEffectHooks(config);  // the nodes' outputs and the final scale included
   }
 
   absl::Status Begin(const AnalysisContext& context) override {

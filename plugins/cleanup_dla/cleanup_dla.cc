@@ -56,8 +56,7 @@ namespace {
 class CleanupDla : public AnalysisPlugin {
  public:
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
-    std::vector<std::string> hooks = NodeHooks(config);
-    for (const std::string& h : TotalEffectHooks(config)) hooks.push_back(h);
+    std::vector<std::string> hooks = TotalEffectHooks(config);  // the nodes' outputs included
     for (const std::string& h : PathCorrectedHooks(config)) hooks.push_back(h);
     return hooks;
   }

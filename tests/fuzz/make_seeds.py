@@ -18,6 +18,8 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from bpe_train import bytes_to_unicode  # noqa: E402  (GPT-2's byte -> unicode table)
 
 
 def put(target, name, data):
@@ -186,18 +188,6 @@ def seeds_llama2c():
 
 
 # ---------------------------------------------------------------- GPT-2 tokenizer
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
 
 def seeds_gpt2():
     b2u = bytes_to_unicode()
