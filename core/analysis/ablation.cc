@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace memlens {
 
@@ -215,6 +216,19 @@ Tensor NodeMean::Mean(int64_t T) const {
     }
   }
   return m;
+}
+
+absl::StatusOr<ActivationStore> RunDonor(const Transformer& tf, absl::Span<const int> tokens) {
+  const ModelConfig& c = tf.model().config;
+  RunOptions o;
+  o.logits = RunOptions::Logits::kNone;
+  absl::StatusOr<HookFilter> f =
+      HookFilter::Parse(absl::StrJoin(NodeHooks(c), ","), AllHookNames(c));
+  if (!f.ok()) return f.status();
+  o.cache = *f;
+  absl::StatusOr<RunResult> r = tf.Run(tokens, o);
+  if (!r.ok()) return r.status();
+  return std::move(r->store);
 }
 
 absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean* mean,

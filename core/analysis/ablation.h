@@ -77,6 +77,9 @@ class NodeMean {
   std::vector<int64_t> count_;
 };
 
+// The donor prompt's run for resample ablation: every node's output (NodeHooks), no logits.
+absl::StatusOr<ActivationStore> RunDonor(const Transformer& tf, absl::Span<const int> tokens);
+
 // What replaces `node`'s output [T, D] under `mode`: zeros, the running mean over prompts seen
 // so far (`mean`, used only in mean mode), or the node's output in the donor prompt's run (resample; `donor` holds its hooks).
 absl::StatusOr<Tensor> AblationReplacement(AblationMode mode, const NodeMean* mean,

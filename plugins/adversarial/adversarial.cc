@@ -18,7 +18,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "core/analysis/ablation.h"
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
@@ -118,15 +117,9 @@ class Adversarial : public AnalysisPlugin {
     }
     ActivationStore donor_store;
     if (donor != nullptr && !to_ablate.empty()) {
-      RunOptions o;
-      o.logits = RunOptions::Logits::kNone;
-      absl::StatusOr<HookFilter> f = HookFilter::Parse(absl::StrJoin(NodeHooks(model.config), ","),
-                                                       AllHookNames(model.config));
-      if (!f.ok()) return f.status();
-      o.cache = *f;
-      absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
+      absl::StatusOr<ActivationStore> r = RunDonor(*context_->transformer, *donor);
       if (!r.ok()) return r.status();
-      donor_store = std::move(r->store);
+      donor_store = std::move(*r);
     }
     // Only now may the pool change (Add can reallocate what `donor` points into).
     if (donor != nullptr) donors_->Add(run.index, run.tokens);

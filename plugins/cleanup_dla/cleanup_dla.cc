@@ -264,15 +264,9 @@ class CleanupDla : public AnalysisPlugin {
     const int64_t T = p.tokens.size();
     ActivationStore donor_store;
     if (donor != nullptr) {
-      RunOptions o;
-      o.logits = RunOptions::Logits::kNone;
-      absl::StatusOr<HookFilter> f = HookFilter::Parse(
-          absl::StrJoin(NodeHooks(model.config), ","), AllHookNames(model.config));
-      if (!f.ok()) return f.status();
-      o.cache = *f;
-      absl::StatusOr<RunResult> r = context_->transformer->Run(*donor, o);
+      absl::StatusOr<ActivationStore> r = RunDonor(*context_->transformer, *donor);
       if (!r.ok()) return r.status();
-      donor_store = std::move(r->store);
+      donor_store = std::move(*r);
     }
     for (size_t k = 0; k < selected_.size(); ++k) {
       const Node& node = nodes_[selected_[k]];
