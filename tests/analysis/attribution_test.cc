@@ -77,7 +77,19 @@ TEST_P(FamilyTest, NodeList) {
   const size_t expected = 1 + (c.pos == PosKind::kLearned) +
                           c.n_layers * (c.n_heads + 1 + (c.has_bias ? 1 : 0));
   EXPECT_EQ(nodes.size(), expected);
-  EXPECT_EQ(*FindNode(nodes, "L1H2"), *FindNode(nodes, "L1H2"));
+  // The stream order written out by hand for the two small configs.
+  const std::vector<std::string> want =
+      GetParam() ? std::vector<std::string>{"embed", "L0H0", "L0H1", "L0H2", "L0H3", "M0",
+                                            "L1H0", "L1H1", "L1H2", "L1H3", "M1"}
+                 : std::vector<std::string>{"embed", "pos_embed", "L0H0", "L0H1", "L0H2",
+                                            "L0.b_O", "M0", "L1H0", "L1H1", "L1H2", "L1.b_O",
+                                            "M1", "L2H0", "L2H1", "L2H2", "L2.b_O", "M2"};
+  std::vector<std::string> names;
+  for (const Node& n : nodes) names.push_back(n.name);
+  EXPECT_EQ(names, want);
+  EXPECT_EQ(*FindNode(nodes, "L1H2"), GetParam() ? 8 : 9);
+  EXPECT_EQ(nodes[*FindNode(nodes, "L1H2")].layer, 1);
+  EXPECT_EQ(nodes[*FindNode(nodes, "L1H2")].head, 2);
   EXPECT_FALSE(FindNode(nodes, "L9H9").ok());
   const Node& l0 = nodes[*FindNode(nodes, "L0H1")];
   EXPECT_TRUE(l0.IsReadBy(nodes[*FindNode(nodes, "M0")]));

@@ -256,11 +256,12 @@ TEST(PluginSearchPathTest, DirsThenEnvironmentThenDefault) {
   EXPECT_EQ(path[0], "/flag/dir");
   EXPECT_EQ(path[1], "/env/one");
   EXPECT_EQ(path[2], "/env/two");
+  // Under Bazel the test binary sits below bazel-bin, whose plugins/ the default finds.
   const std::string def = DefaultPluginDir();
-  if (!def.empty()) {
-    EXPECT_EQ(path.back(), def);
-    EXPECT_TRUE(absl::EndsWith(def, "/plugins")) << def;
-  }
+  ASSERT_FALSE(def.empty()) << "no plugins/ directory above " << fs::read_symlink("/proc/self/exe");
+  EXPECT_EQ(path.size(), 4u);
+  EXPECT_EQ(path.back(), def);
+  EXPECT_TRUE(absl::EndsWith(def, "/plugins")) << def;
   unsetenv("MEMLENS_PLUGIN_PATH");
 }
 
@@ -269,7 +270,7 @@ TEST(PluginSearchPathTest, DefaultDirectoryIsBazelBinPlugins) {
   // is built to bazel-bin/plugins/example/. The default directory finds it by name, with no
   // flag and no environment, as memlens (bazel-bin/core/cli/memlens) does.
   const std::string def = DefaultPluginDir();
-  if (def.empty()) GTEST_SKIP() << "no plugins/ directory above " << fs::read_symlink("/proc/self/exe");
+  ASSERT_FALSE(def.empty()) << "no plugins/ directory above " << fs::read_symlink("/proc/self/exe");
   absl::StatusOr<std::vector<LoadedPlugin>> r = LoadPlugins({"resid_norms"}, {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)[0].path, def + "/example/libresid_norms.so");
