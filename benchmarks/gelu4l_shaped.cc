@@ -5,7 +5,7 @@
 #include <random>
 #include <string>
 
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 
 namespace memlens {
 namespace {

@@ -35,6 +35,10 @@ int RunInfo() {
   json::JsonWriter j(2);
   std::vector<std::vector<std::string>> tensors;
   j.BeginObject().Key("model").String(s->model_path).Key("format").String(c.format);
+  j.Key("family").String(s->family);
+  j.Key("quirks").BeginArray();
+  for (const std::string& q : s->quirks) j.String(q);
+  j.EndArray();
   j.Key("name").String(c.name).Key("parameters").Int(params);
   j.Key("processing").String(s->model().processing);
   j.Key("config").BeginObject();
@@ -60,6 +64,8 @@ int RunInfo() {
     return 0;
   }
   std::printf("model       %s (%s)\n", s->model_path.c_str(), c.format.c_str());
+  std::printf("family      %s%s%s\n", s->family.c_str(), s->quirks.empty() ? "" : ": ",
+              absl::StrJoin(s->quirks, ", ").c_str());
   std::printf("parameters  %s (%.1f MB as float32)\n", WithThousands(params).c_str(),
               params * 4.0 / (1 << 20));
   std::printf("layers      %d, d_model %d, %d heads of %d (%d key/value heads), d_mlp %d\n",

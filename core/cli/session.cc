@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/cli/flags.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/model/processing.h"
 #include "core/tokenizer/load_tokenizer.h"
 
@@ -27,26 +27,6 @@ std::string SelfExe() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "" : exe.string();
-}
-
-// Tokenizer files that sit next to a model: the first that exists wins.
-std::string FindTokenizerNear(const std::string& model_path) {
-  std::error_code ec;
-  const fs::path p(model_path);
-  const fs::path dir = fs::is_directory(p, ec) ? p : p.parent_path();
-  for (const char* name : {"tokenizer.json", "encoder.json"}) {
-    if (fs::exists(dir / name, ec)) {
-      return std::string(name) == "encoder.json" ? dir.string() : (dir / name).string();
-    }
-  }
-  // llama2.c models ship with tok<vocab>.bin.
-  for (const auto& entry : fs::directory_iterator(dir.empty() ? "." : dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("tok", 0) == 0 && entry.path().extension() == ".bin") {
-      return entry.path().string();
-    }
-  }
-  return "";
 }
 
 }  // namespace
@@ -72,9 +52,11 @@ absl::StatusOr<Session> OpenSession(bool analysis) {
           "binary or in the current directory");
     }
   }
-  auto model = LoadModel(s.model_path);
-  if (!model.ok()) return model.status();
-  s.model_storage = std::make_unique<Model>(std::move(*model));
+  auto resolved = ResolveModel(s.model_path);
+  if (!resolved.ok()) return resolved.status();
+  s.model_storage = std::make_unique<Model>(std::move(resolved->model));
+  s.family = resolved->family;
+  s.quirks = std::move(resolved->quirks);
   const std::string process = absl::GetFlag(FLAGS_process_weights);
   if (process != "auto" && process != "yes" && process != "no") {
     return absl::InvalidArgumentError(
@@ -92,17 +74,12 @@ absl::StatusOr<Session> OpenSession(bool analysis) {
   }
 
   std::string tok_path = absl::GetFlag(FLAGS_tokenizer);
-  if (tok_path.empty()) tok_path = FindTokenizerNear(s.model_path);
+  if (tok_path.empty()) tok_path = resolved->tokenizer_path;
   if (!tok_path.empty()) {
     LoadTokenizerOptions tok_options;
     tok_options.model_vocab_size = s.model().config.d_vocab;
     auto tok = LoadTokenizer(tok_path, tok_options);
     if (!tok.ok()) return tok.status();
-    if ((*tok)->vocab_size() > s.model().config.d_vocab) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tokenizer ", tok_path, " has ", (*tok)->vocab_size(),
-          " tokens but the model's vocabulary (d_vocab) is only ", s.model().config.d_vocab));
-    }
     s.tokenizer = std::move(*tok);
   }
   s.pool = std::make_unique<ThreadPool>(absl::GetFlag(FLAGS_threads));

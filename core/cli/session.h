@@ -20,13 +20,15 @@ struct Session {
   std::string model_path;
   std::unique_ptr<Model> model_storage;
   const Model& model() const { return *model_storage; }
+  std::string family;               // the model family that loaded it ("hf-llama", ...)
+  std::vector<std::string> quirks;  // its quirks in force (core/model/load/family.h)
   std::unique_ptr<Tokenizer> tokenizer;  // null when none was found (ids only)
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Transformer> transformer;
 };
 
 // Loads --model (default: the model shipped in models/default) and --tokenizer (default: the
-// tokenizer files next to the model, if any), applies --process_weights ("auto" means
+// tokenizer ResolveModel finds next to the model, if any), applies --process_weights ("auto" means
 // `analysis`: on for commands whose numbers are compared with TransformerLens), and starts
 // --threads workers.
 absl::StatusOr<Session> OpenSession(bool analysis = false);

@@ -298,6 +298,76 @@ const std::vector<int64_t>* SafetensorsSource::FindShape(absl::string_view name)
   return view == nullptr ? nullptr : &view->shape;
 }
 
+absl::StatusOr<std::unique_ptr<ShardedSafetensorsSource>> ShardedSafetensorsSource::Open(
+    const std::string& index_path) {
+  json::ParseOptions options;
+  options.source_name = index_path;
+  options.max_depth = 16;
+  absl::StatusOr<json::Value> index = json::ParseFile(index_path, options);
+  if (!index.ok()) return index.status();
+  const json::Value* map = index->Find("weight_map");
+  if (map == nullptr || !map->is_object() || map->object().empty()) {
+    return Error(index_path, "no \"weight_map\" object naming the tensors' part files");
+  }
+  const size_t slash = index_path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : index_path.substr(0, slash);
+  auto source = std::unique_ptr<ShardedSafetensorsSource>(new ShardedSafetensorsSource);
+  source->index_path_ = index_path;
+  std::map<std::string, size_t> part_index;  // part file name -> index into parts_
+  for (const auto& [name, part] : map->object()) {
+    if (!part.is_string()) {
+      return Error(index_path, absl::StrCat("weight_map[\"", name, "\"] is not a file name"));
+    }
+    const std::string& file = part.string_value();
+    if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos) {
+      return Error(index_path, absl::StrCat("weight_map[\"", name, "\"] = \"", file,
+                                            "\" is not a file name in the index's directory"));
+    }
+    auto it = part_index.find(file);
+    if (it == part_index.end()) {
+      absl::StatusOr<SafetensorsFile> f = SafetensorsFile::Open(dir + "/" + file);
+      if (!f.ok()) return f.status();
+      it = part_index.emplace(file, source->parts_.size()).first;
+      source->parts_.push_back(std::move(*f));
+    }
+    if (source->parts_[it->second].Find(name) == nullptr) {
+      return Error(index_path, absl::StrCat("tensor ", name, " is assigned to ", file,
+                                            ", which does not hold it"));
+    }
+    source->part_of_.emplace(name, it->second);
+  }
+  for (const SafetensorsFile& f : source->parts_) {
+    for (const auto& [name, view] : f.tensors()) {
+      auto it = source->part_of_.find(name);
+      if (it == source->part_of_.end() || &source->parts_[it->second] != &f) {
+        return Error(f.path(), absl::StrCat("holds tensor ", name, ", which ", index_path,
+                                            " does not assign to this part"));
+      }
+    }
+  }
+  return source;
+}
+
+std::vector<std::string> ShardedSafetensorsSource::TensorNames() const {
+  std::vector<std::string> names;
+  names.reserve(part_of_.size());
+  for (const auto& [name, part] : part_of_) names.push_back(name);
+  return names;
+}
+
+const std::vector<int64_t>* ShardedSafetensorsSource::FindShape(absl::string_view name) const {
+  auto it = part_of_.find(name);
+  return it == part_of_.end() ? nullptr : &parts_[it->second].Find(name)->shape;
+}
+
+absl::StatusOr<Tensor> ShardedSafetensorsSource::ReadFloat(absl::string_view name) const {
+  auto it = part_of_.find(name);
+  if (it == part_of_.end()) {
+    return absl::NotFoundError(absl::StrCat(index_path_, ": no tensor ", name));
+  }
+  return parts_[it->second].ReadFloat(name);
+}
+
 absl::Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                               const std::map<std::string, std::string>& metadata) {
   json::JsonWriter header;

@@ -99,6 +99,26 @@ class SafetensorsSource : public TensorSource {
   SafetensorsFile file_;
 };
 
+// A sharded checkpoint: model.safetensors.index.json ({"weight_map": {tensor: part file}})
+// and the parts beside it. Open checks that every part is a plain file name in the index's
+// directory, that each part holds exactly the tensors the index assigns to it (none missing,
+// none extra, none in two parts); errors name the index or the part and the tensor.
+class ShardedSafetensorsSource : public TensorSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<ShardedSafetensorsSource>> Open(
+      const std::string& index_path);
+
+  const std::string& source_name() const override { return index_path_; }
+  std::vector<std::string> TensorNames() const override;
+  const std::vector<int64_t>* FindShape(absl::string_view name) const override;
+  absl::StatusOr<Tensor> ReadFloat(absl::string_view name) const override;
+
+ private:
+  std::string index_path_;
+  std::vector<SafetensorsFile> parts_;
+  std::map<std::string, size_t, std::less<>> part_of_;  // tensor name -> index into parts_
+};
+
 using NamedTensor = std::pair<std::string, const Tensor*>;
 
 // Writes float32 tensors (in the given order) as F32 safetensors, atomically (a temporary file

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <string>
 
-#include "core/io/model_loader.h"
+#include "core/io/container_formats.h"
 #include "core/io/torch_checkpoint.h"
 
 namespace memlens {

@@ -1,4 +1,5 @@
-// Plugs the PyTorch checkpoint reader (core/io/torch_checkpoint.h) into LoadModel: linking the
+// Plugs the PyTorch checkpoint reader (core/io/torch_checkpoint.h) into the container formats
+// (core/io/container_formats.h) that LoadModel looks weights up in: linking the
 // target //core/io:torch_checkpoint_format registers the container format "pth" (files
 // model_final.pth, *.pth, *.pt, and zip-format pytorch_model.bin), so
 // LoadModel("dir/with/config.json+model_final.pth") builds a model through the naming scheme

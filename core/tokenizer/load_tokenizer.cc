@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/io/json.h"
 #include "core/tokenizer/gpt2_tokenizer.h"
 #include "core/tokenizer/llama2c_tokenizer.h"
 
@@ -61,7 +62,70 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadGpt2(const fs::path& dir,
   return CheckVocab(LoadGpt2Tokenizer(encoder.string(), bpe.string()), options);
 }
 
+// The "bos_token" of tokenizer_config.json: a string or {"content": "..."}.
+std::string BosTokenText(const json::Value& tokenizer_config) {
+  const json::Value* bos = tokenizer_config.Find("bos_token");
+  if (bos == nullptr) return "";
+  if (bos->is_string()) return bos->string_value();
+  const json::Value* content = bos->Find("content");
+  return content != nullptr && content->is_string() ? content->string_value() : "";
+}
+
+int AsId(const json::Value* id) {
+  if (id == nullptr) return -1;
+  absl::StatusOr<int64_t> i = id->AsInt64();
+  return i.ok() && *i >= 0 && *i < (int64_t{1} << 31) ? static_cast<int>(*i) : -1;
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> FindTokenizerIn(const std::string& dir) {
+  const fs::path p(dir);
+  if (IsFile(p / "tokenizer.json")) return (p / "tokenizer.json").string();
+  if (IsFile(p / "encoder.json") && IsFile(p / "vocab.bpe")) return (p / "encoder.json").string();
+  std::error_code ec;
+  std::vector<std::string> bins;
+  for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
+    const std::string name = e.path().filename().string();
+    if (IsLlama2cName(name) && IsFile(e.path())) bins.push_back(name);
+  }
+  std::sort(bins.begin(), bins.end());
+  if (bins.size() == 1) return (p / bins[0]).string();
+  if (bins.size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": several llama2.c tokenizers (", absl::StrJoin(bins, ", "),
+        "); pass the file itself"));
+  }
+  return absl::NotFoundError(absl::StrCat(
+      dir, ": no tokenizer found (looked for tokenizer.json, encoder.json + vocab.bpe, "
+           "tok*.bin)"));
+}
+
+int FindTokenizerBosId(const std::string& dir) {
+  json::ParseOptions options;
+  options.source_name = dir + "/tokenizer_config.json";
+  absl::StatusOr<json::Value> tc = json::ParseFile(options.source_name, options);
+  if (!tc.ok()) return -1;
+  const std::string bos = BosTokenText(*tc);
+  if (bos.empty()) return -1;
+  options.source_name = dir + "/tokenizer.json";
+  absl::StatusOr<json::Value> tok = json::ParseFile(options.source_name, options);
+  if (!tok.ok()) return -1;
+  if (const json::Value* added = tok->Find("added_tokens"); added != nullptr) {
+    for (const json::Value& t : added->array()) {
+      const json::Value* content = t.Find("content");
+      if (content != nullptr && content->is_string() && content->string_value() == bos) {
+        return AsId(t.Find("id"));
+      }
+    }
+  }
+  if (const json::Value* model = tok->Find("model"); model != nullptr) {
+    if (const json::Value* vocab = model->Find("vocab"); vocab != nullptr) {
+      return AsId(vocab->Find(bos));
+    }
+  }
+  return -1;
+}
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path,
                                                          const LoadTokenizerOptions& options) {
@@ -72,25 +136,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path
     return absl::NotFoundError(absl::StrCat(path, ": no such file or directory"));
   }
   if (fs::is_directory(status)) {
-    if (IsFile(p / "tokenizer.json")) {
-      return CheckVocab(LoadHfTokenizerJson((p / "tokenizer.json").string()), options);
-    }
-    if (IsFile(p / "encoder.json") && IsFile(p / "vocab.bpe")) return LoadGpt2(p, options);
-    std::vector<std::string> bins;
-    for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
-      const std::string name = e.path().filename().string();
-      if (IsLlama2cName(name) && IsFile(e.path())) bins.push_back(name);
-    }
-    std::sort(bins.begin(), bins.end());
-    if (bins.size() == 1) return LoadLlama2c((p / bins[0]).string(), options);
-    if (bins.size() > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": several llama2.c tokenizers (", absl::StrJoin(bins, ", "),
-          "); pass the file itself"));
-    }
-    return absl::NotFoundError(absl::StrCat(
-        path, ": no tokenizer found (looked for tokenizer.json, encoder.json + vocab.bpe, "
-              "tok*.bin)"));
+    absl::StatusOr<std::string> found = FindTokenizerIn(path);
+    if (!found.ok()) return found.status();
+    return LoadTokenizer(*found, options);
   }
   const std::string name = p.filename().string();
   if (name == "encoder.json" || name == "vocab.bpe") return LoadGpt2(p.parent_path(), options);

@@ -29,6 +29,16 @@ struct LoadTokenizerOptions {
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
     const std::string& path, const LoadTokenizerOptions& options = {});
 
+// The one search for tokenizer files in a model's directory, in the order LoadTokenizer tries
+// them: tokenizer.json, encoder.json (+ vocab.bpe: the directory is returned), a single
+// tok*.bin. NotFoundError when there is none; InvalidArgumentError naming them when several
+// tok*.bin make the choice ambiguous.
+absl::StatusOr<std::string> FindTokenizerIn(const std::string& dir);
+
+// The BOS token id that tokenizer files in `dir` declare (tokenizer_config.json "bos_token"
+// resolved through tokenizer.json's added tokens or vocabulary), or -1.
+int FindTokenizerBosId(const std::string& dir);
+
 }  // namespace memlens
 
 #endif  // MEMLENS_CORE_TOKENIZER_LOAD_TOKENIZER_H_

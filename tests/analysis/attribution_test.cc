@@ -10,7 +10,7 @@
 #include "core/analysis/nodes.h"
 #include "core/analysis/path_corrected.h"
 #include "core/analysis/projection.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/model/forward.h"
 #include "gtest/gtest.h"
 #include "tests/random_model.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/io/json.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/io/safetensors.h"
 #include "core/io/tensor_source.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<json::Value> config = json::Parse(fuzz::AsText(data, size), options);
   if (!config.ok()) return 0;
   for (const auto& source : *Sources()) {
-    absl::StatusOr<Model> model =
+    absl::StatusOr<ResolvedModel> model =
         BuildModelFromSource(*config, "fuzz/config.json", *source, "safetensors", "");
     if (!model.ok()) {
       const absl::string_view msg = model.status().message();
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       continue;
     }
-    if (!model->config.Validate().ok()) std::abort();
+    if (!model->model.config.Validate().ok()) std::abort();
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 
 #include <cmath>
 #include <cstdint>
@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/io/hf_gpt2.h"
-#include "core/io/llama2c.h"
+#include "core/model/load/hf_gpt2.h"
+#include "core/model/load/llama2c.h"
+#include "core/io/container_formats.h"
 #include "core/io/safetensors.h"
-#include "core/io/transformer_lens.h"
-#include "core/io/weight_plan.h"
+#include "core/tokenizer/load_tokenizer.h"
+#include "core/model/load/transformer_lens.h"
+#include "core/model/load/weight_plan.h"
 #include "gtest/gtest.h"
 #include "tests/io/io_test_util.h"
 #include "tests/shared_data.h"
@@ -267,7 +269,8 @@ TEST(TransformerLens, BuildsFromAnyTensorSource) {
   ASSERT_TRUE(config.ok());
   auto model = BuildModelFromSource(*config, "cfg.json", source, "pth", "");
   ASSERT_TRUE(model.ok()) << model.status();
-  EXPECT_EQ(model->config.format, "tl-pth");
+  EXPECT_EQ(model->model.config.format, "tl-pth");
+  EXPECT_EQ(model->family, "tl");
 }
 
 TEST(TransformerLens, TokenizerFilesProvideTheBosId) {
@@ -348,7 +351,8 @@ TEST(TransformerLens, BadModelsGiveClearErrors) {
       {"negative size", TlConfigJson(s, kGeluLn).replace(13, 1, "-2"), good, "n_layers = -2"},
       {"heads", cfg(R"(, "n_key_value_heads": 2)"), good,
        "n_heads (3) is not a multiple of n_kv_heads (2)"},
-      {"neither config", R"({"hidden_size": 3})", good, "neither a TransformerLens config"},
+      {"neither config", R"({"hidden_size": 3})", good,
+       "not the config of a model family memlens knows"},
       {"vocab out", cfg(R"(, "d_vocab_out": 7)"), good, "d_vocab_out"},
       {"not JSON", "{n_layers: 2}", good, "config.json"},
   };
@@ -478,7 +482,8 @@ TEST(HfGpt2, BadModelsGiveClearErrors) {
       {"heads do not divide", config("\"n_head\": 3", "\"n_head\": 5"), good,
        "field \"n_head\" = 5"},
       {"activation", config("gelu_new", "relu"), good, "activation_function"},
-      {"model_type", config("\"gpt2\"", "\"gpt_neox\""), good, "neither a TransformerLens"},
+      {"model_type", config("\"gpt2\"", "\"gptj\""), good,
+       "not the config of a model family memlens knows"},
       {"layer scaling",
        config("\"vocab_size\"",
               "\"scale_attn_by_inverse_layer_idx\": true, "
@@ -527,7 +532,7 @@ TEST(LoadModel, PicksTheFormatFromThePath) {
   const std::string sharded = TempDir("sharded");
   WriteAll(sharded + "/config.json", "{}");
   WriteAll(sharded + "/model.safetensors.index.json", "{}");
-  EXPECT_ERROR_CONTAINS(LoadModel(sharded), "sharded safetensors");
+  EXPECT_ERROR_CONTAINS(LoadModel(sharded), "no \"weight_map\" object");
 }
 
 TEST(LoadModel, RegisteredFormatsPlugIn) {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "core/io/mapped_file.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/io/safetensors.h"
 #include "core/io/torch_checkpoint_format.h"
 #include "gtest/gtest.h"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/io/json.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/model/generate.h"
 #include "core/tokenizer/load_tokenizer.h"
 #include "gtest/gtest.h"

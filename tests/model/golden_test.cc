@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/io/safetensors.h"
 #include "core/model/forward.h"
 #include "gtest/gtest.h"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/model/generate.h"
 #include "gtest/gtest.h"
 #include "tests/shared_data.h"

@@ -1,4 +1,4 @@
-#include "core/io/llama2c.h"
+#include "core/model/load/llama2c.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "core/io/transformer_lens.h"
+#include "core/model/load/transformer_lens.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/io/json_fields.h"
-#include "core/io/weight_plan.h"
+#include "core/model/load/weight_plan.h"
 
 namespace memlens {
 namespace {
@@ -259,6 +259,31 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
     return absl::Status(s.code(), absl::StrCat(source.source_name(), ": ", s.message()));
   }
   return model;
+}
+
+ModelFamily TransformerLensFamily() {
+  ModelFamily f;
+  f.name = "tl";
+  f.what = "a TransformerLens config has \"d_model\"";
+  f.matches = [](const json::Value& config) { return config.Find("d_model") != nullptr; };
+  f.build = [](const FamilyInput& in) -> absl::StatusOr<FamilyModel> {
+    absl::StatusOr<TransformerLensSpec> spec = ParseTransformerLensConfig(in.config, in.config_path);
+    if (!spec.ok()) return spec.status();
+    if (in.tokenizer_bos >= 0 && in.tokenizer_bos < spec->config.d_vocab) {
+      spec->config.bos_token_id = in.tokenizer_bos;
+      spec->config.prepend_bos = spec->default_prepend_bos;
+    }
+    const bool permuted = spec->config.pos == PosKind::kRotary && !spec->rotary_adjacent_pairs;
+    const bool folded = !spec->ln_weights_stored;
+    FamilyModel out;
+    absl::StatusOr<Model> model = BuildTransformerLensModel(std::move(*spec), in.source);
+    if (!model.ok()) return model.status();
+    out.model = std::move(*model);
+    if (permuted) out.quirks.push_back("rotate-half q/k permuted to interleaved pairs");
+    if (folded) out.quirks.push_back("layer-norm weights folded (LNPre/RMSPre)");
+    return out;
+  };
+  return f;
 }
 
 }  // namespace memlens

@@ -1,4 +1,4 @@
-#include "core/io/hf_gpt2.h"
+#include "core/model/load/hf_gpt2.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/io/json_fields.h"
-#include "core/io/weight_plan.h"
+#include "core/model/load/weight_plan.h"
 
 namespace memlens {
 namespace {
@@ -185,6 +185,29 @@ absl::StatusOr<Model> BuildHfGpt2Model(const ModelConfig& config, const std::str
     return absl::Status(s.code(), absl::StrCat(source.source_name(), ": ", s.message()));
   }
   return model;
+}
+
+ModelFamily HfGpt2Family() {
+  ModelFamily f;
+  f.name = "hf-gpt2";
+  f.what = "a HuggingFace GPT-2 config has \"model_type\": \"gpt2\" or \"n_embd\"";
+  f.matches = IsHfGpt2Config;
+  f.build = [](const FamilyInput& in) -> absl::StatusOr<FamilyModel> {
+    absl::StatusOr<ModelConfig> c = ParseHfGpt2Config(in.config, in.config_path);
+    if (!c.ok()) return c.status();
+    if (in.tokenizer_bos >= 0 && in.tokenizer_bos < c->d_vocab) {
+      c->bos_token_id = in.tokenizer_bos;
+      c->prepend_bos = true;
+    }
+    FamilyModel out;
+    out.quirks.push_back("fused c_attn split into q, k, v");
+    if (!in.source.Has("lm_head.weight")) out.quirks.push_back("tied embeddings");
+    absl::StatusOr<Model> model = BuildHfGpt2Model(*c, in.config_path, in.source);
+    if (!model.ok()) return model.status();
+    out.model = std::move(*model);
+    return out;
+  };
+  return f;
 }
 
 }  // namespace memlens

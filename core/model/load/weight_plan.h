@@ -7,8 +7,8 @@
 // that the source holds nothing unexpected (a tensor the builder does not understand usually
 // means a config/weights mismatch, e.g. a gated MLP in a file whose config says otherwise);
 // only then does it read, convert and place the tensors one at a time.
-#ifndef MEMLENS_CORE_IO_WEIGHT_PLAN_H_
-#define MEMLENS_CORE_IO_WEIGHT_PLAN_H_
+#ifndef MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
+#define MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
 
 #include <cstdint>
 #include <functional>
@@ -61,4 +61,4 @@ Tensor RotateHalfToInterleaved(const Tensor& t, int64_t d_head);
 
 }  // namespace memlens
 
-#endif  // MEMLENS_CORE_IO_WEIGHT_PLAN_H_
+#endif  // MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_

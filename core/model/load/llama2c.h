@@ -9,8 +9,8 @@
 //   vocab_size is negative (a classifier separate from the embedding).
 // Matrices are stored [out, in] (PyTorch nn.Linear); memlens wants [in, out], so every one is
 // transposed. A row block h*hs..(h+1)*hs of wq (head h) becomes the column block of head h.
-#ifndef MEMLENS_CORE_IO_LLAMA2C_H_
-#define MEMLENS_CORE_IO_LLAMA2C_H_
+#ifndef MEMLENS_CORE_MODEL_LOAD_LLAMA2C_H_
+#define MEMLENS_CORE_MODEL_LOAD_LLAMA2C_H_
 
 #include <cstdint>
 #include <string>
@@ -49,4 +49,4 @@ absl::StatusOr<Model> LoadLlama2c(const std::string& path);
 
 }  // namespace memlens
 
-#endif  // MEMLENS_CORE_IO_LLAMA2C_H_
+#endif  // MEMLENS_CORE_MODEL_LOAD_LLAMA2C_H_

@@ -1,4 +1,4 @@
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -8,50 +8,17 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
-#include "core/io/hf_gpt2.h"
-#include "core/io/llama2c.h"
+#include "core/io/container_formats.h"
 #include "core/io/mapped_file.h"
-#include "core/io/safetensors.h"
-#include "core/io/transformer_lens.h"
+#include "core/model/load/family.h"
+#include "core/model/load/llama2c.h"
+#include "core/tokenizer/load_tokenizer.h"
 
 namespace memlens {
 namespace {
-
-struct Registry {
-  absl::Mutex mu;
-  std::vector<TensorSourceFormat> formats ABSL_GUARDED_BY(mu);
-};
-
-Registry& GetRegistry() {
-  static Registry* registry = [] {
-    auto* r = new Registry;
-    TensorSourceFormat safetensors;
-    safetensors.name = "safetensors";
-    safetensors.extension = ".safetensors";
-    safetensors.file_names = {"model.safetensors"};
-    safetensors.open =
-        [](const std::string& path) -> absl::StatusOr<std::unique_ptr<TensorSource>> {
-      absl::StatusOr<std::unique_ptr<SafetensorsSource>> s = SafetensorsSource::Open(path);
-      if (!s.ok()) return s.status();
-      return std::unique_ptr<TensorSource>(std::move(*s));
-    };
-    absl::MutexLock lock(&r->mu);
-    r->formats.push_back(std::move(safetensors));
-    return r;
-  }();
-  return *registry;
-}
-
-std::vector<TensorSourceFormat> Formats() {
-  Registry& r = GetRegistry();
-  absl::MutexLock lock(&r.mu);
-  return r.formats;
-}
 
 enum class Kind { kMissing, kFile, kDir, kOther };
 
@@ -98,7 +65,7 @@ bool LooksLikeZip(const std::string& path) {
   return f.ok() && f->size() >= 4 && std::memcmp(f->data(), "PK\x03\x04", 4) == 0;
 }
 
-absl::StatusOr<Model> LoadWithConfig(const std::string& weights_path,
+absl::StatusOr<ResolvedModel> LoadWithConfig(const std::string& weights_path,
                                      const TensorSourceFormat& format,
                                      const std::string& model_dir) {
   const std::string config_path = model_dir + "/config.json";
@@ -120,98 +87,50 @@ absl::StatusOr<Model> LoadWithConfig(const std::string& weights_path,
   return BuildModelFromSource(*config, config_path, **source, format.name, model_dir);
 }
 
-// The "bos_token" of tokenizer_config.json: a string or {"content": "..."}.
-std::string BosTokenText(const json::Value& tokenizer_config) {
-  const json::Value* bos = tokenizer_config.Find("bos_token");
-  if (bos == nullptr) return "";
-  if (bos->is_string()) return bos->string_value();
-  const json::Value* content = bos->Find("content");
-  return content != nullptr && content->is_string() ? content->string_value() : "";
-}
-
 }  // namespace
 
-void RegisterTensorSourceFormat(TensorSourceFormat format) {
-  Registry& r = GetRegistry();
-  absl::MutexLock lock(&r.mu);
-  r.formats.push_back(std::move(format));
-}
-
-int FindTokenizerBosId(const std::string& dir) {
-  json::ParseOptions options;
-  options.source_name = dir + "/tokenizer_config.json";
-  absl::StatusOr<json::Value> tc = json::ParseFile(options.source_name, options);
-  if (!tc.ok()) return -1;
-  const std::string bos = BosTokenText(*tc);
-  if (bos.empty()) return -1;
-  options.source_name = dir + "/tokenizer.json";
-  absl::StatusOr<json::Value> tok = json::ParseFile(options.source_name, options);
-  if (!tok.ok()) return -1;
-  if (const json::Value* added = tok->Find("added_tokens"); added != nullptr) {
-    for (const json::Value& t : added->array()) {
-      const json::Value* content = t.Find("content");
-      const json::Value* id = t.Find("id");
-      if (content != nullptr && id != nullptr && content->is_string() &&
-          content->string_value() == bos) {
-        absl::StatusOr<int64_t> i = id->AsInt64();
-        if (i.ok() && *i >= 0 && *i < (int64_t{1} << 31)) return static_cast<int>(*i);
-      }
-    }
-  }
-  if (const json::Value* model = tok->Find("model"); model != nullptr) {
-    if (const json::Value* vocab = model->Find("vocab"); vocab != nullptr) {
-      if (const json::Value* id = vocab->Find(bos); id != nullptr) {
-        absl::StatusOr<int64_t> i = id->AsInt64();
-        if (i.ok() && *i >= 0 && *i < (int64_t{1} << 31)) return static_cast<int>(*i);
-      }
-    }
-  }
-  return -1;
-}
-
-absl::StatusOr<Model> BuildModelFromSource(const json::Value& config,
-                                           const std::string& config_path,
-                                           const TensorSource& source, const std::string& format,
-                                           const std::string& model_dir) {
+absl::StatusOr<ResolvedModel> BuildModelFromSource(const json::Value& config,
+                                                   const std::string& config_path,
+                                                   const TensorSource& source,
+                                                   const std::string& format,
+                                                   const std::string& model_dir) {
   if (!config.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": not a JSON object"));
+  }
+  const ModelFamily* family = FindModelFamily(config);
+  if (family == nullptr) {
+    std::vector<std::string> known;
+    for (const ModelFamily& f : ModelFamilies()) known.push_back(f.what);
+    return absl::InvalidArgumentError(absl::StrCat(
+        config_path, ": not the config of a model family memlens knows (",
+        absl::StrJoin(known, "; "), ")"));
   }
   const int tokenizer_bos = model_dir.empty() || config.Find("bos_token_id") != nullptr
                                 ? -1
                                 : FindTokenizerBosId(model_dir);
-  absl::StatusOr<Model> model;
-  if (IsHfGpt2Config(config)) {
-    absl::StatusOr<ModelConfig> c = ParseHfGpt2Config(config, config_path);
-    if (!c.ok()) return c.status();
-    if (tokenizer_bos >= 0 && tokenizer_bos < c->d_vocab) {
-      c->bos_token_id = tokenizer_bos;
-      c->prepend_bos = true;
-    }
-    c->format = absl::StrCat("hf-gpt2-", format);
-    model = BuildHfGpt2Model(*c, config_path, source);
-  } else if (config.Find("d_model") != nullptr) {
-    absl::StatusOr<TransformerLensSpec> spec = ParseTransformerLensConfig(config, config_path);
-    if (!spec.ok()) return spec.status();
-    if (tokenizer_bos >= 0 && tokenizer_bos < spec->config.d_vocab) {
-      spec->config.bos_token_id = tokenizer_bos;
-      spec->config.prepend_bos = spec->default_prepend_bos;
-    }
-    spec->config.format = absl::StrCat("tl-", format);
-    model = BuildTransformerLensModel(std::move(*spec), source);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config_path,
-                     ": neither a TransformerLens config (no \"d_model\") nor a HuggingFace "
-                     "GPT-2 config (no \"model_type\": \"gpt2\" or \"n_embd\")"));
+  absl::StatusOr<FamilyModel> built = family->build({config, config_path, source, tokenizer_bos});
+  if (!built.ok()) return built.status();
+  ResolvedModel out;
+  out.model = std::move(built->model);
+  out.quirks = std::move(built->quirks);
+  out.family = family->name;
+  out.weights_path = source.source_name();
+  out.model.config.format = absl::StrCat(family->name, "-", format);
+  if (out.model.config.name.empty() && !model_dir.empty()) {
+    out.model.config.name = Basename(model_dir);
   }
-  if (!model.ok()) return model.status();
-  if (model->config.name.empty() && !model_dir.empty()) {
-    model->config.name = Basename(model_dir);
-  }
-  return model;
+  return out;
 }
 
 absl::StatusOr<Model> LoadModel(const std::string& path) {
+  absl::StatusOr<ResolvedModel> r = ResolveModel(path);
+  if (!r.ok()) return r.status();
+  return std::move(r->model);
+}
+
+namespace {
+
+absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
   int err = 0;
   const Kind kind = StatKind(path, &err);
   if (kind == Kind::kMissing) {
@@ -221,7 +140,7 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
   if (kind == Kind::kOther) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file or a directory"));
   }
-  const std::vector<TensorSourceFormat> formats = Formats();
+  const std::vector<TensorSourceFormat> formats = TensorSourceFormats();
   if (kind == Kind::kFile) {
     for (const TensorSourceFormat& f : formats) {
       if (!f.extension.empty() && absl::EndsWith(path, f.extension)) {
@@ -240,7 +159,14 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
             ": a PyTorch zip checkpoint, not a llama2.c file, and no PyTorch reader is "
             "linked in"));
       }
-      return LoadLlama2c(path);
+      absl::StatusOr<Model> model = LoadLlama2c(path);
+      if (!model.ok()) return model.status();
+      ResolvedModel out;
+      out.model = std::move(*model);
+      out.family = "llama2c";
+      out.quirks.push_back("interleaved rotary pairs, tied embeddings unless a classifier follows");
+      out.weights_path = path;
+      return out;
     }
     std::vector<std::string> known = {".bin (llama2.c)"};
     for (const TensorSourceFormat& f : formats) {
@@ -259,12 +185,6 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
         absl::StrCat(dir,
                      ": no config.json in this directory (a model directory holds "
                      "config.json and its weights, e.g. model.safetensors)"));
-  }
-  if (IsFile(dir + "/model.safetensors.index.json") && !IsFile(dir + "/model.safetensors")) {
-    return absl::UnimplementedError(
-        absl::StrCat(dir,
-                     ": sharded safetensors checkpoints (model.safetensors.index.json) "
-                     "are not supported"));
   }
   const std::vector<std::string> entries = ListDir(dir);
   std::vector<std::string> looked_for;
@@ -298,6 +218,20 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
   }
   return absl::NotFoundError(absl::StrCat(dir, ": no weights file found (looked for ",
                                           absl::StrJoin(looked_for, ", "), ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedModel> ResolveModel(const std::string& path) {
+  absl::StatusOr<ResolvedModel> r = FindWeights(path);
+  if (!r.ok()) return r.status();
+  absl::StatusOr<std::string> tokenizer = FindTokenizerIn(Dirname(r->weights_path));
+  if (tokenizer.ok()) {
+    r->tokenizer_path = *tokenizer;
+  } else if (!absl::IsNotFound(tokenizer.status())) {
+    return tokenizer.status();
+  }
+  return r;
 }
 
 }  // namespace memlens

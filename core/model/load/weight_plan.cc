@@ -1,4 +1,4 @@
-#include "core/io/weight_plan.h"
+#include "core/model/load/weight_plan.h"
 
 #include <algorithm>
 #include <cstring>

@@ -15,14 +15,15 @@
 // rotary_adjacent_pairs is set; the loader permutes W_Q/W_K (and b_Q/b_K) within each head to
 // the interleaved pairs memlens's kernel uses (see RotateHalfToInterleaved): attention is
 // unchanged, hook_q/hook_k are expressed in the permuted per-head basis.
-#ifndef MEMLENS_CORE_IO_TRANSFORMER_LENS_H_
-#define MEMLENS_CORE_IO_TRANSFORMER_LENS_H_
+#ifndef MEMLENS_CORE_MODEL_LOAD_TRANSFORMER_LENS_H_
+#define MEMLENS_CORE_MODEL_LOAD_TRANSFORMER_LENS_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "core/io/json.h"
 #include "core/io/tensor_source.h"
+#include "core/model/load/family.h"
 #include "core/model/weights.h"
 
 namespace memlens {
@@ -51,6 +52,10 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
 absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
                                                 const TensorSource& source);
 
+// config.json with TransformerLens fields ("d_model"): the two functions above, with the BOS
+// from the tokenizer files when the config names none.
+ModelFamily TransformerLensFamily();
+
 }  // namespace memlens
 
-#endif  // MEMLENS_CORE_IO_TRANSFORMER_LENS_H_
+#endif  // MEMLENS_CORE_MODEL_LOAD_TRANSFORMER_LENS_H_

@@ -9,14 +9,15 @@
 // [F, D], c_proj.bias, ln_f.weight|bias; lm_head.weight [V, D] when stored (else tied to wte).
 // Conv1D already stores [in, out], memlens's layout, so only the fused qkv is split.
 // Buffers h.l.attn.bias and h.l.attn.masked_bias (causal masks) are ignored; b_U is zero.
-#ifndef MEMLENS_CORE_IO_HF_GPT2_H_
-#define MEMLENS_CORE_IO_HF_GPT2_H_
+#ifndef MEMLENS_CORE_MODEL_LOAD_HF_GPT2_H_
+#define MEMLENS_CORE_MODEL_LOAD_HF_GPT2_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "core/io/json.h"
 #include "core/io/tensor_source.h"
+#include "core/model/load/family.h"
 #include "core/model/weights.h"
 
 namespace memlens {
@@ -31,6 +32,10 @@ absl::StatusOr<ModelConfig> ParseHfGpt2Config(const json::Value& config, const s
 absl::StatusOr<Model> BuildHfGpt2Model(const ModelConfig& config, const std::string& config_source,
                                        const TensorSource& source);
 
+// config.json with model_type "gpt2" (or n_embd): the functions above, the BOS from the
+// tokenizer files when the config names none.
+ModelFamily HfGpt2Family();
+
 }  // namespace memlens
 
-#endif  // MEMLENS_CORE_IO_HF_GPT2_H_
+#endif  // MEMLENS_CORE_MODEL_LOAD_HF_GPT2_H_
