@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""Tiny random HuggingFace checkpoints for memlens's family loaders (core/model/load/), with the
+logits of an independent float64 forward pass written from each family's published modeling
+code, and a SentencePiece-BPE tokenizer.json with byte fallback.
+
+    /usr/bin/python3 tools/make_hf_fixtures.py      # needs python3-torch; seeded, no network
+
+Writes tests/fixtures/hf/<folder>/{config.json, model.safetensors | sharded parts,
+expected.safetensors}. expected.safetensors holds `tokens` (ids stored as F32) and `logits`
+[T, vocab] computed here in float64 from the weights as stored (after f16/bf16 rounding).
+
+The forward passes follow, line by line:
+  * transformers/models/llama/modeling_llama.py (Mistral and Qwen2 are the same code): RMSNorm
+    x * rsqrt(mean(x^2) + eps) * w; rotary with rotate_half over two halves,
+    inv_freq = 1 / theta^(arange(0, dh, 2) / dh), emb = cat(freqs, freqs); repeat_kv for GQA;
+    scores / sqrt(head_dim); causal mask (Mistral: also key j only when i - j < sliding_window);
+    down(silu(gate(x)) * up(x)); lm_head or the tied embedding.
+  * transformers/models/gpt_neox/modeling_gpt_neox.py: fused query_key_value viewed as
+    [T, heads, 3 * dh] and split q | k | v per head; rotary on the first
+    int(dh * rotary_pct) dims (rotate_half), the rest passed through; scores / sqrt(dh);
+    parallel residual h + attn(ln1(h)) + mlp(ln2(h)) or sequential; exact-erf gelu; embed_out.
+  * transformers/models/gpt_neo/modeling_gpt_neo.py: learned positions; q, k, v without biases
+    and WITHOUT 1/sqrt(dh) scaling; local layers see keys with 0 <= i - j < window_size;
+    gelu_new; tied lm_head.
+The tokenizer fixture is built by hand from the rules of tokenizers' SentencePiece-BPE
+(Metaspace pre-tokenizer or Prepend + Replace normalizer, byte_fallback <0xNN> tokens); its
+expected encodings are computed here by a straightforward re-implementation of BPE merging by
+rank, and must round-trip.
+"""
+
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tl_reference import save_safetensors  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "hf")
+torch.manual_seed(20261201)
+T = 12      # prompt length
+N_CTX = 16  # max_position_embeddings
+V = 40      # vocabulary
+
+
+def rnd(*shape, scale=None):
+    fan_in = shape[-1]
+    return torch.randn(*shape, dtype=torch.float64) * (scale or 1.0 / math.sqrt(fan_in))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def rope(x, theta, rot_dims):
+    """x [T, heads, dh]; rotary on the first rot_dims dims (HF rotate_half convention)."""
+    t = torch.arange(x.shape[0], dtype=torch.float64)
+    inv_freq = 1.0 / (theta ** (torch.arange(0, rot_dims, 2, dtype=torch.float64) / rot_dims))
+    freqs = torch.outer(t, inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]
+    xr, xp = x[..., :rot_dims], x[..., rot_dims:]
+    return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
+
+
+def attention(q, k, v, scale, window=None):
+    """q [T, H, dh], k/v [T, H, dh] (already repeated for GQA); causal (+ window)."""
+    n = q.shape[0]
+    scores = torch.einsum("ihd,jhd->hij", q, k) / scale
+    i = torch.arange(n)[:, None]
+    j = torch.arange(n)[None, :]
+    allowed = j <= i
+    if window is not None:
+        allowed = allowed & (i - j < window)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    p = torch.softmax(scores, dim=-1)
+    return torch.einsum("hij,jhd->ihd", p, v).reshape(n, -1)
+
+
+def rms_norm(x, w, eps):
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(var + eps) * w + b
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def lin(x, W, name, b=None):
+    y = x @ W[name + ".weight"].T
+    if b is not False and (name + ".bias") in W:
+        y = y + W[name + ".bias"]
+    return y
+
+
+# ------------------------------------------------------------------------------ LLaMA family
+
+def llama_weights(cfg, qkv_bias=False, o_bias=False):
+    D, F, H = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"]
+    KV = cfg.get("num_key_value_heads", H)
+    dh = cfg.get("head_dim", D // H)
+    W = {"model.embed_tokens.weight": rnd(V, D, scale=1.0)}
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        W[p + "input_layernorm.weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+        W[p + "post_attention_layernorm.weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+        W[p + "self_attn.q_proj.weight"] = rnd(H * dh, D)
+        W[p + "self_attn.k_proj.weight"] = rnd(KV * dh, D)
+        W[p + "self_attn.v_proj.weight"] = rnd(KV * dh, D)
+        W[p + "self_attn.o_proj.weight"] = rnd(D, H * dh)
+        if qkv_bias:
+            for n, m in (("q", H), ("k", KV), ("v", KV)):
+                W[p + f"self_attn.{n}_proj.bias"] = 0.3 * rnd(m * dh, scale=1.0)
+        if o_bias:
+            W[p + "self_attn.o_proj.bias"] = 0.3 * rnd(D, scale=1.0)
+        W[p + "mlp.gate_proj.weight"] = rnd(F, D)
+        W[p + "mlp.up_proj.weight"] = rnd(F, D)
+        W[p + "mlp.down_proj.weight"] = rnd(D, F)
+    W["model.norm.weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+    if not cfg.get("tie_word_embeddings", False):
+        W["lm_head.weight"] = rnd(V, D)
+    return W
+
+
+def llama_forward(cfg, W, tokens):
+    D, H = cfg["hidden_size"], cfg["num_attention_heads"]
+    KV = cfg.get("num_key_value_heads", H)
+    dh = cfg.get("head_dim", D // H)
+    eps, theta = cfg["rms_norm_eps"], cfg.get("rope_theta", 10000.0)
+    window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
+    n = len(tokens)
+    h = W["model.embed_tokens.weight"][tokens]
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        x = rms_norm(h, W[p + "input_layernorm.weight"], eps)
+        q = lin(x, W, p + "self_attn.q_proj").view(n, H, dh)
+        k = lin(x, W, p + "self_attn.k_proj").view(n, KV, dh)
+        v = lin(x, W, p + "self_attn.v_proj").view(n, KV, dh)
+        q, k = rope(q, theta, dh), rope(k, theta, dh)
+        k = k.repeat_interleave(H // KV, dim=1)
+        v = v.repeat_interleave(H // KV, dim=1)
+        h = h + lin(attention(q, k, v, math.sqrt(dh), window), W, p + "self_attn.o_proj")
+        x = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
+        gate = lin(x, W, p + "mlp.gate_proj")
+        h = h + lin(gate * torch.sigmoid(gate) * lin(x, W, p + "mlp.up_proj"), W,
+                    p + "mlp.down_proj")
+    h = rms_norm(h, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
+    return h @ head.T
+
+
+# ------------------------------------------------------------------------------ GPT-NeoX
+
+def neox_weights(cfg):
+    D, F = cfg["hidden_size"], cfg["intermediate_size"]
+    W = {"gpt_neox.embed_in.weight": rnd(V, D, scale=1.0)}
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"gpt_neox.layers.{l}."
+        for ln in ("input_layernorm", "post_attention_layernorm"):
+            W[p + ln + ".weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+            W[p + ln + ".bias"] = 0.1 * rnd(D, scale=1.0)
+        W[p + "attention.query_key_value.weight"] = rnd(3 * D, D)
+        W[p + "attention.query_key_value.bias"] = 0.3 * rnd(3 * D, scale=1.0)
+        W[p + "attention.dense.weight"] = rnd(D, D)
+        W[p + "attention.dense.bias"] = 0.1 * rnd(D, scale=1.0)
+        W[p + "mlp.dense_h_to_4h.weight"] = rnd(F, D)
+        W[p + "mlp.dense_h_to_4h.bias"] = 0.1 * rnd(F, scale=1.0)
+        W[p + "mlp.dense_4h_to_h.weight"] = rnd(D, F)
+        W[p + "mlp.dense_4h_to_h.bias"] = 0.1 * rnd(D, scale=1.0)
+        # Buffers older checkpoints carry: the loader must ignore them.
+        W[p + "attention.rotary_emb.inv_freq"] = torch.ones(D // cfg["num_attention_heads"] // 2,
+                                                            dtype=torch.float64)
+    W["gpt_neox.final_layer_norm.weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+    W["gpt_neox.final_layer_norm.bias"] = 0.1 * rnd(D, scale=1.0)
+    W["embed_out.weight"] = rnd(V, D)
+    return W
+
+
+def neox_forward(cfg, W, tokens):
+    D, H = cfg["hidden_size"], cfg["num_attention_heads"]
+    dh = D // H
+    rot = int(dh * cfg["rotary_pct"])
+    eps = cfg["layer_norm_eps"]
+    n = len(tokens)
+    h = W["gpt_neox.embed_in.weight"][tokens]
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"gpt_neox.layers.{l}."
+        x = layer_norm(h, W[p + "input_layernorm.weight"], W[p + "input_layernorm.bias"], eps)
+        qkv = lin(x, W, p + "attention.query_key_value").view(n, H, 3 * dh)
+        q, k, v = qkv[..., :dh], qkv[..., dh:2 * dh], qkv[..., 2 * dh:]
+        q, k = rope(q, cfg["rotary_emb_base"], rot), rope(k, cfg["rotary_emb_base"], rot)
+        attn = lin(attention(q, k, v, math.sqrt(dh)), W, p + "attention.dense")
+
+        def mlp(y):
+            return lin(gelu_erf(lin(y, W, p + "mlp.dense_h_to_4h")), W, p + "mlp.dense_4h_to_h")
+        ln2 = (W[p + "post_attention_layernorm.weight"], W[p + "post_attention_layernorm.bias"])
+        if cfg["use_parallel_residual"]:
+            h = h + attn + mlp(layer_norm(h, *ln2, eps))
+        else:
+            h = h + attn
+            h = h + mlp(layer_norm(h, *ln2, eps))
+    h = layer_norm(h, W["gpt_neox.final_layer_norm.weight"], W["gpt_neox.final_layer_norm.bias"],
+                   eps)
+    return h @ W["embed_out.weight"].T
+
+
+# ------------------------------------------------------------------------------ GPT-Neo
+
+def neo_weights(cfg):
+    D = cfg["hidden_size"]
+    F = cfg.get("intermediate_size") or 4 * D
+    W = {"transformer.wte.weight": rnd(V, D, scale=1.0),
+         "transformer.wpe.weight": 0.5 * rnd(N_CTX, D, scale=1.0)}
+    for l in range(cfg["num_layers"]):
+        p = f"transformer.h.{l}."
+        for ln in ("ln_1", "ln_2"):
+            W[p + ln + ".weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+            W[p + ln + ".bias"] = 0.1 * rnd(D, scale=1.0)
+        for n in ("q", "k", "v"):
+            # No 1/sqrt(dh) scaling in GPT-Neo: smaller q keeps the patterns away from one-hot.
+            W[p + f"attn.attention.{n}_proj.weight"] = rnd(D, D) * (0.5 if n == "q" else 1.0)
+        W[p + "attn.attention.out_proj.weight"] = rnd(D, D)
+        W[p + "attn.attention.out_proj.bias"] = 0.1 * rnd(D, scale=1.0)
+        W[p + "mlp.c_fc.weight"] = rnd(F, D)
+        W[p + "mlp.c_fc.bias"] = 0.1 * rnd(F, scale=1.0)
+        W[p + "mlp.c_proj.weight"] = rnd(D, F)
+        W[p + "mlp.c_proj.bias"] = 0.1 * rnd(D, scale=1.0)
+    W["transformer.ln_f.weight"] = 1 + 0.1 * rnd(D, scale=1.0)
+    W["transformer.ln_f.bias"] = 0.1 * rnd(D, scale=1.0)
+    return W
+
+
+def neo_layer_types(cfg):
+    out = []
+    for pattern, repeat in cfg["attention_types"]:
+        out += pattern * repeat
+    return out
+
+
+def neo_forward(cfg, W, tokens):
+    D, H = cfg["hidden_size"], cfg["num_heads"]
+    dh = D // H
+    eps = cfg["layer_norm_epsilon"]
+    n = len(tokens)
+    h = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:n]
+    for l, kind in enumerate(neo_layer_types(cfg)):
+        p = f"transformer.h.{l}."
+        x = layer_norm(h, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
+        q, k, v = (lin(x, W, p + f"attn.attention.{m}_proj").view(n, H, dh) for m in "qkv")
+        window = cfg["window_size"] if kind == "local" else None
+        h = h + lin(attention(q, k, v, 1.0, window), W, p + "attn.attention.out_proj")
+        x = layer_norm(h, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
+        h = h + lin(gelu_tanh(lin(x, W, p + "mlp.c_fc")), W, p + "mlp.c_proj")
+    h = layer_norm(h, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
+    return h @ W["transformer.wte.weight"].T
+
+
+# ------------------------------------------------------------------------------ writing
+
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def write_model(folder, cfg, W, forward, dtype="f32", shards=1):
+    d = os.path.join(ROOT, folder)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    stored = {k: v.to(DTYPES[dtype]) for k, v in W.items()}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    if shards == 1:
+        save_safetensors(os.path.join(d, "model.safetensors"), stored)
+    else:
+        names = sorted(stored)
+        weight_map = {}
+        for s in range(shards):
+            part = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            chunk = {n: stored[n] for n in names[s::shards]}
+            save_safetensors(os.path.join(d, part), chunk)
+            weight_map.update({n: part for n in chunk})
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f, indent=2,
+                      sort_keys=True)
+            f.write("\n")
+    # The reference runs on the weights as stored (rounded to f16/bf16), in float64.
+    exact = {k: v.to(torch.float64) for k, v in stored.items()}
+    tokens = torch.randint(0, V, (T,), generator=torch.Generator().manual_seed(len(folder)))
+    logits = forward(cfg, exact, tokens.tolist())
+    save_safetensors(os.path.join(d, "expected.safetensors"),
+                     {"tokens": tokens.to(torch.float32), "logits": logits.to(torch.float32)})
+
+
+def base_llama(arch, model_type, **extra):
+    cfg = {"architectures": [arch], "model_type": model_type, "vocab_size": V,
+           "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": N_CTX,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
+           "tie_word_embeddings": False, "bos_token_id": 1, "eos_token_id": 2,
+           "torch_dtype": "float32", "transformers_version": "4.44.0", "use_cache": True}
+    cfg.update(extra)
+    return cfg
+
+
+def main():
+    # LLaMA: GQA (4 heads, 2 kv), explicit head_dim 6 != 16 / 4, untied lm_head.
+    cfg = base_llama("LlamaForCausalLM", "llama", head_dim=6, attention_bias=False,
+                     rope_scaling=None, rope_theta=500.0)
+    W = llama_weights(cfg)
+    write_model("llama", cfg, W, llama_forward)
+    write_model("llama_bf16_sharded", dict(cfg, torch_dtype="bfloat16"), W, llama_forward,
+                dtype="bf16", shards=2)
+    # LLaMA with attention_bias (q, k, v and o biases).
+    cfg = base_llama("LlamaForCausalLM", "llama", attention_bias=True)
+    write_model("llama_attention_bias", cfg, llama_weights(cfg, qkv_bias=True, o_bias=True),
+                llama_forward)
+    # Qwen2: q/k/v biases, tied embeddings, float16; use_sliding_window false.
+    cfg = base_llama("Qwen2ForCausalLM", "qwen2", tie_word_embeddings=True,
+                     use_sliding_window=False, sliding_window=4, max_window_layers=1,
+                     torch_dtype="float16")
+    write_model("qwen2_f16", cfg, llama_weights(cfg, qkv_bias=True), llama_forward, dtype="f16")
+    # Mistral: sliding_window null (v0.2 style).
+    cfg = base_llama("MistralForCausalLM", "mistral", sliding_window=None)
+    write_model("mistral", cfg, llama_weights(cfg), llama_forward)
+    # Mistral with a window shorter than the prompt (4 < 12 tokens).
+    cfg = base_llama("MistralForCausalLM", "mistral", sliding_window=4)
+    write_model("mistral_window", cfg, llama_weights(cfg), llama_forward)
+
+    neox = {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": V,
+            "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "max_position_embeddings": N_CTX, "layer_norm_eps": 1e-5,
+            "hidden_act": "gelu", "rotary_emb_base": 10000, "tie_word_embeddings": False,
+            "bos_token_id": 0, "eos_token_id": 0, "torch_dtype": "float16",
+            "transformers_version": "4.24.0", "use_cache": True}
+    # Pythia style: parallel residual, rotary on 25% of each head (8 dims -> 2).
+    cfg = dict(neox, use_parallel_residual=True, rotary_pct=0.25)
+    write_model("gpt_neox_pythia", cfg, neox_weights(cfg), neox_forward, dtype="f16")
+    # Sequential residual, full rotary: the plain NeoX layout.
+    cfg = dict(neox, use_parallel_residual=False, rotary_pct=1.0, torch_dtype="float32")
+    write_model("gpt_neox_sequential", cfg, neox_weights(cfg), neox_forward)
+
+    neo = {"architectures": ["GPTNeoForCausalLM"], "model_type": "gpt_neo", "vocab_size": V,
+           "hidden_size": 16, "num_layers": 2, "num_heads": 4, "intermediate_size": None,
+           "max_position_embeddings": N_CTX, "layer_norm_epsilon": 1e-5,
+           "activation_function": "gelu_new", "bos_token_id": 0, "eos_token_id": 0,
+           "embed_dropout": 0, "attention_dropout": 0, "resid_dropout": 0,
+           "torch_dtype": "float32", "transformers_version": "4.24.0", "use_cache": True}
+    # TinyStories style: global, local alternating, window 4 < 12 tokens.
+    cfg = dict(neo, attention_types=[[["global", "local"], 1]],
+               attention_layers=["global", "local"], window_size=4)
+    write_model("gpt_neo_local", cfg, neo_weights(cfg), neo_forward)
+    # Local layers with a window covering the context: the same as global.
+    cfg = dict(neo, attention_types=[[["global", "local"], 1]], window_size=N_CTX)
+    write_model("gpt_neo_wide_window", cfg, neo_weights(cfg), neo_forward)
+
+
+if __name__ == "__main__":
+    main()
