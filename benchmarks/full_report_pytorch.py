@@ -465,7 +465,7 @@ class FullReport:
                     point = self._resid_pre(cache, start, embedded=True)
                 ablated = m.run(tokens, start=start, resid=point + (r - out[i]), at_mid=at_mid,
                                 unembed=direction)
-            effect[i] = (logit_of(ablated) - clean)[pos]
+            effect[i] = (clean - logit_of(ablated))[pos]  # comparable with DLA
         self.acc["effect"].append(effect)
 
         # adversarial: large DLA, small or opposite total effect.

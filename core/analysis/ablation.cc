@@ -192,8 +192,8 @@ absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
   if (!ablated.ok()) return ablated.status();
   absl::StatusOr<std::vector<double>> base = FinalDla(clean, c, nullptr, positions, dirs);
   if (!base.ok()) return base.status();
-  for (size_t k = 0; k < positions.size(); ++k) (*ablated)[k] -= (*base)[k];
-  return ablated;
+  for (size_t k = 0; k < positions.size(); ++k) (*base)[k] -= (*ablated)[k];
+  return base;
 }
 
 NodeMean::NodeMean(int64_t n_ctx, int64_t d_model)

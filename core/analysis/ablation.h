@@ -7,8 +7,9 @@
 //   L{l}.b_O  blocks.l.hook_attn_out (+ replacement - b_O)
 // Replacements: resample (the node's output on another prompt of the dataset at the same
 // positions; positions the donor does not have keep their clean value), zero, or mean (the
-// node's mean output at that position over the dataset, NodeMean). The effect is the change
-// in the logit (difference): ablated - clean.
+// node's mean output at that position over the dataset, NodeMean). The effect is the part of
+// the logit (difference) the node is responsible for: clean - ablated, comparable with its DLA
+// (equal, for zero ablation, when nothing downstream reads the node).
 //
 // TotalEffect does not rerun the whole model: the node's output enters the residual stream
 // additively, so the residual at the first point after the node writes (resid_mid of a head's
@@ -50,7 +51,7 @@ absl::Status AddAblation(const Model& model, const Node& node, const Tensor& rep
 // ln_final.hook_scale (the clean logit along the direction).
 std::vector<std::string> TotalEffectHooks(const ModelConfig& config);
 
-// Runs the ablated model and returns, per requested position, logit(ablated) - logit(clean)
+// Runs the ablated model and returns, per requested position, logit(clean) - logit(ablated)
 // along dirs[k] at positions[k]. `clean` holds TotalEffectHooks. The logit (difference) is read
 // off the final residual as Dla + the bias terms (dla.h), which equals the unembedding's
 // entries without computing the [T, d_vocab] product; the bias terms cancel in the difference.

@@ -7,7 +7,7 @@
 //                 core/analysis/path_corrected.h; MLP-mediated and multi-step paths excluded)
 //   total_effect  the ground truth: ablate the node (resample by default: its output on another
 //                 prompt of the dataset, same positions, donor chosen with the seed; or zero /
-//                 mean) and measure the change in the logit (difference) = ablated - clean
+//                 mean) and measure the change in the logit (difference) = clean - ablated
 // Rows where DLA and the total effect disagree in sign, or differ by more than
 // --cleanup_threshold, are flagged: there DLA misleads.
 //

@@ -105,28 +105,61 @@ TEST_P(PluginsTest, EndToEnd) {
   ASSERT_TRUE(report.ok()) << report.status();
   for (const Section& s : report->sections) ASSERT_TRUE(s.ok) << s.plugin << ": " << s.error;
 
-  // dla: the mean DLA of L0H1 matches a direct computation; the invariant holds.
+  // dla: the mean DLA of L0H1 matches a computation by hand from the planted weights. The
+  // writer's value reads r1 = W_V[:, 4] (head 1's first value dim) of the ln1-normalized
+  // residual W_E[tok] + W_pos[j], attends uniformly, and writes along d = W_O[4, :]; so its
+  // output at i is c_i d with c_i = mean_{j <= i} (x_j - mean x_j) . r1 / s_j, and its DLA is
+  // c_i (d . W_U[:, target]) / s_final (d has zero mean) with s_final from the final residual.
   {
     const Section& s = Get(*report, "dla");
     const Table* t = FindTable(s, "dla");
     ASSERT_NE(t, nullptr);
-    const std::vector<Node> nodes = ListNodes(model_);
-    const int w = *FindNode(nodes, "L0H1");
+    const ModelConfig& c = model_.config;
+    const Weights& wt = model_.weights;
+    const int64_t D = c.d_model, V = c.d_vocab, dh = c.d_head;
+    auto normalized_dot = [&](const float* x, const float* v, int64_t stride) {
+      double mean = 0, sq = 0, dot = 0;
+      for (int64_t d = 0; d < D; ++d) mean += x[d] / static_cast<double>(D);
+      for (int64_t d = 0; d < D; ++d) {
+        sq += (x[d] - mean) * (x[d] - mean);
+        dot += (x[d] - mean) * v[d * stride];
+      }
+      return dot / std::sqrt(sq / D + c.eps);
+    };
     double sum = 0;
     int64_t n = 0;
     for (const Prompt& p : Prompts()) {
       RunOptions o;
       o.cache = HookFilter::All();
       RunResult r = *tf_.Run(p.tokens, o);
-      for (int64_t i = 1; i + 1 < static_cast<int64_t>(p.tokens.size()); ++i) {
-        auto outs = *NodeOutputs(r.store, model_, nodes, i);
-        sum += Dla(outs.row(w), *FinalScale(r.store, i), *MakeDlaDirection(model_, p.tokens[i + 1]));
+      const Tensor& final_resid = **r.store.Get("blocks.1.hook_resid_post");
+      const int64_t T = p.tokens.size();
+      double value_sum = 0;
+      for (int64_t i = 0; i + 1 < T; ++i) {
+        std::vector<float> x(D);
+        for (int64_t d = 0; d < D; ++d) {
+          x[d] = wt.W_E.data[p.tokens[i] * D + d] + wt.W_pos.data[i * D + d];
+        }
+        value_sum += normalized_dot(x.data(), wt.layers[0].W_V.data.data() + dh, 2 * dh);
+        if (i == 0) continue;  // the dla plugin skips the first position
+        std::vector<float> du(D);
+        for (int64_t d = 0; d < D; ++d) {
+          du[d] = wt.layers[0].W_O.data[dh * D + d] * wt.W_U.data[d * V + p.tokens[i + 1]];
+        }
+        double mean = 0, sq = 0, du_sum = 0;
+        for (int64_t d = 0; d < D; ++d) mean += final_resid.data[i * D + d] / static_cast<double>(D);
+        for (int64_t d = 0; d < D; ++d) {
+          sq += std::pow(final_resid.data[i * D + d] - mean, 2);
+          du_sum += du[d];
+        }
+        sum += value_sum / (i + 1) * du_sum / std::sqrt(sq / D + c.eps);
         ++n;
       }
     }
     const int row = Row(*t, "L0H1");
     ASSERT_GE(row, 0);
-    EXPECT_NEAR(t->rows[row][Col(*t, "mean")].float_value(), sum / n, 1e-6);
+    EXPECT_NEAR(t->rows[row][Col(*t, "mean")].float_value(), sum / n, 1e-4 * std::fabs(sum / n));
+    EXPECT_GT(std::fabs(sum / n), 1e-3);  // not trivially zero
     EXPECT_EQ(t->rows[row][Col(*t, "samples")].int_value(), n);
     const Table* totals = FindTable(s, "totals");
     ASSERT_NE(totals, nullptr);
@@ -147,10 +180,12 @@ TEST_P(PluginsTest, EndToEnd) {
     const double effect = cells[Col(*t, "total_effect")].float_value();
     const double survival = cells[Col(*t, "survival_dla")].float_value();
     EXPECT_EQ(cells[Col(*t, "effect_samples")].int_value(), 12 * 10);  // positions 1..10; the first prompt deferred
+    // Measured on the eraser model: each at most 0.5% of the DLA.
+    EXPECT_GT(std::fabs(dla), 1e-3);
     if (eraser()) {
-      EXPECT_LT(std::fabs(path), 0.05 * std::fabs(dla) + 1e-3);
-      EXPECT_LT(std::fabs(survival), 0.1 * std::fabs(dla) + 1e-3);
-      EXPECT_LT(std::fabs(effect), 0.2 * std::fabs(dla) + 1e-3);
+      EXPECT_LT(std::fabs(path), 0.02 * std::fabs(dla));
+      EXPECT_LT(std::fabs(survival), 0.02 * std::fabs(dla));
+      EXPECT_LT(std::fabs(effect), 0.02 * std::fabs(dla));
     } else {
       EXPECT_NEAR(path, dla, 1e-6);
       EXPECT_NEAR(survival, dla, 0.05 * std::fabs(dla) + 1e-3);
@@ -186,11 +221,18 @@ TEST_P(PluginsTest, EndToEnd) {
     ASSERT_NE(wt, nullptr);
     const int row = Row(*wt, "L1H0");
     ASSERT_GE(row, 0);
-    // Uniform attention: the BOS part of the writer is erased like the rest.
+    // Uniform attention: the BOS part of the writer is erased like the rest (measured -0.72
+    // and -0.92); without the eraser nothing is (L1H0 writes nothing).
+    const double pr_bos = wt->rows[row][Col(*wt, "pr_on_bos_part")].float_value();
+    const double pr_rest = wt->rows[row][Col(*wt, "pr_on_rest")].float_value();
     if (eraser()) {
-      EXPECT_NEAR(wt->rows[row][Col(*wt, "pr_on_rest")].float_value() +
-                      0 * wt->rows[row][Col(*wt, "pr_on_bos_part")].float_value(),
-                  wt->rows[row][Col(*wt, "pr_on_rest")].float_value(), 1e-12);
+      EXPECT_GT(pr_bos, -1.05);
+      EXPECT_LT(pr_bos, -0.6);
+      EXPECT_GT(pr_rest, -1.05);
+      EXPECT_LT(pr_rest, -0.8);
+    } else {
+      EXPECT_EQ(pr_bos, 0.0);
+      EXPECT_EQ(pr_rest, 0.0);
     }
     // Survival of the writer: ~1 up to post0, ~0 after the eraser (clean), back to ~1 causal.
     const Series* surv = nullptr;
@@ -217,10 +259,13 @@ TEST_P(PluginsTest, EndToEnd) {
       EXPECT_FALSE(row[Col(*t, "text")].str().empty());
       EXPECT_FALSE(row[Col(*t, "target")].str().empty());
     }
+    // Every listed position of the eraser model: the total effect is erased (measured at most
+    // 0.6% of the DLA).
     if (eraser()) {
-      const auto& top = t->rows[0];
-      EXPECT_LT(std::fabs(top[Col(*t, "total_effect")].float_value()),
-                0.3 * std::fabs(top[Col(*t, "dla")].float_value()));
+      for (const auto& row : t->rows) {
+        EXPECT_LT(std::fabs(row[Col(*t, "total_effect")].float_value()),
+                  0.02 * std::fabs(row[Col(*t, "dla")].float_value()));
+      }
     }
   }
 }
@@ -250,6 +295,15 @@ TEST_P(PluginsTest, OtherAblationsAndAutoWriters) {
     const Table* t = FindTable(Get(*report, "cleanup_dla"), "cleanup_dla");
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(t->rows[Row(*t, "L0H1")][Col(*t, "effect_samples")].int_value(), 12 * 10);
+    // Without the eraser nothing reads the writer or L1H1: zero-ablating one removes what DLA
+    // credits it with, up to the LayerNorm scales it also moves (measured 6% and 8%).
+    if (!eraser() && std::string(mode) == "zero") {
+      for (const char* node : {"L0H1", "L1H1"}) {
+        const double dla = t->rows[Row(*t, node)][Col(*t, "dla")].float_value();
+        const double effect = t->rows[Row(*t, node)][Col(*t, "total_effect")].float_value();
+        EXPECT_NEAR(effect, dla, 0.15 * std::fabs(dla)) << node;
+      }
+    }
     // The activation detector does not depend on the selected writers.
     const Table* er = FindTable(Get(*report, "erasure"), "erasers");
     EXPECT_EQ(er->rows.size(), eraser() ? 1u : 0u);
