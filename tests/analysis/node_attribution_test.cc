@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
-#include "core/io/model_loader.h"
+#include "core/model/load/load_model.h"
 #include "core/io/safetensors.h"
 #include "core/model/forward.h"
 #include "gtest/gtest.h"
