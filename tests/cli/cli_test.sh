@@ -33,15 +33,30 @@ expect "run on the default model" 0 "next token after the last position" -- \
   "$MEMLENS" run --prompt="The manual page describes" --generate=5
 
 # --- formats ---
-"$MEMLENS" run --model="$FIXTURES/tl_safetensors" --tokens=0,5,7,9 --format=json > "$TMP/run.json" 2>&1 \
+# run's top-10 against the golden fixture's float64 logits for the same prompt (read here with
+# Python's json and struct, not memlens): the same ids in order, logits to 1e-4, and
+# probabilities equal to the softmax over the whole vocabulary.
+FIXTURE_TOKENS=0,18,3,42,18,1,36  # tests/fixtures/tl_safetensors/expected_0.safetensors
+"$MEMLENS" run --model="$FIXTURES/tl_safetensors" --tokens=$FIXTURE_TOKENS --format=json > "$TMP/run.json" 2>&1 \
   && python3 -c "
-import json, sys
+import json, math, struct
 d = json.load(open('$TMP/run.json'))
-assert d['input_ids'] == [0, 5, 7, 9], d['input_ids']
-assert len(d['top']) == 10 and all(set(t) >= {'id', 'piece', 'logit', 'prob'} for t in d['top'])
-assert abs(sum(t['prob'] for t in d['top'])) <= 1.0 + 1e-9
+assert d['input_ids'] == [$FIXTURE_TOKENS], d['input_ids']
 assert 'generated_ids' in d and 'text' in d
-" && pass "run --format=json has input_ids, top, generated_ids, text" || fail "run --format=json: $(cat "$TMP/run.json")"
+raw = open('$FIXTURES/tl_safetensors/expected_0.safetensors', 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+T, V = head['logits']['shape']
+a, b = head['logits']['data_offsets']
+logits = struct.unpack('<%df' % (T * V), raw[8 + n + a:8 + n + b])[(T - 1) * V:]
+order = sorted(range(V), key=lambda v: -logits[v])[:10]
+z = sum(math.exp(x - max(logits)) for x in logits)
+assert [t['id'] for t in d['top']] == order, ([t['id'] for t in d['top']], order)
+for t in d['top']:
+    assert abs(t['logit'] - logits[t['id']]) < 1e-4, (t, logits[t['id']])
+    want = math.exp(logits[t['id']] - max(logits)) / z
+    assert abs(t['prob'] - want) < 1e-5 * (1 + want), (t, want)
+" && pass "run --format=json: top-10 ids, logits and probabilities match the golden fixture" || fail "run --format=json: $(cat "$TMP/run.json")"
 
 "$MEMLENS" cache --model="$FIXTURES/tl_safetensors" --tokens=0,5,7 --hooks='blocks.*.hook_resid_post,blocks.0.attn.hook_pattern' \
   --out="$TMP/acts" > /dev/null 2>&1 && python3 -c "

@@ -216,7 +216,7 @@ TEST_P(ForwardTest, LastPositionLogits) {
   // Same numbers up to the matmul's accumulation order, which may depend on the row count.
   for (int64_t v = 0; v < V; ++v) {
     EXPECT_NEAR(last.logits.data[v], all.logits.data[(T - 1) * V + v],
-                1e-6f * (1 + std::fabs(all.logits.data[v])));
+                1e-6f * (1 + std::fabs(all.logits.data[(T - 1) * V + v])));
   }
 }
 

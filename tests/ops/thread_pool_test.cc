@@ -74,16 +74,30 @@ TEST(ThreadPoolTest, NestedRunCompletesInline) {
 
 TEST(ThreadPoolTest, ConcurrentCallersAreSerialized) {
   ThreadPool pool(2);
+  constexpr int kCallers = 3;
   std::atomic<long> total{0};
+  // Tasks of the Run calls in flight, per caller: a task that sees another caller's task
+  // running means two Runs overlapped (the sleep makes an overlap, if possible, likely).
+  std::atomic<int> running[kCallers] = {};
+  std::atomic<int> overlaps{0};
   std::vector<std::thread> callers;
-  for (int c = 0; c < 3; ++c) {
-    callers.emplace_back([&] {
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
       for (int r = 0; r < 50; ++r) {
-        pool.Run(10, [&](size_t task, int) { total.fetch_add(static_cast<long>(task)); });
+        pool.Run(10, [&](size_t task, int) {
+          running[c].fetch_add(1);
+          for (int o = 0; o < kCallers; ++o) {
+            if (o != c && running[o].load() > 0) overlaps.fetch_add(1);
+          }
+          std::this_thread::sleep_for(std::chrono::microseconds(20));
+          total.fetch_add(static_cast<long>(task));
+          running[c].fetch_sub(1);
+        });
       }
     });
   }
   for (auto& t : callers) t.join();
+  EXPECT_EQ(overlaps.load(), 0);
   EXPECT_EQ(total.load(), 3L * 50 * 45);
 }
 
