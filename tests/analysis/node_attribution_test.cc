@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
-#include "core/model/load/load_model.h"
 #include "core/io/safetensors.h"
 #include "core/model/forward.h"
+#include "core/model/load/load_model.h"
 #include "gtest/gtest.h"
 
 namespace memlens {
@@ -64,8 +64,8 @@ TEST_P(NodeAttributionTest, EveryNodeMatchesTheReferenceDecomposition) {
   Transformer tf(*model, pool);
   const std::vector<Node> nodes = ListNodes(*model);
   for (int k = 0; k < 2; ++k) {
-    auto f = SafetensorsFile::Open(dir + GetParam().expected + "/expected_" +
-                                   std::to_string(k) + ".safetensors");
+    auto f = SafetensorsFile::Open(dir + GetParam().expected + "/expected_" + std::to_string(k) +
+                                   ".safetensors");
     ASSERT_TRUE(f.ok()) << f.status();
     const Tensor tokens_f = *f->ReadFloat("tokens");
     const std::vector<int> tokens(tokens_f.data.begin(), tokens_f.data.end());
@@ -119,7 +119,8 @@ TEST_P(NodeAttributionTest, EveryNodeMatchesTheReferenceDecomposition) {
         }
       }
       if (!model->weights.b_U.empty()) {
-        bias += static_cast<double>(model->weights.b_U.data[target]) - model->weights.b_U.data[contrast];
+        bias += static_cast<double>(model->weights.b_U.data[target]) -
+                model->weights.b_U.data[contrast];
       }
       const double logit_diff = logits.data[i * V + target] - logits.data[i * V + contrast];
       ASSERT_NEAR(sum + bias, logit_diff, 1e-4 * (1 + std::fabs(logit_diff))) << "position " << i;

@@ -1,13 +1,14 @@
 // A tripwire for the plugin ABI (core/plugin/plugin_api.h and the headers it includes): the
 // size of every type plugins and the host exchange, the offset of every field (private ones
 // too: plugins compile inline accessors), and AnalysisPlugin's vtable (each virtual's slot and
-// the number of slots), recorded for the current MEMLENS_PLUGIN_ABI_VERSION. A field moved,
-// added or retyped, or a virtual added or reordered, trips it even when no size changes.
+// the number of slots) and the number of fields of each aggregate, recorded for the current
+// MEMLENS_PLUGIN_ABI_VERSION. A field moved, added or retyped, or a virtual added or
+// reordered, trips it even when no size changes.
 //
 // When it trips: if MEMLENS_PLUGIN_ABI_VERSION on main is still the version below, bump it
 // (plugins built against the old headers are then refused instead of crashing); it moves at
 // most once per release. Then replace kLayout with the table the failure prints (it is in
-// source form; add a SIZE/FIELD/SLOT line for any new type, field or virtual) and update the
+// source form; add SIZE/FIELDS/FIELD/SLOT lines for any new type, field or virtual) and update the
 // static_assert. Numbers are for x86-64 Linux, libstdc++, the Itanium C++ ABI (the supported
 // platform): a data member pointer holds the field's offset, a pointer to a virtual method
 // holds 1 + its vtable offset.
@@ -16,6 +17,8 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/plugin/plugin_api.h"
@@ -33,11 +36,11 @@ template <typename Tag, typename Tag::Type kMember>
 struct Expose {
   friend constexpr typename Tag::Type Get(Tag) { return kMember; }
 };
-#define MEMLENS_EXPOSE(Class, field, FieldType)                  \
-  struct Class##_##field {                                     \
-    using Type = FieldType Class::*;                           \
-    friend constexpr Type Get(Class##_##field);                \
-  };                                                           \
+#define MEMLENS_EXPOSE(Class, field, FieldType) \
+  struct Class##_##field {                      \
+    using Type = FieldType Class::*;            \
+    friend constexpr Type Get(Class##_##field); \
+  };                                            \
   template struct Expose<Class##_##field, &Class::field>
 using TensorMap = std::map<std::string, Tensor>;
 MEMLENS_EXPOSE(Cell, kind_, Cell::Kind);
@@ -75,6 +78,27 @@ int64_t VirtualSlot(F method) {
   return static_cast<int64_t>((rep.ptr - 1) / sizeof(void*));
 }
 
+// The number of fields of an aggregate: the most initializers T{...} accepts (each AnyField
+// converts to whatever member it meets). It sees a field added where nothing moves (into
+// padding or at the end of a type that keeps its size).
+struct AnyField {
+  template <typename U>
+  operator U() const;  // only named in unevaluated contexts
+};
+template <typename T, typename... A>
+auto BraceInit(int) -> decltype(T{std::declval<A>()...}, std::true_type());
+template <typename T, typename... A>
+std::false_type BraceInit(...);
+template <typename T, typename... A>
+constexpr int64_t FieldCount() {
+  static_assert(std::is_aggregate_v<T>, "FIELDS() counts the fields of aggregates only");
+  if constexpr (sizeof...(A) < 64 && decltype(BraceInit<T, A..., AnyField>(0))::value) {
+    return FieldCount<T, A..., AnyField>();
+  } else {
+    return sizeof...(A);
+  }
+}
+
 // A class one virtual longer than AnalysisPlugin: its new virtual's slot is the number of
 // AnalysisPlugin's slots (the destructor takes two).
 struct OneMoreVirtual : AnalysisPlugin {
@@ -87,104 +111,229 @@ struct Layout {
   int64_t recorded;
 };
 
-#define SIZE(T, n) {"SIZE(" #T, static_cast<int64_t>(sizeof(T)), n}
-#define FIELD(T, f, n) {"FIELD(" #T ", " #f, OffsetOf(&T::f), n}
-#define PRIVATE(T, f, n) {"PRIVATE(" #T ", " #f, OffsetOf(Get(T##_##f{})), n}
-#define SLOT(f, n) {"SLOT(" #f, VirtualSlot(&AnalysisPlugin::f), n}
+#define SIZE(T, n) \
+  { "SIZE(" #T, static_cast<int64_t>(sizeof(T)), n }
+#define FIELD(T, f, n) \
+  { "FIELD(" #T ", " #f, OffsetOf(&T::f), n }
+#define PRIVATE(T, f, n) \
+  { "PRIVATE(" #T ", " #f, OffsetOf(Get(T##_##f{})), n }
+#define FIELDS(T, n) \
+  { "FIELDS(" #T, FieldCount<T>(), n }
+#define SLOT(f, n) \
+  { "SLOT(" #f, VirtualSlot(&AnalysisPlugin::f), n }
 
 // The layout of version 2. One line per size, field offset and vtable slot.
 const Layout kLayout[] = {
     // core/tensor.h
-    SIZE(Tensor, 48), FIELD(Tensor, shape, 0), FIELD(Tensor, data, 24),
+    SIZE(Tensor, 48),
+    FIELD(Tensor, shape, 0),
+    FIELD(Tensor, data, 24),
     // core/model/config.h
-    SIZE(ModelConfig, 136), FIELD(ModelConfig, name, 0), FIELD(ModelConfig, format, 32),
-    FIELD(ModelConfig, norm, 64), FIELD(ModelConfig, act, 68), FIELD(ModelConfig, pos, 72),
-    FIELD(ModelConfig, n_layers, 76), FIELD(ModelConfig, d_model, 80),
-    FIELD(ModelConfig, n_heads, 84), FIELD(ModelConfig, n_kv_heads, 88),
-    FIELD(ModelConfig, d_head, 92), FIELD(ModelConfig, d_mlp, 96),
-    FIELD(ModelConfig, d_vocab, 100), FIELD(ModelConfig, n_ctx, 104),
-    FIELD(ModelConfig, eps, 108), FIELD(ModelConfig, attn_scale, 112),
-    FIELD(ModelConfig, rope_theta, 116), FIELD(ModelConfig, has_bias, 120),
-    FIELD(ModelConfig, bos_token_id, 124), FIELD(ModelConfig, prepend_bos, 128),
+    SIZE(ModelConfig, 136),
+    FIELDS(ModelConfig, 19),
+    FIELD(ModelConfig, name, 0),
+    FIELD(ModelConfig, format, 32),
+    FIELD(ModelConfig, norm, 64),
+    FIELD(ModelConfig, act, 68),
+    FIELD(ModelConfig, pos, 72),
+    FIELD(ModelConfig, n_layers, 76),
+    FIELD(ModelConfig, d_model, 80),
+    FIELD(ModelConfig, n_heads, 84),
+    FIELD(ModelConfig, n_kv_heads, 88),
+    FIELD(ModelConfig, d_head, 92),
+    FIELD(ModelConfig, d_mlp, 96),
+    FIELD(ModelConfig, d_vocab, 100),
+    FIELD(ModelConfig, n_ctx, 104),
+    FIELD(ModelConfig, eps, 108),
+    FIELD(ModelConfig, attn_scale, 112),
+    FIELD(ModelConfig, rope_theta, 116),
+    FIELD(ModelConfig, has_bias, 120),
+    FIELD(ModelConfig, bos_token_id, 124),
+    FIELD(ModelConfig, prepend_bos, 128),
     // core/model/weights.h
-    SIZE(LayerWeights, 816), FIELD(LayerWeights, ln1_w, 0), FIELD(LayerWeights, ln1_b, 48),
-    FIELD(LayerWeights, W_Q, 96), FIELD(LayerWeights, W_K, 144), FIELD(LayerWeights, W_V, 192),
-    FIELD(LayerWeights, b_Q, 240), FIELD(LayerWeights, b_K, 288), FIELD(LayerWeights, b_V, 336),
-    FIELD(LayerWeights, W_O, 384), FIELD(LayerWeights, b_O, 432),
-    FIELD(LayerWeights, ln2_w, 480), FIELD(LayerWeights, ln2_b, 528),
-    FIELD(LayerWeights, W_in, 576), FIELD(LayerWeights, W_gate, 624),
-    FIELD(LayerWeights, b_in, 672), FIELD(LayerWeights, W_out, 720),
+    SIZE(LayerWeights, 816),
+    FIELDS(LayerWeights, 17),
+    FIELD(LayerWeights, ln1_w, 0),
+    FIELD(LayerWeights, ln1_b, 48),
+    FIELD(LayerWeights, W_Q, 96),
+    FIELD(LayerWeights, W_K, 144),
+    FIELD(LayerWeights, W_V, 192),
+    FIELD(LayerWeights, b_Q, 240),
+    FIELD(LayerWeights, b_K, 288),
+    FIELD(LayerWeights, b_V, 336),
+    FIELD(LayerWeights, W_O, 384),
+    FIELD(LayerWeights, b_O, 432),
+    FIELD(LayerWeights, ln2_w, 480),
+    FIELD(LayerWeights, ln2_b, 528),
+    FIELD(LayerWeights, W_in, 576),
+    FIELD(LayerWeights, W_gate, 624),
+    FIELD(LayerWeights, b_in, 672),
+    FIELD(LayerWeights, W_out, 720),
     FIELD(LayerWeights, b_out, 768),
-    SIZE(Weights, 312), FIELD(Weights, W_E, 0), FIELD(Weights, W_pos, 48),
-    FIELD(Weights, layers, 96), FIELD(Weights, ln_final_w, 120),
-    FIELD(Weights, ln_final_b, 168), FIELD(Weights, W_U, 216), FIELD(Weights, b_U, 264),
-    SIZE(Model, 480), FIELD(Model, config, 0), FIELD(Model, weights, 136),
+    SIZE(Weights, 312),
+    FIELDS(Weights, 7),
+    FIELD(Weights, W_E, 0),
+    FIELD(Weights, W_pos, 48),
+    FIELD(Weights, layers, 96),
+    FIELD(Weights, ln_final_w, 120),
+    FIELD(Weights, ln_final_b, 168),
+    FIELD(Weights, W_U, 216),
+    FIELD(Weights, b_U, 264),
+    SIZE(Model, 480),
+    FIELDS(Model, 3),
+    FIELD(Model, config, 0),
+    FIELD(Model, weights, 136),
     FIELD(Model, processing, 448),
     // core/store/activation_store.h
-    SIZE(HookFilter, 24), PRIVATE(HookFilter, patterns_, 0),
-    SIZE(ActivationStore, 48), PRIVATE(ActivationStore, tensors_, 0),
+    SIZE(HookFilter, 24),
+    PRIVATE(HookFilter, patterns_, 0),
+    SIZE(ActivationStore, 48),
+    PRIVATE(ActivationStore, tensors_, 0),
     // core/model/forward.h (Transformer holds two references: its size is all there is)
-    SIZE(RunOptions, 96), FIELD(RunOptions, cache, 0), FIELD(RunOptions, interventions, 24),
-    FIELD(RunOptions, start_layer, 72), FIELD(RunOptions, start_resid, 80),
-    FIELD(RunOptions, start_at_mid, 88), FIELD(RunOptions, logits, 92),
-    SIZE(RunResult, 120), FIELD(RunResult, logits, 0), FIELD(RunResult, store, 48),
+    SIZE(RunOptions, 96),
+    FIELDS(RunOptions, 6),
+    FIELD(RunOptions, cache, 0),
+    FIELD(RunOptions, interventions, 24),
+    FIELD(RunOptions, start_layer, 72),
+    FIELD(RunOptions, start_resid, 80),
+    FIELD(RunOptions, start_at_mid, 88),
+    FIELD(RunOptions, logits, 92),
+    SIZE(RunResult, 120),
+    FIELDS(RunResult, 3),
+    FIELD(RunResult, logits, 0),
+    FIELD(RunResult, store, 48),
     FIELD(RunResult, scratch, 96),
     SIZE(Transformer, 16),
     // core/util/thread_pool.h (a pointer to its private implementation)
     SIZE(ThreadPool, 8),
     // core/report/report.h
-    SIZE(Cell, 56), PRIVATE(Cell, kind_, 0), PRIVATE(Cell, s_, 8), PRIVATE(Cell, i_, 40),
+    SIZE(Cell, 56),
+    PRIVATE(Cell, kind_, 0),
+    PRIVATE(Cell, s_, 8),
+    PRIVATE(Cell, i_, 40),
     PRIVATE(Cell, f_, 48),
-    SIZE(Column, 40), FIELD(Column, name, 0), FIELD(Column, type, 32),
+    SIZE(Column, 40),
+    FIELDS(Column, 3),
+    FIELD(Column, name, 0),
+    FIELD(Column, type, 32),
     FIELD(Column, precision, 36),
-    SIZE(Table, 136), FIELD(Table, name, 0), FIELD(Table, caption, 32),
-    FIELD(Table, columns, 64), FIELD(Table, rows, 88), FIELD(Table, row_flags, 112),
-    SIZE(Line, 80), FIELD(Line, name, 0), FIELD(Line, x, 32), FIELD(Line, y, 56),
-    SIZE(Series, 176), FIELD(Series, name, 0), FIELD(Series, caption, 32),
-    FIELD(Series, x_label, 64), FIELD(Series, y_label, 96), FIELD(Series, x_categories, 128),
+    SIZE(Table, 136),
+    FIELDS(Table, 5),
+    FIELD(Table, name, 0),
+    FIELD(Table, caption, 32),
+    FIELD(Table, columns, 64),
+    FIELD(Table, rows, 88),
+    FIELD(Table, row_flags, 112),
+    SIZE(Line, 80),
+    FIELDS(Line, 3),
+    FIELD(Line, name, 0),
+    FIELD(Line, x, 32),
+    FIELD(Line, y, 56),
+    SIZE(Series, 176),
+    FIELDS(Series, 6),
+    FIELD(Series, name, 0),
+    FIELD(Series, caption, 32),
+    FIELD(Series, x_label, 64),
+    FIELD(Series, y_label, 96),
+    FIELD(Series, x_categories, 128),
     FIELD(Series, lines, 152),
-    SIZE(Matrix, 200), FIELD(Matrix, name, 0), FIELD(Matrix, caption, 32),
-    FIELD(Matrix, row_title, 64), FIELD(Matrix, col_title, 96), FIELD(Matrix, row_labels, 128),
-    FIELD(Matrix, col_labels, 152), FIELD(Matrix, values, 176),
-    SIZE(Note, 32), FIELD(Note, text, 0),
+    SIZE(Matrix, 200),
+    FIELDS(Matrix, 7),
+    FIELD(Matrix, name, 0),
+    FIELD(Matrix, caption, 32),
+    FIELD(Matrix, row_title, 64),
+    FIELD(Matrix, col_title, 96),
+    FIELD(Matrix, row_labels, 128),
+    FIELD(Matrix, col_labels, 152),
+    FIELD(Matrix, values, 176),
+    SIZE(Note, 32),
+    FIELDS(Note, 1),
+    FIELD(Note, text, 0),
     SIZE(SectionItem, 208),
-    SIZE(Section, 248), FIELD(Section, plugin, 0), FIELD(Section, plugin_version, 32),
-    FIELD(Section, source, 64), FIELD(Section, title, 96), FIELD(Section, description, 128),
-    FIELD(Section, settings, 160), FIELD(Section, ok, 184), FIELD(Section, error, 192),
+    SIZE(Section, 248),
+    FIELDS(Section, 9),
+    FIELD(Section, plugin, 0),
+    FIELD(Section, plugin_version, 32),
+    FIELD(Section, source, 64),
+    FIELD(Section, title, 96),
+    FIELD(Section, description, 128),
+    FIELD(Section, settings, 160),
+    FIELD(Section, ok, 184),
+    FIELD(Section, error, 192),
     FIELD(Section, items, 224),
-    SIZE(ReportMetadata, 368), FIELD(ReportMetadata, title, 0),
-    FIELD(ReportMetadata, memlens_version, 32), FIELD(ReportMetadata, created, 64),
-    FIELD(ReportMetadata, model_name, 96), FIELD(ReportMetadata, model_path, 128),
-    FIELD(ReportMetadata, model_format, 160), FIELD(ReportMetadata, model_summary, 192),
-    FIELD(ReportMetadata, processing, 224), FIELD(ReportMetadata, dataset_name, 256),
-    FIELD(ReportMetadata, dataset_path, 288), FIELD(ReportMetadata, num_prompts, 320),
-    FIELD(ReportMetadata, num_tokens, 328), FIELD(ReportMetadata, seed, 336),
+    SIZE(ReportMetadata, 368),
+    FIELDS(ReportMetadata, 14),
+    FIELD(ReportMetadata, title, 0),
+    FIELD(ReportMetadata, memlens_version, 32),
+    FIELD(ReportMetadata, created, 64),
+    FIELD(ReportMetadata, model_name, 96),
+    FIELD(ReportMetadata, model_path, 128),
+    FIELD(ReportMetadata, model_format, 160),
+    FIELD(ReportMetadata, model_summary, 192),
+    FIELD(ReportMetadata, processing, 224),
+    FIELD(ReportMetadata, dataset_name, 256),
+    FIELD(ReportMetadata, dataset_path, 288),
+    FIELD(ReportMetadata, num_prompts, 320),
+    FIELD(ReportMetadata, num_tokens, 328),
+    FIELD(ReportMetadata, seed, 336),
     FIELD(ReportMetadata, settings, 344),
-    SIZE(Report, 392), FIELD(Report, metadata, 0), FIELD(Report, sections, 368),
-    SIZE(TableBuilder, 16), PRIVATE(TableBuilder, builder_, 0), PRIVATE(TableBuilder, item_, 8),
-    SIZE(SeriesBuilder, 16), PRIVATE(SeriesBuilder, builder_, 0),
+    SIZE(Report, 392),
+    FIELDS(Report, 2),
+    FIELD(Report, metadata, 0),
+    FIELD(Report, sections, 368),
+    SIZE(TableBuilder, 16),
+    PRIVATE(TableBuilder, builder_, 0),
+    PRIVATE(TableBuilder, item_, 8),
+    SIZE(SeriesBuilder, 16),
+    PRIVATE(SeriesBuilder, builder_, 0),
     PRIVATE(SeriesBuilder, item_, 8),
-    SIZE(ReportBuilder, 16), PRIVATE(ReportBuilder, section_, 0),
+    SIZE(ReportBuilder, 16),
+    PRIVATE(ReportBuilder, section_, 0),
     PRIVATE(ReportBuilder, status_, 8),
     // core/plugin/plugin_api.h
-    SIZE(DatasetInfo, 80), FIELD(DatasetInfo, name, 0), FIELD(DatasetInfo, path, 32),
-    FIELD(DatasetInfo, num_prompts, 64), FIELD(DatasetInfo, num_tokens, 72),
-    SIZE(AnalysisSettings, 72), FIELD(AnalysisSettings, target, 0),
-    FIELD(AnalysisSettings, contrast, 32), FIELD(AnalysisSettings, seed, 64),
-    SIZE(AnalysisContext, 168), FIELD(AnalysisContext, model, 0),
-    FIELD(AnalysisContext, transformer, 8), FIELD(AnalysisContext, dataset, 16),
+    SIZE(DatasetInfo, 80),
+    FIELDS(DatasetInfo, 4),
+    FIELD(DatasetInfo, name, 0),
+    FIELD(DatasetInfo, path, 32),
+    FIELD(DatasetInfo, num_prompts, 64),
+    FIELD(DatasetInfo, num_tokens, 72),
+    SIZE(AnalysisSettings, 72),
+    FIELDS(AnalysisSettings, 3),
+    FIELD(AnalysisSettings, target, 0),
+    FIELD(AnalysisSettings, contrast, 32),
+    FIELD(AnalysisSettings, seed, 64),
+    SIZE(AnalysisContext, 168),
+    FIELDS(AnalysisContext, 4),
+    FIELD(AnalysisContext, model, 0),
+    FIELD(AnalysisContext, transformer, 8),
+    FIELD(AnalysisContext, dataset, 16),
     FIELD(AnalysisContext, settings, 96),
-    SIZE(PromptRun, 128), FIELD(PromptRun, index, 0), FIELD(PromptRun, tokens, 8),
-    FIELD(PromptRun, pieces, 24), FIELD(PromptRun, targets, 40), FIELD(PromptRun, contrasts, 56),
-    FIELD(PromptRun, store, 72), FIELD(PromptRun, target_logits, 80),
-    FIELD(PromptRun, contrast_logits, 96), FIELD(PromptRun, logits, 112),
+    SIZE(PromptRun, 128),
+    FIELDS(PromptRun, 10),
+    FIELD(PromptRun, index, 0),
+    FIELD(PromptRun, tokens, 8),
+    FIELD(PromptRun, pieces, 24),
+    FIELD(PromptRun, targets, 40),
+    FIELD(PromptRun, contrasts, 56),
+    FIELD(PromptRun, store, 72),
+    FIELD(PromptRun, target_logits, 80),
+    FIELD(PromptRun, contrast_logits, 96),
+    FIELD(PromptRun, logits, 112),
     FIELD(PromptRun, context, 120),
-    SIZE(MemlensPluginDescriptor, 40), FIELD(MemlensPluginDescriptor, abi_version, 0),
-    FIELD(MemlensPluginDescriptor, name, 8), FIELD(MemlensPluginDescriptor, version, 16),
-    FIELD(MemlensPluginDescriptor, description, 24), FIELD(MemlensPluginDescriptor, create, 32),
+    SIZE(MemlensPluginDescriptor, 40),
+    FIELDS(MemlensPluginDescriptor, 5),
+    FIELD(MemlensPluginDescriptor, abi_version, 0),
+    FIELD(MemlensPluginDescriptor, name, 8),
+    FIELD(MemlensPluginDescriptor, version, 16),
+    FIELD(MemlensPluginDescriptor, description, 24),
+    FIELD(MemlensPluginDescriptor, create, 32),
     // AnalysisPlugin's vtable: slots 0 and 1 are the destructor's.
-    SIZE(AnalysisPlugin, 8), SLOT(RequiredHooks, 2), SLOT(WantsFullLogits, 3), SLOT(Begin, 4),
-    SLOT(AnalyzePrompt, 5), SLOT(Finish, 6),
+    SIZE(AnalysisPlugin, 8),
+    SLOT(RequiredHooks, 2),
+    SLOT(WantsFullLogits, 3),
+    SLOT(Begin, 4),
+    SLOT(AnalyzePrompt, 5),
+    SLOT(Finish, 6),
     {"VTABLE_SLOTS(AnalysisPlugin", VirtualSlot(&OneMoreVirtual::Probe), 7},
 };
 
