@@ -2,10 +2,14 @@
 # Installs everything memlens needs to build and test, from Debian 12 packages only.
 # Idempotent: packages already present are skipped by apt. Run as root or with sudo.
 set -eu
+# Everything `bazel build //...` and `bazel test //...` need (tests/build:system_packages_test
+# fails when a BUILD file uses a system library whose package is missing here).
 PACKAGES="bazel-bootstrap bazel-rules-cc bazel-rules-java bazel-skylib bazel-platforms
-  g++ python3 libhwy-dev libabsl-dev libgtest-dev libbenchmark-dev"
-# The PyTorch baseline and fixture generators (tools/, benchmarks/) also use these:
-EXTRA="python3-torch python3-numpy libopenblas0-pthread libopenblas-pthread-dev"
+  g++ python3 pkgconf
+  libhwy-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas0-pthread libopenblas-pthread-dev"
+# Only the PyTorch baselines and the fixture generators (tools/, benchmarks/*.py) use these:
+EXTRA="python3-torch python3-numpy"
 [ "${1:-}" = "--with-python" ] && PACKAGES="$PACKAGES $EXTRA"
 
 missing=""

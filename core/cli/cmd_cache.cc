@@ -39,7 +39,7 @@ int RunCache() {
   // The logits are part of what Python users compare against; store them with the hooks.
   run->store.Put("logits", std::move(run->logits));
 
-  ActivationMetadata metadata = {{"model", s->model_path},
+  ActivationMetadata metadata = {{"model", s->model_label},
                                  {"tokens", absl::StrJoin(*tokens, " ")},
                                  {"processing", s->model().processing},
                                  {"hooks", absl::GetFlag(FLAGS_hooks)}};

@@ -34,7 +34,7 @@ int RunInfo() {
   const bool json_out = absl::GetFlag(FLAGS_format) == "json";
   json::JsonWriter j(2);
   std::vector<std::vector<std::string>> tensors;
-  j.BeginObject().Key("model").String(s->model_path).Key("format").String(c.format);
+  j.BeginObject().Key("model").String(s->model_label).Key("format").String(c.format);
   j.Key("family").String(s->family);
   j.Key("quirks").BeginArray();
   for (const std::string& q : s->quirks) j.String(q);
@@ -63,7 +63,7 @@ int RunInfo() {
     std::printf("%s\n", j.str().c_str());
     return 0;
   }
-  std::printf("model       %s (%s)\n", s->model_path.c_str(), c.format.c_str());
+  std::printf("model       %s (%s)\n", s->model_label.c_str(), c.format.c_str());
   std::printf("family      %s%s%s\n", s->family.c_str(), s->quirks.empty() ? "" : ": ",
               absl::StrJoin(s->quirks, ", ").c_str());
   std::printf("parameters  %s (%.1f MB as float32)\n", WithThousands(params).c_str(),

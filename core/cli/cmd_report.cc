@@ -238,7 +238,13 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     prompts.push_back({*ids});
     options.dataset.name = "--prompt";
   } else {
-    if (dataset.empty()) dataset = DefaultDataset(*s);
+    // The shipped model's prompts are named as shipped, wherever the copy used lives.
+    std::string dataset_label = dataset;
+    if (dataset.empty()) {
+      dataset = DefaultDataset(*s);
+      if (s->model_label != s->model_path) dataset_label = s->model_label + "/prompts.txt";
+      else dataset_label = dataset;
+    }
     if (dataset.empty()) {
       return Fail("report", absl::InvalidArgumentError("give --prompt=TEXT or --dataset=FILE"));
     }
@@ -259,8 +265,8 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       if (ids->size() < 2) continue;  // nothing to predict
       prompts.push_back({*ids});
     }
-    options.dataset.name = dataset;
-    options.dataset.path = dataset;
+    options.dataset.name = dataset_label;
+    options.dataset.path = dataset_label;
   }
   for (Prompt& p : prompts) {
     for (int id : p.tokens) p.pieces.push_back(PieceOf(*s, id));
@@ -291,7 +297,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   }
   options.settings.seed = absl::GetFlag(FLAGS_seed);
   options.metadata.title = absl::GetFlag(FLAGS_title);
-  options.metadata.model_path = s->model_path;
+  options.metadata.model_path = s->model_label;
   const bool show_progress = prompts.size() > 1 && isatty(STDERR_FILENO);
   options.progress = [&](int64_t done, int64_t total) {
     if (show_progress) std::fprintf(stderr, "\rmemlens report: %lld/%lld prompts", (long long)done, (long long)total);

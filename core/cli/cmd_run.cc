@@ -71,7 +71,7 @@ int RunModel() {
 
   if (format == "json") {
     json::JsonWriter j(2);
-    j.BeginObject().Key("model").String(s->model_path);
+    j.BeginObject().Key("model").String(s->model_label);
     j.Key("input_ids").BeginArray();
     for (int id : *tokens) j.Int(id);
     j.EndArray().Key("input_pieces").BeginArray();
@@ -94,7 +94,7 @@ int RunModel() {
 
   std::vector<std::string> pieces;
   for (int id : *tokens) pieces.push_back(QuotedPiece(PieceOf(*s, id)));
-  std::printf("model   %s\n", s->model_path.c_str());
+  std::printf("model   %s\n", s->model_label.c_str());
   std::printf("input   %zu tokens: %s\n", tokens->size(), absl::StrJoin(pieces, " ").c_str());
   std::printf("ids     %s\n\n", absl::StrJoin(*tokens, " ").c_str());
   std::vector<std::vector<std::string>> rows;

@@ -9,7 +9,9 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "core/cli/commands.h"
+#include "core/plugin/plugin_api.h"
 #include "core/plugin/plugin_flags.h"
+#include "core/report/report.h"
 
 namespace {
 
@@ -57,6 +59,17 @@ int main(int argc, char** argv) {
   config.contains_help_flags = [](absl::string_view file) {
     return file.find("core/") != absl::string_view::npos ||
            file.find("plugins/") != absl::string_view::npos;
+  };
+  // --version: memlens's own version (Abseil's default text names only the build type).
+  config.version_string = [] {
+    return absl::StrCat("memlens ", memlens::kMemlensVersion, " (plugin ABI ",
+                        MEMLENS_PLUGIN_ABI_VERSION,
+#ifdef NDEBUG
+                        ", optimized build"
+#else
+                        ", debug build"
+#endif
+                        ")\n");
   };
   absl::SetFlagsUsageConfig(config);
   // Plugins define flags, so they load before parsing (core/plugin/plugin_flags.h). A plugin

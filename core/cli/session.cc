@@ -34,8 +34,10 @@ std::string SelfExe() {
 std::string DefaultModelPath() {
   std::error_code ec;
   const std::string exe = SelfExe();
+  const fs::path prefix = fs::path(exe).parent_path().parent_path();
   for (const std::string& candidate :
-       {exe + ".runfiles/memlens/models/default", std::string("models/default")}) {
+       {exe + ".runfiles/memlens/models/default",
+        (prefix / "share/memlens/models/default").string(), std::string("models/default")}) {
     if (fs::exists(fs::path(candidate) / "config.json", ec)) return candidate;
   }
   return "";
@@ -44,8 +46,10 @@ std::string DefaultModelPath() {
 absl::StatusOr<Session> OpenSession(bool analysis) {
   Session s;
   s.model_path = absl::GetFlag(FLAGS_model);
+  s.model_label = s.model_path;
   if (s.model_path.empty()) {
     s.model_path = DefaultModelPath();
+    s.model_label = kDefaultModelLabel;
     if (s.model_path.empty()) {
       return absl::NotFoundError(
           "no --model given and the default model (models/default) was not found next to the "

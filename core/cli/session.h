@@ -18,6 +18,9 @@ namespace memlens {
 // Movable: the model lives on the heap so the Transformer's reference to it stays valid.
 struct Session {
   std::string model_path;
+  // How reports and `info` show the model: the path as given, or "models/default" for the
+  // shipped model wherever it was found (Bazel runfiles, an install prefix, the checkout).
+  std::string model_label;
   std::unique_ptr<Model> model_storage;
   const Model& model() const { return *model_storage; }
   std::string family;               // the model family that loaded it ("hf-llama", ...)
@@ -33,9 +36,12 @@ struct Session {
 // --threads workers.
 absl::StatusOr<Session> OpenSession(bool analysis = false);
 
-// The model shipped with memlens, found next to the binary (Bazel runfiles) or under the
+// The model shipped with memlens, found next to the binary (Bazel runfiles, or
+// PREFIX/share/memlens/models/default for an installed PREFIX/bin/memlens) or under the
 // current directory; "" when it cannot be found.
 std::string DefaultModelPath();
+// The name reports give the shipped model, whichever copy of it is used.
+inline constexpr char kDefaultModelLabel[] = "models/default";
 
 // The ids to run: --tokens (comma/space separated) or --prompt tokenized, with BOS prepended
 // as --prepend_bos says (auto: as the model's config says). Prompts longer than the context

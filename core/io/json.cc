@@ -440,7 +440,7 @@ class Parser {
         case 't': out->push_back('\t'); ++p_; break;
         case 'u': {
           ++p_;
-          uint32_t cp;
+          uint32_t cp = 0;  // ReadHex4 sets it on success (gcc -O2 cannot see that)
           if (!ReadHex4(&cp)) return false;
           if (cp >= 0xDC00 && cp <= 0xDFFF) {
             return Fail(esc, "expected a high surrogate before a low surrogate (\\uDC00-\\uDFFF)");
@@ -451,7 +451,7 @@ class Parser {
             }
             p_ += 2;
             const char* low_at = p_ - 2;
-            uint32_t low;
+            uint32_t low = 0;
             if (!ReadHex4(&low)) return false;
             if (low < 0xDC00 || low > 0xDFFF) {
               return Fail(low_at, "expected a \\uDC00-\\uDFFF low surrogate after a high surrogate");

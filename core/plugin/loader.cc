@@ -183,6 +183,9 @@ std::string DefaultPluginDir() {
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "";
   fs::path dir = exe.parent_path();
+  // An installed PREFIX/bin/memlens keeps its plugins in PREFIX/lib/memlens/plugins.
+  const fs::path installed = dir.parent_path() / "lib/memlens/plugins";
+  if (fs::is_directory(installed, ec)) return installed.string();
   for (int up = 0; up <= 4 && !dir.empty(); ++up) {
     const fs::path candidate = dir / "plugins";
     if (fs::is_directory(candidate, ec)) return candidate.string();

@@ -58,3 +58,22 @@ def memlens_plugin(name, srcs, deps = [], copts = [], linkopts = [], visibility 
         visibility = visibility,
         testonly = kwargs.get("testonly", False),
     )
+
+def _plugin_sdk_headers_impl(ctx):
+    # memlens's own headers among everything `deps` makes visible (Abseil's come from the
+    # system), so an install can ship exactly what an out-of-tree plugin compiles against.
+    hdrs = [
+        h
+        for dep in ctx.attr.deps
+        for h in dep[CcInfo].compilation_context.headers.to_list()
+        if h.owner != None and h.owner.workspace_name == ""
+    ]
+    return [DefaultInfo(files = depset(hdrs), runfiles = ctx.runfiles(files = hdrs))]
+
+plugin_sdk_headers = rule(
+    implementation = _plugin_sdk_headers_impl,
+    attrs = {
+        "deps": attr.label_list(providers = [CcInfo]),
+    },
+    doc = "The memlens headers (this repository's only) that `deps` expose, as files.",
+)

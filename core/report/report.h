@@ -24,7 +24,7 @@
 namespace memlens {
 
 // The one place the toolkit's version is written; reports carry it.
-inline constexpr char kMemlensVersion[] = "0.1.0";
+inline constexpr char kMemlensVersion[] = "0.3.0";
 
 enum class ColumnType { kString, kInt, kFloat };
 // "string", "int", "float" (also the names used in the json output).
