@@ -100,7 +100,7 @@ TEST_P(ForwardTest, HookShapes) {
       double sum = 0;
       for (int64_t j = 0; j < T; ++j) {
         float p = pattern.data[(h * T + i) * T + j];
-        if (j > i) EXPECT_EQ(p, 0.0f);
+        if (j > i) { EXPECT_EQ(p, 0.0f); }
         sum += p;
       }
       EXPECT_NEAR(sum, 1.0, 1e-5);
