@@ -367,5 +367,147 @@ def main():
     write_model("gpt_neo_wide_window", cfg, neo_weights(cfg), neo_forward)
 
 
+# ------------------------------------------------------------------------------ tokenizer
+
+SP = "\u2581"
+CORPUS = ("the cat sat on the mat. the dog ate the hat, then the cat sat on the dog. "
+          "The end. that thing is there, then these ones sat there.")
+TEXTS = ["the cat sat on the mat.", "The dog ate the hat", "Thé naïve café — 日本語 🙂",
+         "  two leading spaces", "trailing space ", "", "a\tb\nc", "x", "<s>the cat</s> sat",
+         "tab\there<unk>", "zzz qqq"]
+RAW_TEXTS = [b"bad \xff\xfe bytes", b"half \xe6\x97 char"]  # not valid UTF-8
+
+
+def train_merges(corpus, n):
+    words = [list(SP + w) for w in corpus.split(" ")]
+    merges = []
+    for _ in range(n):
+        counts = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                counts[(a, b)] = counts.get((a, b), 0) + 1
+        if not counts:
+            break
+        best = max(sorted(counts), key=lambda p: counts[p])
+        merges.append(best)
+        for w in words:
+            i = 0
+            while i + 1 < len(w):
+                if (w[i], w[i + 1]) == best:
+                    w[i:i + 2] = [w[i] + w[i + 1]]
+                i += 1
+    return merges
+
+
+def sp_vocab():
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    for ch in [SP] + sorted(set(CORPUS.replace(" ", ""))):
+        vocab.setdefault(ch, len(vocab))
+    merges = train_merges(CORPUS, 40)
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    return vocab, merges
+
+
+def sp_encode_word(word, vocab, ranks):
+    """word: a str (or bytes for the invalid-UTF-8 texts, decoded latin-1 style below)."""
+    syms = []
+    for ch in word:
+        if isinstance(ch, bytes):
+            syms += [vocab[f"<0x{b:02X}>"] for b in ch]
+        elif ch in vocab:
+            syms.append(vocab[ch])
+        else:
+            syms += [vocab[f"<0x{b:02X}>"] for b in ch.encode("utf-8")]
+    inv = {i: t for t, i in vocab.items()}
+    while len(syms) > 1:
+        cands = [(ranks.get((inv[a], inv[b]), 1 << 30), i) for i, (a, b) in
+                 enumerate(zip(syms, syms[1:]))]
+        rank, i = min(cands)
+        if rank == 1 << 30:
+            break
+        syms[i:i + 2] = [vocab[inv[syms[i]] + inv[syms[i + 1]]]]
+    return syms
+
+
+def chars_of(data):
+    """bytes -> list of str characters, each invalid byte kept as a 1-byte bytes object."""
+    out, i = [], 0
+    while i < len(data):
+        for n in (1, 2, 3, 4):
+            try:
+                out.append(data[i:i + n].decode("utf-8"))
+                i += n
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            out.append(data[i:i + 1])
+            i += 1
+    return out
+
+
+def sp_encode(data, vocab, ranks, metaspace):
+    ids = []
+    specials = ["<unk>", "<s>", "</s>"]
+    pos, first = 0, True
+    while True:
+        hits = [(data.find(t.encode(), pos), t) for t in specials if data.find(t.encode(), pos) >= 0]
+        at, tok = min(hits) if hits else (len(data), None)
+        seg = chars_of(data[pos:at])
+        if seg:
+            seg = [SP if c == " " else c for c in seg]
+            if not metaspace or (first and pos == 0 and seg[0] != SP):
+                seg = [SP] + seg
+            ids += sp_encode_word(seg, vocab, ranks)
+        first = False
+        if tok is None:
+            return ids
+        ids.append(vocab[tok])
+        pos = at + len(tok)
+
+
+def write_tokenizers():
+    vocab, merges = sp_vocab()
+    ranks = {m: r for r, m in enumerate(merges)}
+    added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for i, t in enumerate(["<unk>", "<s>", "</s>"])]
+    model = {"type": "BPE", "dropout": None, "unk_token": "<unk>",
+             "continuing_subword_prefix": None, "end_of_word_suffix": None, "fuse_unk": True,
+             "byte_fallback": True, "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]}
+    post = {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}}
+    legacy = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+              "normalizer": {"type": "Sequence", "normalizers": [
+                  {"type": "Prepend", "prepend": SP},
+                  {"type": "Replace", "pattern": {"String": " "}, "content": SP}]},
+              "pre_tokenizer": None, "post_processor": post,
+              "decoder": {"type": "Sequence", "decoders": [
+                  {"type": "Replace", "pattern": {"String": SP}, "content": " "},
+                  {"type": "ByteFallback"}, {"type": "Fuse"},
+                  {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+              "model": model}
+    metaspace = dict(legacy, normalizer=None,
+                     pre_tokenizer={"type": "Metaspace", "replacement": SP,
+                                    "prepend_scheme": "first", "split": False},
+                     decoder={"type": "Metaspace", "replacement": SP, "prepend_scheme": "first",
+                              "split": False})
+    for folder, doc, is_meta in (("tokenizer_sp", legacy, False),
+                                 ("tokenizer_sp_metaspace", metaspace, True)):
+        d = os.path.join(ROOT, folder)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False, indent=1)
+        with open(os.path.join(d, "expected.jsonl"), "w") as f:
+            for data in [t.encode() for t in TEXTS] + RAW_TEXTS:
+                ids = sp_encode(data, vocab, ranks, is_meta)
+                f.write(json.dumps({"text_hex": data.hex(), "ids": ids}) + "\n")
+
+
 if __name__ == "__main__":
     main()
+    write_tokenizers()

@@ -11,6 +11,7 @@
 #include "core/io/json.h"
 #include "core/tokenizer/gpt2_tokenizer.h"
 #include "core/tokenizer/llama2c_tokenizer.h"
+#include "core/tokenizer/sentencepiece_bpe.h"
 
 namespace memlens {
 
@@ -27,9 +28,9 @@ bool IsLlama2cName(const std::string& name) {
   return (absl::StartsWith(name, "tok") && absl::EndsWith(name, ".bin"));
 }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> CheckVocab(
-    absl::StatusOr<std::unique_ptr<ByteLevelBpeTokenizer>> tok,
-    const LoadTokenizerOptions& options) {
+template <typename T>
+absl::StatusOr<std::unique_ptr<Tokenizer>> CheckVocab(absl::StatusOr<std::unique_ptr<T>> tok,
+                                                      const LoadTokenizerOptions& options) {
   if (!tok.ok()) return tok.status();
   if (options.model_vocab_size >= 0 && (*tok)->vocab_size() > options.model_vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -37,6 +38,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> CheckVocab(
         " tokens but the model's vocabulary has only ", options.model_vocab_size));
   }
   return std::unique_ptr<Tokenizer>(*std::move(tok));
+}
+
+// A HuggingFace tokenizer.json: SentencePiece-style BPE (byte_fallback, Metaspace / Prepend)
+// or byte-level BPE.
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerJson(const std::string& path,
+                                                             const LoadTokenizerOptions& options) {
+  absl::StatusOr<json::Value> doc = json::ParseFile(path);
+  if (!doc.ok()) return doc.status();
+  if (IsSentencePieceBpeJson(*doc)) {
+    return CheckVocab(SentencePieceBpeTokenizer::FromJson(*doc, path), options);
+  }
+  return CheckVocab(HfTokenizerFromJson(*doc, path), options);
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadLlama2c(const std::string& path,
@@ -143,7 +156,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path
   const std::string name = p.filename().string();
   if (name == "encoder.json" || name == "vocab.bpe") return LoadGpt2(p.parent_path(), options);
   if (absl::EndsWith(name, ".json")) {
-    return CheckVocab(LoadHfTokenizerJson(path), options);
+    return LoadTokenizerJson(path, options);
   }
   if (absl::EndsWith(name, ".bin")) return LoadLlama2c(path, options);
   // Sniff: a JSON object or a llama2.c binary.
@@ -151,7 +164,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path
   if (!data.ok()) return data.status();
   const size_t first = data->find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (*data)[first] == '{') {
-    return CheckVocab(LoadHfTokenizerJson(path), options);
+    return LoadTokenizerJson(path, options);
   }
   auto tok = Llama2cTokenizer::FromBytes(
       *data,

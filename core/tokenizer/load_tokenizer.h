@@ -20,7 +20,8 @@ struct LoadTokenizerOptions {
 };
 
 // `path` may be:
-//   - a directory holding tokenizer.json (HuggingFace), or encoder.json + vocab.bpe (GPT-2),
+//   - a directory holding tokenizer.json (HuggingFace: byte-level BPE, or SentencePiece-style
+//     BPE with byte fallback, see sentencepiece_bpe.h), or encoder.json + vocab.bpe (GPT-2),
 //     or exactly one tok*.bin / tokenizer.bin (llama2.c), tried in that order;
 //   - a file: encoder.json or vocab.bpe (the other must be beside it), *.json (HuggingFace
 //     tokenizer.json), *.bin (llama2.c); any other name is sniffed: a JSON object is read as
