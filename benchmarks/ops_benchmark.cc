@@ -181,7 +181,7 @@ void BM_Rope(benchmark::State& state) {
     state.PauseTiming();
     x = input;
     state.ResumeTiming();
-    Rope(x.data(), kT, kHeads, kDHead, 0, 10000.0f);
+    Rope(x.data(), kT, kHeads, kDHead, 0, {kDHead, false, 10000.0f, 1.0f});
     benchmark::DoNotOptimize(x.data());
   }
   SetBytes(state, 8.0 * x.size());
@@ -198,7 +198,7 @@ void BM_AttentionScores(benchmark::State& state) {
   const auto q = Random(kT * kHeads * kDHead), k = Random(kT * kHeads * kDHead);
   std::vector<float> scores(kHeads * kT * kT);
   for (auto _ : state) {
-    AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, scores.data(),
+    AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, 0, scores.data(),
                     Pool());
     benchmark::DoNotOptimize(scores.data());
   }
@@ -209,7 +209,7 @@ BENCHMARK(BM_AttentionScores)->UseRealTime()->Unit(benchmark::kMillisecond);
 void BM_Softmax(benchmark::State& state) {
   const auto q = Random(kT * kHeads * kDHead), k = Random(kT * kHeads * kDHead);
   std::vector<float> scores(kHeads * kT * kT), work(scores.size());
-  AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, scores.data(), Pool());
+  AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, 0, scores.data(), Pool());
   for (auto _ : state) {
     state.PauseTiming();
     work = scores;  // softmax is not idempotent on its input range; start from scores
@@ -225,7 +225,7 @@ void BM_AttentionMix(benchmark::State& state) {
   const auto q = Random(kT * kHeads * kDHead), k = Random(kT * kHeads * kDHead);
   const auto v = Random(kT * kHeads * kDHead);
   std::vector<float> pattern(kHeads * kT * kT), z(kT * kHeads * kDHead);
-  AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, pattern.data(), Pool());
+  AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, 0, pattern.data(), Pool());
   Softmax(pattern.data(), kHeads * kT, kT, Pool());
   for (auto _ : state) {
     AttentionMix(pattern.data(), v.data(), kT, kHeads, kHeads, kDHead, z.data(), Pool());

@@ -20,7 +20,7 @@ ModelConfig SmallGeluConfig() {
   c.d_vocab = 37;
   c.n_ctx = 16;
   c.attn_scale = std::sqrt(8.0f);
-  c.has_bias = true;
+  c.SetAllBiases(true);
   return c;
 }
 
@@ -39,7 +39,7 @@ ModelConfig SmallLlamaConfig() {
   c.d_vocab = 29;
   c.n_ctx = 16;
   c.attn_scale = std::sqrt(8.0f);
-  c.has_bias = false;
+  c.SetAllBiases(false);
   return c;
 }
 
@@ -57,7 +57,7 @@ Model RandomModel(const ModelConfig& c, uint64_t seed, float scale) {
     return t;
   };
   const int64_t D = c.d_model, Q = c.q_dim(), KV = c.kv_dim(), F = c.d_mlp, V = c.d_vocab;
-  const bool ln = c.norm == NormKind::kLayerNorm, b = c.has_bias;
+  const bool ln = c.norm == NormKind::kLayerNorm;
   Model m;
   m.config = c;
   Weights& w = m.weights;
@@ -70,11 +70,13 @@ Model RandomModel(const ModelConfig& c, uint64_t seed, float scale) {
     L.W_Q = rand({D, Q});
     L.W_K = rand({D, KV});
     L.W_V = rand({D, KV});
-    if (b) {
+    if (c.bias_qkv) {
       L.b_Q = rand({Q});
       L.b_K = rand({KV});
       L.b_V = rand({KV});
-      L.b_O = rand({D});
+    }
+    if (c.bias_o) L.b_O = rand({D});
+    if (c.bias_mlp) {
       L.b_in = rand({F});
       L.b_out = rand({D});
     }
@@ -89,7 +91,7 @@ Model RandomModel(const ModelConfig& c, uint64_t seed, float scale) {
   w.ln_final_w = norm_w(D);
   if (ln) w.ln_final_b = rand({D});
   w.W_U = rand({D, V});
-  if (b) w.b_U = rand({V});
+  if (c.bias_unembed) w.b_U = rand({V});
   return m;
 }
 

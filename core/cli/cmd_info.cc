@@ -47,7 +47,7 @@ int RunInfo() {
   j.Key("d_model").Int(c.d_model).Key("n_heads").Int(c.n_heads);
   j.Key("n_kv_heads").Int(c.n_kv_heads).Key("d_head").Int(c.d_head).Key("d_mlp").Int(c.d_mlp);
   j.Key("d_vocab").Int(c.d_vocab).Key("n_ctx").Int(c.n_ctx).Key("eps").Number(c.eps);
-  j.Key("attn_scale").Number(c.attn_scale).Key("biases").Bool(c.has_bias);
+  j.Key("attn_scale").Number(c.attn_scale).Key("biases").Bool(c.any_bias());
   j.Key("bos_token_id").Int(c.bos_token_id).Key("prepend_bos").Bool(c.prepend_bos);
   j.EndObject();
   j.Key("tokenizer").String(s->tokenizer ? s->tokenizer->name() : "");
@@ -76,7 +76,7 @@ int RunInfo() {
               c.pos == PosKind::kRotary ? absl::StrFormat(" (theta %g)", c.rope_theta).c_str()
                                         : "",
               c.attn_scale);
-  std::printf("biases      %s; BOS %s\n", c.has_bias ? "yes" : "no",
+  std::printf("biases      %s; BOS %s\n", c.any_bias() ? "yes" : "no",
               c.bos_token_id >= 0 ? absl::StrCat("id ", c.bos_token_id,
                                                  c.prepend_bos ? ", prepended" : "")
                                         .c_str()

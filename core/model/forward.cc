@@ -171,8 +171,11 @@ std::vector<std::string> AllHookNames(const ModelConfig& c) {
     for (const char* h :
          {"hook_resid_pre", "ln1.hook_scale", "ln1.hook_normalized", "hook_v_input",
           "attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_attn_scores",
-          "attn.hook_pattern", "attn.hook_z", "attn.hook_result", "hook_attn_out",
-          "hook_resid_mid", "ln2.hook_scale", "ln2.hook_normalized", "mlp.hook_pre"}) {
+          "attn.hook_pattern", "attn.hook_z", "attn.hook_result", "hook_attn_out"}) {
+      names.push_back(p + h);
+    }
+    if (!c.parallel_residual) names.push_back(p + "hook_resid_mid");
+    for (const char* h : {"ln2.hook_scale", "ln2.hook_normalized", "mlp.hook_pre"}) {
       names.push_back(p + h);
     }
     if (c.act == ActKind::kSwiGLU) names.push_back(p + "mlp.hook_pre_linear");
@@ -280,6 +283,14 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
         "rerunning from blocks.", options.start_layer,
         ".hook_resid_mid needs a residual and a layer below ", c.n_layers));
   }
+  if (options.start_at_mid && c.parallel_residual) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rerunning from blocks.", options.start_layer, ".hook_resid_mid: this model's blocks are "
+        "parallel (attention and MLP both read hook_resid_pre), so there is no resid_mid"));
+  }
+  const ops::RotaryParams rotary = {static_cast<size_t>(c.rotary_elems()),
+                                    c.rotary_style == RotaryStyle::kHalves, c.rope_theta,
+                                    c.rope_scale};
 
   HookSite hooks(options, &result.store);
   enum Buffer { kResid, kEmbed, kScale, kNormed, kQ, kK, kV, kScores, kZ, kAttnOut, kPerHead,
@@ -334,13 +345,14 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
       }
       if (!hooks.Edited(p + "hook_v_input")) Project(normed, L.W_V, L.b_V, v, pool_);
       if (c.pos == PosKind::kRotary) {
-        ops::Rope(q.ptr(), T, H, dh, 0, c.rope_theta);
-        ops::Rope(k.ptr(), T, G, dh, 0, c.rope_theta);
+        ops::Rope(q.ptr(), T, H, dh, 0, rotary);
+        ops::Rope(k.ptr(), T, G, dh, 0, rotary);
       }
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_q", q));
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_k", k));
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_v", v));
-      ops::AttentionScores(q.ptr(), k.ptr(), T, H, G, dh, c.attn_scale, scores.ptr(), pool_);
+      ops::AttentionScores(q.ptr(), k.ptr(), T, H, G, dh, c.attn_scale, c.window(l),
+                           scores.ptr(), pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_attn_scores", scores));
       ops::Softmax(scores.ptr(), H * T, T, pool_);  // scores now hold the pattern
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
@@ -368,11 +380,10 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
         ops::MatMul(z.ptr(), L.W_O.ptr(), OrNull(L.b_O), attn_out.ptr(), T, H * dh, D, pool_);
       }
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_attn_out", attn_out));
-      ops::Add(attn_out.ptr(), resid.ptr(), T * D);
+      if (!c.parallel_residual) ops::Add(attn_out.ptr(), resid.ptr(), T * D);
     }
-    MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_mid", resid));
-
-    // MLP.
+    // MLP: it reads resid_mid, or (parallel residual) the same resid_pre as the attention.
+    if (!c.parallel_residual) MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_mid", resid));
     MEMLENS_RETURN_IF_ERROR(Norm(c, resid, L.ln2_w, L.ln2_b, p + "ln2.", hooks, scale, normed));
     if (c.act == ActKind::kSwiGLU) {
       Project(normed, L.W_gate, L.b_in, mlp_pre, pool_);
@@ -398,6 +409,7 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "mlp.hook_post", mlp_pre));
     Project(mlp_pre, L.W_out, L.b_out, mlp_out, pool_);
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_mlp_out", mlp_out));
+    if (c.parallel_residual) ops::Add(attn_out.ptr(), resid.ptr(), T * D);
     ops::Add(mlp_out.ptr(), resid.ptr(), T * D);
     MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "hook_resid_post", resid));
   }

@@ -1,4 +1,6 @@
-// The forward pass with TransformerLens hook points, for both model families.
+// The forward pass with TransformerLens hook points: one loop for every family, branching on
+// the config's quirks (norm, activation, rotary style and fraction, local windows, parallel
+// residual, which biases exist).
 //
 // Hook points, for layer l (shapes for one prompt of T tokens; TransformerLens names):
 //   hook_embed [T, D], hook_pos_embed [T, D] (learned positions only)
@@ -12,7 +14,8 @@
 //   blocks.l.attn.hook_attn_scores [H, T, T] (causal entries -inf), hook_pattern [H, T, T]
 //   blocks.l.attn.hook_z [T, H, dh], blocks.l.attn.hook_result [T, H, D] (no b_O)
 //   blocks.l.hook_attn_out [T, D] (includes b_O)
-//   blocks.l.hook_resid_mid [T, D]
+//   blocks.l.hook_resid_mid [T, D] (not in a parallel-residual block: there ln2 reads resid_pre
+//       and resid_post = resid_pre + attn_out + mlp_out, as TransformerLens)
 //   blocks.l.ln2.hook_scale [T, 1], blocks.l.ln2.hook_normalized [T, D]
 //   blocks.l.mlp.hook_pre [T, d_mlp] (SwiGLU: the gate branch before silu),
 //   blocks.l.mlp.hook_pre_linear [T, d_mlp] (SwiGLU only), blocks.l.mlp.hook_post [T, d_mlp]
@@ -49,7 +52,7 @@ struct RunOptions {
   int start_layer = 0;
   const Tensor* start_resid = nullptr;
   // start_resid is blocks.{start_layer}.hook_resid_mid instead: the layer's attention is
-  // skipped (needs start_resid and start_layer < n_layers).
+  // skipped (needs start_resid and start_layer < n_layers; an error for parallel blocks).
   bool start_at_mid = false;
   enum class Logits { kAll, kLastPosition, kNone };
   // kLastPosition is what next-token prediction needs and keeps memory at [1, d_vocab].

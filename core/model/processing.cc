@@ -87,7 +87,8 @@ absl::Status ProcessWeights(Model* model, const ProcessingOptions& options,
   std::vector<std::string> done, skipped, local_notes;
 
   // ---- Preconditions, checked before anything changes. ----
-  bool make_biases = false;
+  // Norm biases fold into the readers' biases; a reader without one gets zeros first (below).
+  bool need_qkv = false, need_mlp = false, need_unembed = false;
   if (options.fold_ln && ln) {
     for (size_t l = 0; l < W.layers.size(); ++l) {
       if (gated && !AllZero(W.layers[l].ln2_b)) {
@@ -96,30 +97,40 @@ absl::Status ProcessWeights(Model* model, const ProcessingOptions& options,
             "and W_gate has no bias to absorb ln2.b @ W_gate (run with fold_ln off)"));
       }
     }
-    if (!c.has_bias) {
-      bool any = !AllZero(W.ln_final_b);
-      for (const LayerWeights& L : W.layers) any = any || !AllZero(L.ln1_b) || !AllZero(L.ln2_b);
-      make_biases = any;
+    for (const LayerWeights& L : W.layers) {
+      need_qkv = need_qkv || (!c.bias_qkv && !AllZero(L.ln1_b));
+      need_mlp = need_mlp || (!c.bias_mlp && !AllZero(L.ln2_b));
     }
+    need_unembed = !c.bias_unembed && !AllZero(W.ln_final_b);
   }
 
   // ---- fold_ln ----
-  if (make_biases) {
-    // Give the norm biases somewhere to go: zero biases everywhere (Weights wants all or none).
-    const int64_t D = c.d_model;
+  if (need_qkv || need_mlp || need_unembed) {
+    std::vector<std::string> added;
     for (LayerWeights& L : W.layers) {
-      L.b_Q = Filled(c.q_dim(), 0);
-      L.b_K = Filled(c.kv_dim(), 0);
-      L.b_V = Filled(c.kv_dim(), 0);
-      L.b_O = Filled(D, 0);
-      L.b_in = Filled(c.d_mlp, 0);
-      L.b_out = Filled(D, 0);
+      if (need_qkv) {
+        L.b_Q = Filled(c.q_dim(), 0);
+        L.b_K = Filled(c.kv_dim(), 0);
+        L.b_V = Filled(c.kv_dim(), 0);
+      }
+      if (need_mlp) {
+        L.b_in = Filled(c.d_mlp, 0);
+        L.b_out = Filled(c.d_model, 0);
+      }
     }
-    W.b_U = Filled(c.d_vocab, 0);
-    c.has_bias = true;
-    local_notes.push_back(
-        "the model had no bias tensors but nonzero LayerNorm biases: zero biases were added "
-        "everywhere so fold_ln could fold the norm biases (config.has_bias is now true)");
+    if (need_qkv) added.push_back("b_Q, b_K, b_V");
+    if (need_mlp) added.push_back("b_in, b_out");
+    if (need_unembed) {
+      W.b_U = Filled(c.d_vocab, 0);
+      added.push_back("b_U");
+    }
+    c.bias_qkv = c.bias_qkv || need_qkv;
+    c.bias_mlp = c.bias_mlp || need_mlp;
+    c.bias_unembed = c.bias_unembed || need_unembed;
+    local_notes.push_back(absl::StrCat(
+        "the model had no ", absl::StrJoin(added, "; "),
+        " but nonzero LayerNorm biases: zero biases were added there so fold_ln could fold the "
+        "norm biases into them"));
   }
   if (options.fold_ln) {
     for (LayerWeights& L : W.layers) {
@@ -177,8 +188,12 @@ absl::Status ProcessWeights(Model* model, const ProcessingOptions& options,
 
   // ---- fold_value_biases ----
   if (options.fold_value_biases) {
-    if (c.has_bias) {
+    if (c.bias_qkv) {
       const int64_t D = c.d_model, dh = c.d_head;
+      if (!c.bias_o) {  // e.g. Qwen2: b_V but no b_O; TransformerLens's b_O is zeros
+        for (LayerWeights& L : W.layers) L.b_O = Filled(D, 0);
+        c.bias_o = true;
+      }
       const int group = c.n_heads / c.n_kv_heads;
       for (LayerWeights& L : W.layers) {
         std::vector<double> acc(D, 0.0);
@@ -196,7 +211,7 @@ absl::Status ProcessWeights(Model* model, const ProcessingOptions& options,
       }
       done.push_back("fold_value_biases");
     } else {
-      skipped.push_back("fold_value_biases (no biases)");
+      skipped.push_back("fold_value_biases (no value biases)");
     }
   }
 

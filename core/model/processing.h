@@ -53,9 +53,10 @@ struct ProcessingOptions {
 //
 // Errors (the model is then unchanged): weights that fail Weights::Validate; a model already
 // processed (model->processing is not "none"); a LayerNorm model with a gated MLP whose ln2
-// bias is nonzero (the gate branch has no bias to absorb ln2.b @ W_gate). A LayerNorm model
-// without bias tensors but with nonzero norm biases gets zero bias tensors everywhere
-// (config.has_bias becomes true) so the norm biases have somewhere to go.
+// bias is nonzero (the gate branch has no bias to absorb ln2.b @ W_gate). Where a norm bias
+// must fold into a reader that has none (config.bias_qkv / bias_mlp / bias_unembed false),
+// that reader gets zero biases first and its config flag becomes true; likewise b_O for
+// fold_value_biases when the model has value biases but no b_O (Qwen2).
 absl::Status ProcessWeights(Model* model, const ProcessingOptions& options = {},
                             std::vector<std::string>* notes = nullptr);
 

@@ -16,7 +16,6 @@ void ForEachTensor(const Weights& w, const ModelConfig& c,
                    const std::function<void(const std::string&, const Tensor&, Shape)>& fn) {
   const int64_t D = c.d_model, V = c.d_vocab, Q = c.q_dim(), KV = c.kv_dim(), F = c.d_mlp;
   const bool ln = c.norm == NormKind::kLayerNorm;
-  const bool b = c.has_bias;
   auto if_ = [](bool present, Shape s) { return present ? s : Shape{}; };
   fn("embed.W_E", w.W_E, {V, D});
   fn("pos_embed.W_pos", w.W_pos, if_(c.pos == PosKind::kLearned, {c.n_ctx, D}));
@@ -28,23 +27,23 @@ void ForEachTensor(const Weights& w, const ModelConfig& c,
     fn(p + "attn.W_Q", L.W_Q, {D, Q});
     fn(p + "attn.W_K", L.W_K, {D, KV});
     fn(p + "attn.W_V", L.W_V, {D, KV});
-    fn(p + "attn.b_Q", L.b_Q, if_(b, {Q}));
-    fn(p + "attn.b_K", L.b_K, if_(b, {KV}));
-    fn(p + "attn.b_V", L.b_V, if_(b, {KV}));
+    fn(p + "attn.b_Q", L.b_Q, if_(c.bias_qkv, {Q}));
+    fn(p + "attn.b_K", L.b_K, if_(c.bias_qkv, {KV}));
+    fn(p + "attn.b_V", L.b_V, if_(c.bias_qkv, {KV}));
     fn(p + "attn.W_O", L.W_O, {Q, D});
-    fn(p + "attn.b_O", L.b_O, if_(b, {D}));
+    fn(p + "attn.b_O", L.b_O, if_(c.bias_o, {D}));
     fn(p + "ln2.w", L.ln2_w, {D});
     fn(p + "ln2.b", L.ln2_b, if_(ln, {D}));
     fn(p + "mlp.W_in", L.W_in, {D, F});
     fn(p + "mlp.W_gate", L.W_gate, if_(c.act == ActKind::kSwiGLU, {D, F}));
-    fn(p + "mlp.b_in", L.b_in, if_(b, {F}));
+    fn(p + "mlp.b_in", L.b_in, if_(c.bias_mlp, {F}));
     fn(p + "mlp.W_out", L.W_out, {F, D});
-    fn(p + "mlp.b_out", L.b_out, if_(b, {D}));
+    fn(p + "mlp.b_out", L.b_out, if_(c.bias_mlp, {D}));
   }
   fn("ln_final.w", w.ln_final_w, {D});
   fn("ln_final.b", w.ln_final_b, if_(ln, {D}));
   fn("unembed.W_U", w.W_U, {D, V});
-  fn("unembed.b_U", w.b_U, if_(b, {V}));
+  fn("unembed.b_U", w.b_U, if_(c.bias_unembed, {V}));
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ HWY_INLINE void AttnTask(size_t task, size_t row_blocks, size_t T, size_t& h, si
 static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
                                              const float* HWY_RESTRICT k, size_t T,
                                              size_t n_heads, size_t n_kv_heads, size_t d_head,
-                                             float scale, float* HWY_RESTRICT scores,
+                                             float scale, size_t window,
+                                             float* HWY_RESTRICT scores,
                                              ThreadPool& pool) {
   if (T == 0 || n_heads == 0) return;
   const size_t group = n_heads / n_kv_heads;
@@ -73,15 +74,20 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
       for (size_t ir = i0; ir < i1; ir += kMR) {
         const size_t rows = std::min(kMR, i1 - ir);
         if (j0 > ir + rows - 1) continue;  // the whole tile is above the diagonal
+        // ... or wholly before every row's window (its last column j0 + nr - 1 <= ir - window).
+        if (window > 0 && j0 + nr - 1 + window <= ir) continue;
         MicroKernelRows(rows, q + ir * ldq + h * d_head, ldq, packed_g + p * d_head * nr, nr,
                         d_head, scores + (h * T + ir) * T + j0, T, std::min(nr, T - j0),
                         TileInit::kZero, nullptr, inv_scale);
       }
     }
-    // Diagonal tiles also wrote some j > i; the mask overwrites them.
+    // Diagonal tiles also wrote some j > i; the mask overwrites them (and, for a local
+    // window, everything before it, skipped tiles included).
+    constexpr float kMasked = -std::numeric_limits<float>::infinity();
     for (size_t i = i0; i < i1; ++i) {
       float* HWY_RESTRICT row = scores + (h * T + i) * T;
-      std::fill(row + i + 1, row + T, -std::numeric_limits<float>::infinity());
+      std::fill(row + i + 1, row + T, kMasked);
+      if (window > 0 && i >= window) std::fill(row, row + (i + 1 - window), kMasked);
     }
   });
 }

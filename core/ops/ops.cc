@@ -90,14 +90,15 @@ void SwiGLU(float* gate, const float* up, size_t n) {
   HWY_DYNAMIC_DISPATCH(SwiGLUImpl)(gate, up, n);
 }
 
-void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, float theta) {
-  HWY_DYNAMIC_DISPATCH(RopeImpl)(x, T, n_heads, d_head, pos0, theta);
+void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0,
+          const RotaryParams& rp) {
+  HWY_DYNAMIC_DISPATCH(RopeImpl)(x, T, n_heads, d_head, pos0, rp);
 }
 
 void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
-                     size_t n_kv_heads, size_t d_head, float scale, float* scores,
-                     ThreadPool& pool) {
-  HWY_DYNAMIC_DISPATCH(AttentionScoresImpl)(q, k, T, n_heads, n_kv_heads, d_head, scale,
+                     size_t n_kv_heads, size_t d_head, float scale, size_t window,
+                     float* scores, ThreadPool& pool) {
+  HWY_DYNAMIC_DISPATCH(AttentionScoresImpl)(q, k, T, n_heads, n_kv_heads, d_head, scale, window,
                                             scores, pool);
 }
 

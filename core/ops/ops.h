@@ -36,20 +36,29 @@ void GeluTanh(float* x, size_t n);  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 
 // gate[i] = silu(gate[i]) * up[i]
 void SwiGLU(float* gate, const float* up, size_t n);
 
-// Rotary embedding in place on x [T, n_heads * d_head] for positions pos0 .. pos0+T-1;
-// rotates pairs (2i, 2i+1) within each head by angle pos * theta^(-2i/d_head) (llama2.c).
-void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, float theta);
+// Which pairs rotary rotates and how fast (ModelConfig's rotary fields, resolved).
+struct RotaryParams {
+  size_t rotary_dim = 0;   // the first rotary_dim (even, <= d_head) elements of each head turn
+  bool halves = false;     // pairs (i, i + rotary_dim/2) (HF rotate_half); else (2i, 2i+1)
+  float theta = 10000.0f;  // pair i turns by (pos / pos_scale) * theta^(-2i / rotary_dim)
+  float pos_scale = 1.0f;  // HF rope_scaling "linear" factor
+};
+// Rotary embedding in place on x [T, n_heads * d_head] for positions pos0 .. pos0+T-1; each
+// pair (a, b) becomes (a cos - b sin, a sin + b cos); elements from rotary_dim on are untouched.
+void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, const RotaryParams& rp);
 
 // scores[h, i, j] = q_h[i] . k_{g(h)}[j] / scale for j <= i, -inf for j > i (causal), where
 // g(h) = h / (n_heads / n_kv_heads). q is [T, n_heads * d_head], k is [T, n_kv_heads * d_head],
-// scores is [n_heads, T, T].
+// scores is [n_heads, T, T]. window > 0 also masks j <= i - window (local attention: each query
+// sees its last `window` tokens, itself included); 0 = global.
 void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
-                     size_t n_kv_heads, size_t d_head, float scale, float* scores,
-                     ThreadPool& pool);
+                     size_t n_kv_heads, size_t d_head, float scale, size_t window,
+                     float* scores, ThreadPool& pool);
 // Softmax over the last axis of rows [rows, n], in place; -inf entries become 0.
 void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool);
 // z[i, h, :] = sum_{j <= i} pattern[h, i, j] v_{g(h)}[j, :]. z is [T, n_heads * d_head].
-// Causal: entries with j > i are never read (they are 0 after Softmax of causal scores).
+// Causal: entries with j > i are never read (they are 0 after Softmax of causal scores);
+// entries outside a local window are read (Softmax made them 0).
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
                   size_t n_kv_heads, size_t d_head, float* z, ThreadPool& pool);
 

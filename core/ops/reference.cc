@@ -91,32 +91,37 @@ void SwiGLU(float* gate, const float* up, size_t n) {
   }
 }
 
-void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, float theta) {
+void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, const RotaryParams& rp) {
+  const size_t half = rp.rotary_dim / 2;
   for (size_t t = 0; t < T; ++t) {
     for (size_t h = 0; h < n_heads; ++h) {
       float* p = x + (t * n_heads + h) * d_head;
-      for (size_t i = 0; i < d_head / 2; ++i) {
-        const double freq = std::pow(static_cast<double>(theta),
-                                     -2.0 * static_cast<double>(i) / static_cast<double>(d_head));
-        const double angle = static_cast<double>(pos0 + t) * freq;
+      for (size_t i = 0; i < half; ++i) {
+        const double freq = std::pow(static_cast<double>(rp.theta),
+                                     -2.0 * static_cast<double>(i) /
+                                         static_cast<double>(rp.rotary_dim));
+        const double angle = static_cast<double>(pos0 + t) / rp.pos_scale * freq;
         const double c = std::cos(angle), s = std::sin(angle);
-        const double e = p[2 * i], o = p[2 * i + 1];
-        p[2 * i] = static_cast<float>(e * c - o * s);
-        p[2 * i + 1] = static_cast<float>(e * s + o * c);
+        float& a = rp.halves ? p[i] : p[2 * i];
+        float& b = rp.halves ? p[i + half] : p[2 * i + 1];
+        const double a0 = a, b0 = b;
+        a = static_cast<float>(a0 * c - b0 * s);
+        b = static_cast<float>(a0 * s + b0 * c);
       }
     }
   }
 }
 
 void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
-                     size_t n_kv_heads, size_t d_head, float scale, float* scores) {
+                     size_t n_kv_heads, size_t d_head, float scale, size_t window,
+                     float* scores) {
   const size_t group = n_heads / n_kv_heads;
   for (size_t h = 0; h < n_heads; ++h) {
     const size_t g = h / group;
     for (size_t i = 0; i < T; ++i) {
       for (size_t j = 0; j < T; ++j) {
         float& out = scores[(h * T + i) * T + j];
-        if (j > i) {
+        if (j > i || (window > 0 && i - j >= window)) {
           out = -std::numeric_limits<float>::infinity();
           continue;
         }

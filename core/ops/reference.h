@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "core/ops/ops.h"
+
 namespace memlens {
 namespace ops {
 namespace reference {
@@ -24,9 +26,10 @@ void GeluErf(float* x, size_t n);
 double GeluTanh(double x);
 void GeluTanh(float* x, size_t n);
 void SwiGLU(float* gate, const float* up, size_t n);
-void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, float theta);
+void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, const RotaryParams& rp);
 void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
-                     size_t n_kv_heads, size_t d_head, float scale, float* scores);
+                     size_t n_kv_heads, size_t d_head, float scale, size_t window,
+                     float* scores);
 void Softmax(float* x, size_t rows, size_t n);
 // Reads pattern[h, i, j] only for j <= i (causal), like ops::AttentionMix.
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,

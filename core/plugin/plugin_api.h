@@ -37,7 +37,10 @@
 // MEMLENS_PLUGIN_ABI_VERSION exactly; bump it whenever any of those types change layout or
 // any function they declare changes signature (tests/plugin/abi_layout_test.cc trips on size
 // changes). Rebuild plugins with the host. History: 2 added RunOptions::start_at_mid, the
-// exported kernels, PromptRun::target_logits/contrast_logits and WantsFullLogits().
+// exported kernels, PromptRun::target_logits/contrast_logits and WantsFullLogits(); 3 added
+// the model families' ModelConfig fields (rotary style/fraction/scaling, parallel residual,
+// attention windows, per-projection biases) and ops::Rope's RotaryParams / AttentionScores'
+// window.
 #ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 #define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 
@@ -56,7 +59,7 @@
 #include "core/tensor.h"
 
 // The version of the plugin ABI this header describes (see above).
-#define MEMLENS_PLUGIN_ABI_VERSION 2u
+#define MEMLENS_PLUGIN_ABI_VERSION 3u
 
 // The name of the entry point every plugin exports.
 #define MEMLENS_PLUGIN_ENTRY_SYMBOL "memlens_plugin_descriptor"

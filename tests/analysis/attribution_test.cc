@@ -103,7 +103,7 @@ TEST_P(FamilyTest, NodeList) {
   const std::vector<Node> nodes = ListNodes(model_);
   const ModelConfig& c = model_.config;
   const size_t expected = 1 + (c.pos == PosKind::kLearned) +
-                          c.n_layers * (c.n_heads + 1 + (c.has_bias ? 1 : 0));
+                          c.n_layers * (c.n_heads + 1 + (c.bias_o ? 1 : 0));
   EXPECT_EQ(nodes.size(), expected);
   // The stream order written out by hand for the two small configs.
   const std::vector<std::string> want =

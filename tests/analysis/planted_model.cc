@@ -62,7 +62,7 @@ Model PlantedModel(bool with_eraser) {
   c.d_vocab = kV;
   c.n_ctx = kCtx;
   c.attn_scale = 2.0f;
-  c.has_bias = true;
+  c.SetAllBiases(true);
 
   std::mt19937_64 rng(2310);
   const float R = 10, P = 10;

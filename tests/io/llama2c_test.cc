@@ -106,7 +106,7 @@ TEST(Llama2c, SyntheticFileLandsInTheMemlensLayout) {
   EXPECT_EQ(c.norm, NormKind::kRMSNorm);
   EXPECT_EQ(c.act, ActKind::kSwiGLU);
   EXPECT_EQ(c.pos, PosKind::kRotary);
-  EXPECT_FALSE(c.has_bias);
+  EXPECT_FALSE(c.any_bias());
   EXPECT_FLOAT_EQ(c.eps, 1e-5f);
   EXPECT_FLOAT_EQ(c.attn_scale, std::sqrt(2.0f));
   EXPECT_FLOAT_EQ(c.rope_theta, 10000.0f);

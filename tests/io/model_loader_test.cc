@@ -125,7 +125,7 @@ TEST(TransformerLens, GeluLnModelLandsInTheMemlensLayout) {
   EXPECT_EQ(c.norm, NormKind::kLayerNorm);
   EXPECT_EQ(c.act, ActKind::kGeluErf);
   EXPECT_EQ(c.pos, PosKind::kLearned);
-  EXPECT_TRUE(c.has_bias);
+  EXPECT_TRUE(c.bias_qkv && c.bias_o && c.bias_mlp && c.bias_unembed);
   EXPECT_EQ(c.n_kv_heads, 3);
   EXPECT_FLOAT_EQ(c.attn_scale, 2.0f);  // sqrt(d_head)
   EXPECT_FLOAT_EQ(c.eps, 1e-5f);

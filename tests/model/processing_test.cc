@@ -63,7 +63,7 @@ ModelConfig GqaGeluConfig() {
 ModelConfig BiasedLlamaConfig() {
   ModelConfig c = SmallLlamaConfig();
   c.name = "random-llama-bias";
-  c.has_bias = true;
+  c.SetAllBiases(true);
   return c;
 }
 
@@ -228,14 +228,14 @@ TEST(ProcessingRmsNormTest, FoldsWeightsOnlyAndSkipsCentering) {
     Model m = original;
     std::vector<std::string> notes;
     ASSERT_TRUE(ProcessWeights(&m, {}, &notes).ok());
-    if (config.has_bias) {
+    if (config.bias_qkv) {
       EXPECT_EQ(m.processing,
                 "fold_ln+center_unembed+fold_value_biases; skipped center_writing (RMSNorm does "
                 "not remove the mean)");
     } else {
       EXPECT_EQ(m.processing,
                 "fold_ln+center_unembed; skipped center_writing (RMSNorm does not remove the "
-                "mean), fold_value_biases (no biases)");
+                "mean), fold_value_biases (no value biases)");
     }
     ASSERT_EQ(notes.size(), 2u);
     EXPECT_NE(notes[0].find("weights only"), std::string::npos) << notes[0];
@@ -291,15 +291,16 @@ TEST(ProcessingErrorsTest, RefusesWhatCannotBeDoneExactly) {
 
 TEST(ProcessingBiasesTest, LayerNormWithoutBiasTensorsGetsZeroBiases) {
   ModelConfig config = SmallGeluConfig();
-  config.has_bias = false;
+  config.SetAllBiases(false);
   const Model original = RandomModel(config, 4);  // LN biases random, no other biases
   ASSERT_FALSE(original.weights.layers[0].ln1_b.empty());
   Model m = original;
   std::vector<std::string> notes;
   ASSERT_TRUE(ProcessWeights(&m, {}, &notes).ok());
-  EXPECT_TRUE(m.config.has_bias);
+  // b_Q/K/V, b_in/b_out, b_U for the folded norm biases, then b_O for the folded value biases.
+  EXPECT_TRUE(m.config.bias_qkv && m.config.bias_mlp && m.config.bias_unembed && m.config.bias_o);
   ASSERT_FALSE(notes.empty());
-  EXPECT_NE(notes[0].find("zero biases were added"), std::string::npos);
+  EXPECT_NE(notes[0].find("zero biases were added"), std::string::npos) << notes[0];
   ASSERT_TRUE(m.weights.Validate(m.config).ok());
   ExpectEqualUpToRowConstant(MustRun(m, false).logits, MustRun(original, false).logits, "logits");
 }

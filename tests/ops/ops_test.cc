@@ -294,46 +294,113 @@ TEST_P(OpsTest, AddIsExact) {
   }
 }
 
-// Rope: cos and sin of the same double angle are each rounded once (u); e c - o s with FMA
-// adds 2u of the larger term. |err| <= 3u (|e| + |o|) + u |result|.
+// Rope: cos and sin of the same double angle are each rounded once (u); a c - b s with FMA
+// adds 2u of the larger term. |err| <= 3u (|a| + |b|) + u |result|; elements past rotary_dim
+// must come out bit-identical.
+void CheckRope(size_t d_head, size_t pos0, const RotaryParams& rp) {
+  const std::string what = "Rope d_head " + std::to_string(d_head) + " rotary_dim " +
+                           std::to_string(rp.rotary_dim) + (rp.halves ? " halves" : " pairs") +
+                           " pos0 " + std::to_string(pos0) + " scale " +
+                           std::to_string(rp.pos_scale);
+  const size_t T = 9, n_heads = 3, half = rp.rotary_dim / 2;
+  auto x = Random(T * n_heads * d_head, 50 + d_head);
+  const auto in = x;
+  auto want = x;
+  Rope(x.data(), T, n_heads, d_head, pos0, rp);
+  reference::Rope(want.data(), T, n_heads, d_head, pos0, rp);
+  std::vector<double> tol(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t e = i % d_head, head = i - e;
+    if (e >= rp.rotary_dim) {
+      tol[i] = 0;
+      ASSERT_EQ(x[i], in[i]) << what << ": element " << e << " is past rotary_dim";
+      continue;
+    }
+    const size_t a = rp.halves ? e % half : e & ~size_t{1};
+    const size_t b = rp.halves ? a + half : a + 1;
+    tol[i] = 3 * kU * (std::fabs(in[head + a]) + std::fabs(in[head + b])) +
+             kU * std::fabs(want[i]) + 1e-45;
+  }
+  ExpectClose(x, want, tol, what);
+}
+
 TEST_P(OpsTest, Rope) {
   for (size_t d_head : {2, 6, 16, 34, 64, 128}) {
     for (size_t pos0 : {0, 5, 1000}) {
-      const size_t T = 9, n_heads = 3;
-      auto x = Random(T * n_heads * d_head, 50 + d_head);
-      const auto in = x;
-      auto want = x;
-      Rope(x.data(), T, n_heads, d_head, pos0, 10000.0f);
-      reference::Rope(want.data(), T, n_heads, d_head, pos0, 10000.0f);
-      std::vector<double> tol(x.size());
-      for (size_t i = 0; i < x.size(); ++i) {
-        const size_t pair = i & ~size_t{1};
-        tol[i] = 3 * kU * (std::fabs(in[pair]) + std::fabs(in[pair + 1])) +
-                 kU * std::fabs(want[i]) + 1e-45;
+      for (bool halves : {false, true}) {
+        CheckRope(d_head, pos0, {d_head, halves, 10000.0f, 1.0f});
+        // partial rotary (GPT-NeoX rotary_pct 0.25 and 0.5), linear scaling
+        if (d_head >= 8) CheckRope(d_head, pos0, {d_head / 4 & ~size_t{1}, halves, 10000.0f, 1.0f});
+        CheckRope(d_head, pos0, {d_head / 2 & ~size_t{1}, halves, 500000.0f, 4.0f});
       }
-      ExpectClose(x, want, tol,
-                  "Rope d_head" + std::to_string(d_head) + " pos0 " + std::to_string(pos0));
     }
   }
+}
+
+// The reference's conventions, checked against definitions that do not share its code:
+// rotate_half is the interleaved rotation of the de-interleaved head; linear scaling by s at
+// position p is position p / s unscaled; a rotation keeps each pair's norm.
+TEST(RopeReference, ConventionsAgree) {
+  const size_t dh = 8, T = 1;
+  auto x = Random(dh, 91);
+  // halves: pairs (i, i + 4). Gather them as (2i, 2i + 1), rotate interleaved, scatter back.
+  std::vector<float> gathered(dh), halves = x;
+  for (size_t i = 0; i < dh / 2; ++i) {
+    gathered[2 * i] = x[i];
+    gathered[2 * i + 1] = x[i + dh / 2];
+  }
+  reference::Rope(gathered.data(), T, 1, dh, 7, {dh, false, 100.0f, 1.0f});
+  reference::Rope(halves.data(), T, 1, dh, 7, {dh, true, 100.0f, 1.0f});
+  for (size_t i = 0; i < dh / 2; ++i) {
+    EXPECT_EQ(halves[i], gathered[2 * i]);
+    EXPECT_EQ(halves[i + dh / 2], gathered[2 * i + 1]);
+  }
+  auto scaled = x, plain = x;
+  reference::Rope(scaled.data(), T, 1, dh, 12, {dh, true, 100.0f, 4.0f});
+  reference::Rope(plain.data(), T, 1, dh, 3, {dh, true, 100.0f, 1.0f});
+  for (size_t i = 0; i < dh; ++i) EXPECT_FLOAT_EQ(scaled[i], plain[i]);
+  // First pair at position 1 turns by exactly 1 radian (theta^0), by hand:
+  auto one = x;
+  reference::Rope(one.data(), T, 1, dh, 1, {dh, true, 100.0f, 1.0f});
+  EXPECT_NEAR(one[0], x[0] * std::cos(1.0) - x[4] * std::sin(1.0), 1e-6);
+  EXPECT_NEAR(one[4], x[0] * std::sin(1.0) + x[4] * std::cos(1.0), 1e-6);
+  // Pair 1 of a rotary_dim-4 rotation turns by theta^(-2/4) = 0.1 rad per position.
+  auto part = x;
+  reference::Rope(part.data(), T, 1, dh, 1, {4, true, 100.0f, 1.0f});
+  EXPECT_NEAR(part[1], x[1] * std::cos(0.1) - x[3] * std::sin(0.1), 1e-6);
+  EXPECT_NEAR(part[3], x[1] * std::sin(0.1) + x[3] * std::cos(0.1), 1e-6);
+  for (size_t i = 4; i < dh; ++i) EXPECT_EQ(part[i], x[i]);
 }
 
 // Scores: a dot product of d_head terms then / scale (u): gamma(d_head + 1) sum|q||k| / scale
 // plus u for the reference. Masked entries must be exactly -inf.
 void CheckAttention(size_t T, size_t n_heads, size_t n_kv_heads, size_t d_head,
-                    ThreadPool& pool) {
+                    ThreadPool& pool, size_t window = 0) {
   const std::string shape = " T" + std::to_string(T) + " H" + std::to_string(n_heads) + " KV" +
-                            std::to_string(n_kv_heads) + " dh" + std::to_string(d_head);
+                            std::to_string(n_kv_heads) + " dh" + std::to_string(d_head) +
+                            " window " + std::to_string(window);
   const auto q = Random(T * n_heads * d_head, 60 + T), k = Random(T * n_kv_heads * d_head, 61);
   const auto v = Random(T * n_kv_heads * d_head, 62);
   const float scale = std::sqrt(static_cast<float>(d_head));
   std::vector<float> scores(n_heads * T * T, 1.0f), want(n_heads * T * T);
-  AttentionScores(q.data(), k.data(), T, n_heads, n_kv_heads, d_head, scale, scores.data(),
-                  pool);
-  reference::AttentionScores(q.data(), k.data(), T, n_heads, n_kv_heads, d_head, scale,
+  AttentionScores(q.data(), k.data(), T, n_heads, n_kv_heads, d_head, scale, window,
+                  scores.data(), pool);
+  reference::AttentionScores(q.data(), k.data(), T, n_heads, n_kv_heads, d_head, scale, window,
                              want.data());
   std::vector<float> abs_scores(n_heads * T * T);
   reference::AttentionScores(Abs(q).data(), Abs(k).data(), T, n_heads, n_kv_heads, d_head,
-                             scale, abs_scores.data());
+                             scale, window, abs_scores.data());
+  // The mask by its definition (ops.h), not by the reference: -inf exactly where j > i or
+  // i - j >= window.
+  for (size_t h = 0; h < n_heads; ++h) {
+    for (size_t i = 0; i < T; ++i) {
+      for (size_t j = 0; j < T; ++j) {
+        const bool masked = j > i || (window > 0 && i - j >= window);
+        ASSERT_EQ(std::isinf(scores[(h * T + i) * T + j]), masked)
+            << shape << " h" << h << " i" << i << " j" << j;
+      }
+    }
+  }
   std::vector<double> tol(scores.size());
   for (size_t i = 0; i < tol.size(); ++i) {
     tol[i] = std::isinf(want[i]) ? 0.0 : (Gamma(d_head + 1) + kU) * abs_scores[i] * (1 + kU);
@@ -396,6 +463,11 @@ TEST_P(OpsTest, Attention) {
   }
   CheckAttention(257, 8, 8, 64, pool_);  // gelu-4l head shape
   CheckAttention(130, 6, 1, 32, pool_);  // multi-query
+  // Local attention (GPT-Neo local layers, Mistral sliding window), windows around tile sizes.
+  for (size_t window : {1, 2, 5, 16, 33, 200}) {
+    CheckAttention(97, 4, 2, 16, pool_, window);
+  }
+  CheckAttention(257, 8, 8, 64, pool_, 64);
 }
 
 TEST_P(OpsTest, SoftmaxEdgeCases) {

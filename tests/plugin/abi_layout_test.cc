@@ -27,7 +27,7 @@
 namespace memlens {
 namespace {
 
-static_assert(MEMLENS_PLUGIN_ABI_VERSION == 2,
+static_assert(MEMLENS_PLUGIN_ABI_VERSION == 3,
               "the ABI version changed: record the layout below for the new version");
 
 // Private fields are named through explicit instantiation, where access checking does not
@@ -122,15 +122,15 @@ struct Layout {
 #define SLOT(f, n) \
   { "SLOT(" #f, VirtualSlot(&AnalysisPlugin::f), n }
 
-// The layout of version 2. One line per size, field offset and vtable slot.
+// The layout of version 3. One line per size, field offset and vtable slot.
 const Layout kLayout[] = {
     // core/tensor.h
     SIZE(Tensor, 48),
     FIELD(Tensor, shape, 0),
     FIELD(Tensor, data, 24),
     // core/model/config.h
-    SIZE(ModelConfig, 136),
-    FIELDS(ModelConfig, 19),
+    SIZE(ModelConfig, 176),
+    FIELDS(ModelConfig, 27),
     FIELD(ModelConfig, name, 0),
     FIELD(ModelConfig, format, 32),
     FIELD(ModelConfig, norm, 64),
@@ -146,10 +146,18 @@ const Layout kLayout[] = {
     FIELD(ModelConfig, n_ctx, 104),
     FIELD(ModelConfig, eps, 108),
     FIELD(ModelConfig, attn_scale, 112),
-    FIELD(ModelConfig, rope_theta, 116),
-    FIELD(ModelConfig, has_bias, 120),
-    FIELD(ModelConfig, bos_token_id, 124),
-    FIELD(ModelConfig, prepend_bos, 128),
+    FIELD(ModelConfig, rotary_style, 116),
+    FIELD(ModelConfig, rotary_dim, 120),
+    FIELD(ModelConfig, rope_theta, 124),
+    FIELD(ModelConfig, rope_scale, 128),
+    FIELD(ModelConfig, parallel_residual, 132),
+    FIELD(ModelConfig, attn_window, 136),
+    FIELD(ModelConfig, bias_qkv, 160),
+    FIELD(ModelConfig, bias_o, 161),
+    FIELD(ModelConfig, bias_mlp, 162),
+    FIELD(ModelConfig, bias_unembed, 163),
+    FIELD(ModelConfig, bos_token_id, 164),
+    FIELD(ModelConfig, prepend_bos, 168),
     // core/model/weights.h
     SIZE(LayerWeights, 816),
     FIELDS(LayerWeights, 17),
@@ -179,11 +187,11 @@ const Layout kLayout[] = {
     FIELD(Weights, ln_final_b, 168),
     FIELD(Weights, W_U, 216),
     FIELD(Weights, b_U, 264),
-    SIZE(Model, 480),
+    SIZE(Model, 520),
     FIELDS(Model, 3),
     FIELD(Model, config, 0),
-    FIELD(Model, weights, 136),
-    FIELD(Model, processing, 448),
+    FIELD(Model, weights, 176),
+    FIELD(Model, processing, 488),
     // core/store/activation_store.h
     SIZE(HookFilter, 24),
     PRIVATE(HookFilter, patterns_, 0),
@@ -337,7 +345,7 @@ const Layout kLayout[] = {
     {"VTABLE_SLOTS(AnalysisPlugin", VirtualSlot(&OneMoreVirtual::Probe), 7},
 };
 
-TEST(PluginAbi, LayoutOfVersion2) {
+TEST(PluginAbi, LayoutOfVersion3) {
   std::string table;
   bool same = true;
   for (const Layout& l : kLayout) {

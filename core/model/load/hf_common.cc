@@ -112,7 +112,7 @@ void HfPlan::AddVector(const std::string& name, int64_t n, Tensor* dst) {
 }
 
 void FillMissingBiases(const ModelConfig& c, Weights* w) {
-  if (!c.has_bias) return;
+  if (!c.any_bias()) return;
   auto zeros = [](Tensor* t, int64_t n) {
     if (t->empty()) *t = Filled({n}, 0.0f);
   };

@@ -71,7 +71,7 @@ class HfPlan {
   std::vector<TensorPlan> plan_;
 };
 
-// Zeros for every bias of a model that has some (has_bias is all or nothing in Weights).
+// Zeros for every bias of a model that has some (loaders keep the biases all or nothing: SetAllBiases).
 void FillMissingBiases(const ModelConfig& c, Weights* w);
 
 // Prefixes a Weights::Validate error with the source.

@@ -55,7 +55,7 @@ absl::StatusOr<ModelConfig> ParseHfGpt2Config(const json::Value& config,
   G2_ASSIGN_OR_RETURN(c.name, f.String("_name_or_path", ""));
   c.norm = NormKind::kLayerNorm;
   c.pos = PosKind::kLearned;
-  c.has_bias = true;
+  c.SetAllBiases(true);
   G2_ASSIGN_OR_RETURN(c.n_layers, f.RequiredInt("n_layer"));
   G2_ASSIGN_OR_RETURN(c.d_model, f.RequiredInt("n_embd"));
   G2_ASSIGN_OR_RETURN(c.n_heads, f.RequiredInt("n_head"));

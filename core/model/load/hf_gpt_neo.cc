@@ -64,7 +64,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   HF_ASSIGN_OR_RETURN(c.name, f.String("_name_or_path", ""));
   c.norm = NormKind::kLayerNorm;
   c.pos = PosKind::kLearned;
-  c.has_bias = true;
+  c.SetAllBiases(true);
   HF_ASSIGN_OR_RETURN(c.d_vocab, f.RequiredInt("vocab_size"));
   HF_ASSIGN_OR_RETURN(c.d_model, f.RequiredInt("hidden_size"));
   HF_ASSIGN_OR_RETURN(c.n_layers, f.RequiredInt("num_layers"));

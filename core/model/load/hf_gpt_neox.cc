@@ -106,7 +106,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   if (!attention_bias) {
     return HfUnsupported(f, "attention_bias", "GPT-NeoX without attention biases is not supported");
   }
-  c.has_bias = true;
+  c.SetAllBiases(true);
   HF_ASSIGN_OR_RETURN(bool tied, f.Bool("tie_word_embeddings", false));
   if (auto s = SetHfBos(f, in.tokenizer_bos, &c); !s.ok()) return s;
   if (auto s = c.Validate(); !s.ok()) {

@@ -129,7 +129,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   }
   if (auto s = SetHfBos(f, in.tokenizer_bos, &c); !s.ok()) return s;
   HF_ASSIGN_OR_RETURN(bool tied, f.Bool("tie_word_embeddings", false));
-  c.has_bias = dialect.qkv_bias || attention_bias;
+  c.SetAllBiases(dialect.qkv_bias || attention_bias);
   if (auto s = c.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(in.config_path, ": ", s.message()));
   }
@@ -158,7 +158,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
     qk(p + "self_attn.k_proj.weight", KV, D, &L.W_K);
     plan.AddLinear(p + "self_attn.v_proj.weight", KV, D, &L.W_V);
     plan.AddLinear(p + "self_attn.o_proj.weight", D, Q, &L.W_O);
-    if (c.has_bias) {
+    if (c.bias_qkv) {
       qk_bias(p + "self_attn.q_proj.bias", Q, &L.b_Q);
       qk_bias(p + "self_attn.k_proj.bias", KV, &L.b_K);
       plan.AddVector(p + "self_attn.v_proj.bias", KV, &L.b_V);
@@ -176,7 +176,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
       "config.json (", dialect.architecture, ": num_hidden_layers ", c.n_layers,
       ", hidden_size ", D, ", num_attention_heads ", c.n_heads, ", num_key_value_heads ",
       c.n_kv_heads, ", head_dim ", dh, ", intermediate_size ", F, ", vocab_size ", V,
-      tied ? ", tied embeddings" : "", c.has_bias ? ", with biases" : "", ")");
+      tied ? ", tied embeddings" : "", c.any_bias() ? ", with biases" : "", ")");
   auto ignorable = [tied](absl::string_view name) {
     return absl::EndsWith(name, ".self_attn.rotary_emb.inv_freq") ||
            (tied && name == "lm_head.weight");

@@ -115,7 +115,7 @@ absl::StatusOr<ModelConfig> Llama2cConfig(const Llama2cHeader& h, const std::str
   c.eps = 1e-5f;
   c.attn_scale = std::sqrt(static_cast<float>(c.d_head));
   c.rope_theta = 10000.0f;
-  c.has_bias = false;
+  c.SetAllBiases(false);
   c.bos_token_id = 1;
   c.prepend_bos = true;
   if (auto s = c.Validate(); !s.ok()) {

@@ -180,7 +180,7 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
                 F = c.d_mlp;
   const bool ln = c.norm == NormKind::kLayerNorm;
   const bool rotary_permute = c.pos == PosKind::kRotary && !spec.rotary_adjacent_pairs;
-  c.has_bias = source.Has("blocks.0.attn.b_Q");
+  c.SetAllBiases(source.Has("blocks.0.attn.b_Q"));
 
   Model model;
   Weights& w = model.weights;
@@ -220,19 +220,19 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
     add(p + "attn.W_O", {H, dh, D}, [&L, H, dh, D](Tensor&& t) {
       L.W_O = Reshaped(std::move(t), {H * dh, D});
     });
-    if (c.has_bias) {
+    if (c.bias_qkv) {
       add(p + "attn.b_Q", {H, dh},
           [&L, qk, H, dh](Tensor&& t) { L.b_Q = qk(Reshaped(std::move(t), {H * dh})); });
       add(p + kv_prefix + "b_K", {KVH, dh},
           [&L, qk, KVH, dh](Tensor&& t) { L.b_K = qk(Reshaped(std::move(t), {KVH * dh})); });
       add(p + kv_prefix + "b_V", {KVH, dh},
           [&L, KVH, dh](Tensor&& t) { L.b_V = Reshaped(std::move(t), {KVH * dh}); });
-      add(p + "attn.b_O", {D}, set(&L.b_O));
     }
+    if (c.bias_o) add(p + "attn.b_O", {D}, set(&L.b_O));
     add(p + "mlp.W_in", {D, F}, set(&L.W_in));
     if (c.act == ActKind::kSwiGLU) add(p + "mlp.W_gate", {D, F}, set(&L.W_gate));
     add(p + "mlp.W_out", {F, D}, set(&L.W_out));
-    if (c.has_bias) {
+    if (c.bias_mlp) {
       add(p + "mlp.b_in", {F}, set(&L.b_in));
       add(p + "mlp.b_out", {D}, set(&L.b_out));
     }
@@ -245,13 +245,13 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
     if (ln) w.ln_final_b = Filled({D}, 0.0f);
   }
   add("unembed.W_U", {D, V}, set(&w.W_U));
-  if (c.has_bias) add("unembed.b_U", {V}, set(&w.b_U));
+  if (c.bias_unembed) add("unembed.b_U", {V}, set(&w.b_U));
 
   const std::string why = absl::StrCat(
       ConfigFileName(spec.config_source), " (n_layers ", c.n_layers, ", d_model ", D, ", n_heads ",
       H, ", n_kv_heads ", KVH, ", d_head ", dh, ", d_mlp ", F, ", d_vocab ", V, ", n_ctx ", c.n_ctx,
       ", ", NormKindName(c.norm), ", ", ActKindName(c.act), ", ", PosKindName(c.pos),
-      c.has_bias ? ", with biases" : ", no biases", ")");
+      c.any_bias() ? ", with biases" : ", no biases", ")");
   if (auto s = ExecutePlan(source, plan, IsTlBuffer, why); !s.ok()) return s;
   model.config = c;
   if (!spec.ln_weights_stored) model.processing = "fold_ln";

@@ -29,7 +29,7 @@
 namespace memlens {
 
 struct TransformerLensSpec {
-  ModelConfig config;             // has_bias is decided from the tensors by the builder
+  ModelConfig config;             // the biases are decided from the tensors by the builder
   bool ln_weights_stored = true;  // false for LNPre / RMSPre (weights folded away)
   bool rotary_adjacent_pairs = false;
   bool default_prepend_bos = true;  // config.prepend_bos also needs a known bos_token_id
