@@ -94,7 +94,7 @@ std::vector<std::string> TotalEffectHooks(const ModelConfig& config) {
   std::vector<std::string> hooks = NodeHooks(config);
   for (int l = 0; l < config.n_layers; ++l) {
     hooks.push_back(absl::StrCat("blocks.", l, ".hook_resid_pre"));
-    hooks.push_back(absl::StrCat("blocks.", l, ".hook_resid_mid"));
+    if (!config.parallel_residual) hooks.push_back(absl::StrCat("blocks.", l, ".hook_resid_mid"));
   }
   hooks.push_back(absl::StrCat("blocks.", config.n_layers - 1, ".hook_resid_post"));
   hooks.push_back("ln_final.hook_scale");
@@ -160,10 +160,14 @@ absl::StatusOr<std::vector<double>> TotalEffect(const Transformer& tf,
       break;
     case NodeKind::kHead:
     case NodeKind::kAttnBias:
-      point = absl::StrCat("blocks.", node.layer, ".hook_resid_mid");
-      o.start_layer = node.layer;
-      o.start_at_mid = true;
-      break;
+      if (!c.parallel_residual) {
+        point = absl::StrCat("blocks.", node.layer, ".hook_resid_mid");
+        o.start_layer = node.layer;
+        o.start_at_mid = true;
+        break;
+      }
+      // A parallel block's MLP does not read its attention: restart after the block.
+      [[fallthrough]];
     case NodeKind::kMlp:
       point = node.layer + 1 < c.n_layers
                   ? absl::StrCat("blocks.", node.layer + 1, ".hook_resid_pre")

@@ -13,8 +13,9 @@
 //
 // TotalEffect does not rerun the whole model: the node's output enters the residual stream
 // additively, so the residual at the first point after the node writes (resid_mid of a head's
-// or b_O's layer, resid_pre of the layer after an MLP, resid_pre of layer 0 for the
-// embeddings) is the clean one plus (replacement - clean output), and the rerun starts there.
+// or b_O's layer, resid_pre of the layer after an MLP or after a parallel block's head,
+// resid_pre of layer 0 for the embeddings) is the clean one plus (replacement - clean output),
+// and the rerun starts there.
 // This equals the intervention up to float rounding (tests/analysis/attribution_test.cc).
 #ifndef MEMLENS_CORE_ANALYSIS_ABLATION_H_
 #define MEMLENS_CORE_ANALYSIS_ABLATION_H_
@@ -47,7 +48,8 @@ absl::Status AddAblation(const Model& model, const Node& node, const Tensor& rep
                          RunOptions& options);
 
 // The hooks TotalEffect reads from the clean run: the nodes' outputs (NodeHooks), every
-// layer's hook_resid_pre and hook_resid_mid (restart points), the last hook_resid_post and
+// layer's hook_resid_pre and hook_resid_mid (restart points; no resid_mid in parallel blocks),
+// the last hook_resid_post and
 // ln_final.hook_scale (the clean logit along the direction).
 std::vector<std::string> TotalEffectHooks(const ModelConfig& config);
 

@@ -29,7 +29,7 @@ int Node::ReadStage() const {
     case NodeKind::kAttnBias:
       return 2 * layer;
     case NodeKind::kMlp:
-      return 2 * layer + 1;
+      return parallel ? 2 * layer : 2 * layer + 1;
   }
   return -1;
 }
@@ -49,6 +49,7 @@ std::vector<Node> ListNodes(const Model& model) {
     }
     nodes.push_back({NodeKind::kMlp, l, -1, absl::StrCat("M", l)});
   }
+  for (Node& n : nodes) n.parallel = c.parallel_residual;
   return nodes;
 }
 
@@ -146,8 +147,10 @@ absl::StatusOr<Tensor> NodeOutputAll(const ActivationStore& store, const Model& 
 std::vector<ResidPoint> MidPostPoints(const ModelConfig& c) {
   std::vector<ResidPoint> points;
   for (int l = 0; l < c.n_layers; ++l) {
-    points.push_back({absl::StrCat("mid", l), absl::StrCat("blocks.", l, ".hook_resid_mid"),
-                      2 * l});
+    if (!c.parallel_residual) {
+      points.push_back({absl::StrCat("mid", l), absl::StrCat("blocks.", l, ".hook_resid_mid"),
+                        2 * l});
+    }
     points.push_back({absl::StrCat("post", l), absl::StrCat("blocks.", l, ".hook_resid_post"),
                       2 * l + 1});
   }

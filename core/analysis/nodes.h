@@ -29,13 +29,17 @@ struct Node {
   int layer = -1;  // -1 for embed / pos_embed
   int head = -1;   // heads only
   std::string name;
+  // The node's block is parallel (config.parallel_residual): its MLP reads resid_pre, as the
+  // attention does, so the MLP is not later than the same layer's heads.
+  bool parallel = false;
 
   // Where the node writes into the residual stream, as a stage index: embeddings -1, layer l's
   // attention (heads and b_O) 2l, layer l's MLP 2l+1. Node b reads node a's output iff
   // b's read stage is greater than a's WriteStage.
   int WriteStage() const;
   // The stage whose input the node reads: heads and b_O of layer l read resid_pre (2l), the MLP
-  // of layer l reads resid_mid (2l+1); embeddings read nothing (-1).
+  // of layer l reads resid_mid (2l+1), or resid_pre (2l) in a parallel block; embeddings read
+  // nothing (-1).
   int ReadStage() const;
   // True when `reader` reads this node's output (it writes strictly later in the stream).
   bool IsReadBy(const Node& reader) const { return reader.ReadStage() > WriteStage(); }
@@ -59,12 +63,13 @@ absl::StatusOr<Tensor> NodeOutputAll(const ActivationStore& store, const Model& 
 
 // Residual points (method.md): pre{l}, mid{l}, post{l}, with their hooks and stages (the
 // stream after stage s: pre{l} = before stage 2l, mid{l} = after 2l, post{l} = after 2l+1).
+// A parallel block has no mid{l}.
 struct ResidPoint {
   std::string name;  // "mid0"
   std::string hook;  // "blocks.0.hook_resid_mid"
   int stage = 0;     // the last write stage included in this point
 };
-// mid{l} and post{l} for every layer, in order.
+// mid{l} (not for parallel blocks) and post{l} for every layer, in order.
 std::vector<ResidPoint> MidPostPoints(const ModelConfig& config);
 
 }  // namespace memlens

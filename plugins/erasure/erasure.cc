@@ -62,7 +62,7 @@ class Erasure : public AnalysisPlugin {
  public:
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     std::vector<std::string> hooks = NodeHooks(config);
-    hooks.push_back("blocks.*.hook_resid_mid");
+    if (!config.parallel_residual) hooks.push_back("blocks.*.hook_resid_mid");
     hooks.push_back("blocks.*.hook_resid_post");
     if (absl::GetFlag(FLAGS_erasure_bos_split)) {
       hooks.push_back("blocks.*.attn.hook_pattern");

@@ -47,16 +47,20 @@ struct Stats {
 
 class ResidNorms : public memlens::AnalysisPlugin {
  public:
-  std::vector<std::string> RequiredHooks(const memlens::ModelConfig&) const override {
+  std::vector<std::string> RequiredHooks(const memlens::ModelConfig& config) const override {
+    if (config.parallel_residual) return {"blocks.0.hook_resid_pre", "blocks.*.hook_resid_post"};
     return {"blocks.0.hook_resid_pre", "blocks.*.hook_resid_mid", "blocks.*.hook_resid_post"};
   }
 
   absl::Status Begin(const memlens::AnalysisContext& context) override {
     const int L = context.config().n_layers;
-    // The residual points in stream order: pre0, mid0, post0, mid1, post1, ...
+    // The residual points in stream order: pre0, mid0, post0, mid1, post1, ... (parallel
+    // blocks have no mid).
     points_.push_back({"pre0", 0, "blocks.0.hook_resid_pre"});
     for (int l = 0; l < L; ++l) {
-      points_.push_back({absl::StrCat("mid", l), l, absl::StrCat("blocks.", l, ".hook_resid_mid")});
+      if (!context.config().parallel_residual) {
+        points_.push_back({absl::StrCat("mid", l), l, absl::StrCat("blocks.", l, ".hook_resid_mid")});
+      }
       points_.push_back({absl::StrCat("post", l), l, absl::StrCat("blocks.", l, ".hook_resid_post")});
     }
     rest_.assign(points_.size(), Stats());

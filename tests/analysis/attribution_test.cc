@@ -93,9 +93,59 @@ void SilenceNode(Model& m, const Node& node) {
   }
 }
 
-class FamilyTest : public ::testing::TestWithParam<bool> {
+// The families' quirks on the two small configs: kGelu (GPT-2 / gelu-4l), kLlama (llama2.c:
+// RMSNorm, SwiGLU, GQA, interleaved rotary), kNeoX (Pythia: parallel residual, partial
+// rotate-half rotary), kNeo (GPT-Neo: a local layer, unscaled scores, no q/k/v biases), kQwen
+// (Qwen2 / Mistral: q/k/v biases only, sliding window shorter than the prompt, rotate-half with
+// linear scaling).
+enum Family { kGelu, kLlama, kNeoX, kNeo, kQwen };
+
+ModelConfig FamilyConfig(Family f) {
+  ModelConfig c = f == kLlama || f == kQwen ? SmallLlamaConfig() : SmallGeluConfig();
+  switch (f) {
+    case kGelu:
+    case kLlama:
+      break;
+    case kNeoX:
+      c.name = "random-neox";
+      c.pos = PosKind::kRotary;
+      c.rotary_style = RotaryStyle::kHalves;
+      c.rotary_dim = 4;
+      c.parallel_residual = true;
+      break;
+    case kNeo:
+      c.name = "random-neo";
+      c.act = ActKind::kGeluTanh;
+      c.attn_scale = 1.0f;
+      c.attn_window = {0, 3, 0};
+      c.bias_qkv = false;
+      c.bias_unembed = false;
+      break;
+    case kQwen:
+      c.name = "random-qwen";
+      c.rotary_style = RotaryStyle::kHalves;
+      c.rope_scale = 2.0f;
+      c.bias_qkv = true;
+      c.attn_window = {4, 4};
+      break;
+  }
+  return c;
+}
+
+std::string FamilyName(Family f) {
+  switch (f) {
+    case kGelu: return "Gelu";
+    case kLlama: return "Llama";
+    case kNeoX: return "NeoX";
+    case kNeo: return "Neo";
+    case kQwen: return "Qwen";
+  }
+  return "?";
+}
+
+class FamilyTest : public ::testing::TestWithParam<Family> {
  protected:
-  FamilyTest() : model_(RandomModel(GetParam() ? SmallLlamaConfig() : SmallGeluConfig(), 7)) {}
+  FamilyTest() : model_(RandomModel(FamilyConfig(GetParam()), 7)) {}
   Model model_;
 };
 
@@ -105,22 +155,33 @@ TEST_P(FamilyTest, NodeList) {
   const size_t expected = 1 + (c.pos == PosKind::kLearned) +
                           c.n_layers * (c.n_heads + 1 + (c.bias_o ? 1 : 0));
   EXPECT_EQ(nodes.size(), expected);
-  // The stream order written out by hand for the two small configs.
+  // The stream order written out by hand for the small configs.
+  const bool llama = GetParam() == kLlama || GetParam() == kQwen;
   const std::vector<std::string> want =
-      GetParam() ? std::vector<std::string>{"embed", "L0H0", "L0H1", "L0H2", "L0H3", "M0",
-                                            "L1H0", "L1H1", "L1H2", "L1H3", "M1"}
-                 : std::vector<std::string>{"embed", "pos_embed", "L0H0", "L0H1", "L0H2",
-                                            "L0.b_O", "M0", "L1H0", "L1H1", "L1H2", "L1.b_O",
-                                            "M1", "L2H0", "L2H1", "L2H2", "L2.b_O", "M2"};
+      llama ? std::vector<std::string>{"embed", "L0H0", "L0H1", "L0H2", "L0H3", "M0", "L1H0",
+                                       "L1H1", "L1H2", "L1H3", "M1"}
+      : GetParam() == kNeoX
+          ? std::vector<std::string>{"embed", "L0H0", "L0H1", "L0H2", "L0.b_O", "M0", "L1H0",
+                                     "L1H1", "L1H2", "L1.b_O", "M1", "L2H0", "L2H1", "L2H2",
+                                     "L2.b_O", "M2"}
+          : std::vector<std::string>{"embed", "pos_embed", "L0H0", "L0H1", "L0H2", "L0.b_O",
+                                     "M0", "L1H0", "L1H1", "L1H2", "L1.b_O", "M1", "L2H0",
+                                     "L2H1", "L2H2", "L2.b_O", "M2"};
   std::vector<std::string> names;
   for (const Node& n : nodes) names.push_back(n.name);
   EXPECT_EQ(names, want);
-  EXPECT_EQ(*FindNode(nodes, "L1H2"), GetParam() ? 8 : 9);
+  EXPECT_EQ(*FindNode(nodes, "L1H2"), llama || GetParam() == kNeoX ? 8 : 9);
   EXPECT_EQ(nodes[*FindNode(nodes, "L1H2")].layer, 1);
   EXPECT_EQ(nodes[*FindNode(nodes, "L1H2")].head, 2);
   EXPECT_FALSE(FindNode(nodes, "L9H9").ok());
   const Node& l0 = nodes[*FindNode(nodes, "L0H1")];
-  EXPECT_TRUE(l0.IsReadBy(nodes[*FindNode(nodes, "M0")]));
+  // A parallel block's MLP reads resid_pre: the same layer's heads are not earlier than it.
+  EXPECT_EQ(l0.IsReadBy(nodes[*FindNode(nodes, "M0")]), GetParam() != kNeoX);
+  if (!llama) {
+    EXPECT_EQ(nodes[*FindNode(nodes, "L0.b_O")].IsReadBy(nodes[*FindNode(nodes, "M0")]),
+              GetParam() != kNeoX);
+  }
+  EXPECT_TRUE(nodes[*FindNode(nodes, "M0")].IsReadBy(nodes[*FindNode(nodes, "L1H0")]));
   EXPECT_TRUE(l0.IsReadBy(nodes[*FindNode(nodes, "L1H0")]));
   EXPECT_FALSE(l0.IsReadBy(nodes[*FindNode(nodes, "L0H0")]));
   EXPECT_FALSE(nodes[*FindNode(nodes, "M0")].IsReadBy(nodes[*FindNode(nodes, "M0")]));
@@ -149,13 +210,17 @@ TEST_P(FamilyTest, SurvivalAndPr) {
   ASSERT_TRUE(out.ok());
   auto curve = SurvivalCurve(r.store, model_, w, out->row(3), 3);
   ASSERT_TRUE(curve.ok()) << curve.status();
-  ASSERT_EQ(curve->front().point, "mid1");
+  // The first point after layer 1's attention: mid1, or post1 in a parallel block.
+  const bool parallel = model_.config.parallel_residual;
+  ASSERT_EQ(curve->front().point, parallel ? "post1" : "mid1");
   ASSERT_EQ(curve->back().point, absl::StrCat("post", model_.config.n_layers - 1));
-  // PR of the residual onto w at mid1 = sum of PRs of every node written up to mid1.
+  // PR of the residual onto w there = sum of PRs of every node written up to that point.
   auto outs = NodeOutputs(r.store, model_, nodes, 3);
   double sum = 0;
   for (size_t n = 0; n < nodes.size(); ++n) {
-    if (nodes[n].WriteStage() <= 2) sum += ProjectionRatio(outs->row(n), out->row(3), outs->dim(1));
+    if (nodes[n].WriteStage() <= (parallel ? 3 : 2)) {
+      sum += ProjectionRatio(outs->row(n), out->row(3), outs->dim(1));
+    }
   }
   EXPECT_NEAR(curve->front().pr, sum, 1e-4 * (1 + std::fabs(sum)));
   const float b[2] = {0, 0}, a[2] = {1, 2}, c[2] = {-2, -4};
@@ -180,7 +245,13 @@ TEST_P(FamilyTest, BosSplitSumsToResult) {
         EXPECT_NEAR(split->rest[d], 0, 1e-5);
       }
     }
-    EXPECT_GT(bos_norm, 0);
+    // Layer 1 reads BOS at position i unless BOS is outside its local window.
+    const int w = model_.config.window(1);
+    if (w == 0 || i < w) {
+      EXPECT_GT(bos_norm, 0) << i;
+    } else {
+      EXPECT_EQ(bos_norm, 0) << i;
+    }
   }
 }
 
@@ -315,8 +386,9 @@ TEST_P(FamilyTest, Ablations) {
   EXPECT_EQ(m.data[3 * c.d_model], 0.0f);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, FamilyTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Llama" : "Gelu"; });
+INSTANTIATE_TEST_SUITE_P(Families, FamilyTest,
+                         ::testing::Values(kGelu, kLlama, kNeoX, kNeo, kQwen),
+                         [](const auto& info) { return FamilyName(info.param); });
 
 TEST(RealModel, Aidreams260KDlaInvariant) {
   MEMLENS_REQUIRE_SHARED();

@@ -58,9 +58,20 @@ int Row(const Table& t, const std::string& key, int col = 0) {
   return -1;
 }
 
-class PluginsTest : public ::testing::TestWithParam<bool> {
+// The planted model with its eraser, without (control), and with parallel blocks (GPT-NeoX:
+// attention and MLP both read resid_pre; the planted nodes read only earlier layers, so the
+// story is the same, but there is no resid_mid and M{l} is not later than L{l}H*).
+enum Variant { kEraser, kControl, kParallelEraser };
+
+Model VariantModel(Variant v) {
+  Model m = PlantedModel(v != kControl);
+  m.config.parallel_residual = v == kParallelEraser;
+  return m;
+}
+
+class PluginsTest : public ::testing::TestWithParam<Variant> {
  protected:
-  PluginsTest() : model_(PlantedModel(GetParam())), pool_(1), tf_(model_, pool_) {}
+  PluginsTest() : model_(VariantModel(GetParam())), pool_(1), tf_(model_, pool_) {}
   void SetUp() override {
     std::vector<std::string> files;
     for (const char* p : {"dla", "cleanup_dla", "erasure", "adversarial"}) {
@@ -74,7 +85,8 @@ class PluginsTest : public ::testing::TestWithParam<bool> {
     SetFlag("adversarial_min_dla", "0.05");
     SetFlag("cleanup_ablation", "resample");
   }
-  bool eraser() const { return GetParam(); }
+  bool eraser() const { return GetParam() != kControl; }
+  bool parallel() const { return GetParam() == kParallelEraser; }
   std::vector<Prompt> Prompts() const {
     std::vector<Prompt> prompts;
     for (const auto& t : PlantedPrompts(12, 12, 3)) {
@@ -242,10 +254,13 @@ TEST_P(PluginsTest, EndToEnd) {
     ASSERT_NE(surv, nullptr);
     ASSERT_GE(surv->lines.size(), 2u);
     EXPECT_EQ(surv->lines[0].name, "L0H1");
-    EXPECT_NEAR(surv->lines[0].y[1], 1.0, 1e-3);                       // post0
-    EXPECT_NEAR(surv->lines[0].y[3], eraser() ? 0.0 : 1.0, 0.05);      // post1
+    // Points mid0, post0, mid1, post1; parallel blocks have no mid.
+    const int post0 = parallel() ? 0 : 1, post1 = parallel() ? 1 : 3;
+    ASSERT_EQ(surv->lines[0].y.size(), parallel() ? 2u : 4u);
+    EXPECT_NEAR(surv->lines[0].y[post0], 1.0, 1e-3);
+    EXPECT_NEAR(surv->lines[0].y[post1], eraser() ? 0.0 : 1.0, 0.05);
     EXPECT_EQ(surv->lines[1].name, "L0H1 causal");
-    EXPECT_NEAR(surv->lines[1].y[3], 1.0, 0.05);
+    EXPECT_NEAR(surv->lines[1].y[post1], 1.0, 0.05);
   }
 
   // adversarial: the writer's positions, DLA large and total effect small (eraser model).
@@ -317,8 +332,13 @@ TEST_P(PluginsTest, OtherAblationsAndAutoWriters) {
   SetFlag("erasure_writer", "L0H1");
 }
 
-INSTANTIATE_TEST_SUITE_P(Planted, PluginsTest, ::testing::Values(true, false),
-                         [](const auto& info) { return info.param ? "Eraser" : "Control"; });
+std::string VariantName(Variant v) {
+  return v == kEraser ? "Eraser" : v == kControl ? "Control" : "ParallelEraser";
+}
+
+INSTANTIATE_TEST_SUITE_P(Planted, PluginsTest,
+                         ::testing::Values(kEraser, kControl, kParallelEraser),
+                         [](const auto& info) { return VariantName(info.param); });
 
 }  // namespace
 }  // namespace memlens
