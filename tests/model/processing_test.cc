@@ -196,6 +196,66 @@ TEST_P(ProcessingLayerNormTest, DefaultsProduceTransformerLensInvariants) {
               "ln_final.hook_scale");
 }
 
+// The families' quirks under TransformerLens's default processing: GPT-NeoX (parallel blocks,
+// ln2 reading resid_pre, partial rotate-half rotary), GPT-Neo (a local layer, unscaled scores,
+// no q/k/v biases to take ln1.b: zeros are added), Qwen2 / Mistral (RMSNorm, q/k/v biases but
+// no b_O to take the folded value biases: zeros are added; a sliding window). Logits move by a
+// constant per position, patterns and norm scales stay, LayerNorm residual points lose their
+// mean (TransformerLens's invariants), and the weights validate against the updated config.
+TEST(ProcessingFamilies, QuirksKeepTransformerLensInvariants) {
+  ModelConfig neox = SmallGeluConfig();
+  neox.name = "neox";
+  neox.pos = PosKind::kRotary;
+  neox.rotary_style = RotaryStyle::kHalves;
+  neox.rotary_dim = 4;
+  neox.parallel_residual = true;
+  ModelConfig neo = SmallGeluConfig();
+  neo.name = "neo";
+  neo.act = ActKind::kGeluTanh;
+  neo.attn_scale = 1.0f;
+  neo.attn_window = {0, 3, 0};
+  neo.bias_qkv = false;
+  neo.bias_unembed = false;
+  ModelConfig qwen = SmallLlamaConfig();
+  qwen.name = "qwen";
+  qwen.rotary_style = RotaryStyle::kHalves;
+  qwen.bias_qkv = true;
+  qwen.attn_window = {4, 4};
+  for (const ModelConfig& c : {neox, neo, qwen}) {
+    SCOPED_TRACE(c.name);
+    const Model original = RandomModel(c, 21);
+    Model m = original;
+    std::vector<std::string> notes;
+    ASSERT_TRUE(ProcessWeights(&m, {}, &notes).ok());
+    ASSERT_TRUE(m.weights.Validate(m.config).ok());
+    const bool ln = c.norm == NormKind::kLayerNorm;
+    EXPECT_EQ(m.processing, ln ? "fold_ln+center_writing+center_unembed+fold_value_biases"
+                               : "fold_ln+center_unembed+fold_value_biases; skipped "
+                                 "center_writing (RMSNorm does not remove the mean)");
+    EXPECT_TRUE(m.config.bias_qkv);  // Neo: added for ln1.b
+    EXPECT_TRUE(m.config.bias_o);    // Qwen: added for the value biases
+    for (const LayerWeights& L : m.weights.layers) {
+      for (float x : L.b_V.data) EXPECT_EQ(x, 0.0f);
+    }
+    const RunResult a = MustRun(original), b = MustRun(m);
+    ExpectEqualUpToRowConstant(b.logits, a.logits, "logits");
+    for (int l = 0; l < c.n_layers; ++l) {
+      const std::string p = absl::StrCat("blocks.", l, ".");
+      for (const char* hook : {"attn.hook_pattern", "ln1.hook_scale", "ln2.hook_scale"}) {
+        ExpectClose(**b.store.Get(p + hook), **a.store.Get(p + hook), p + hook);
+      }
+      if (!ln) continue;
+      for (const char* hook : {"hook_resid_pre", "hook_resid_mid", "hook_resid_post"}) {
+        if (c.parallel_residual && std::string(hook) == "hook_resid_mid") {
+          EXPECT_FALSE(b.store.Has(p + hook));
+          continue;
+        }
+        ExpectClose(**b.store.Get(p + hook), CenterLast(**a.store.Get(p + hook)), p + hook);
+      }
+    }
+  }
+}
+
 TEST_P(ProcessingLayerNormTest, EachStepAlonePreservesTheModel) {
   const Model original = RandomModel(Config(), 5);
   const RunResult a = MustRun(original, false);
