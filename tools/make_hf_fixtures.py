@@ -56,9 +56,10 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def rope(x, theta, rot_dims):
-    """x [T, heads, dh]; rotary on the first rot_dims dims (HF rotate_half convention)."""
-    t = torch.arange(x.shape[0], dtype=torch.float64)
+def rope(x, theta, rot_dims, linear_factor=1.0):
+    """x [T, heads, dh]; rotary on the first rot_dims dims (HF rotate_half convention);
+    rope_scaling "linear" divides the positions by its factor (LlamaLinearScalingRotaryEmbedding)."""
+    t = torch.arange(x.shape[0], dtype=torch.float64) / linear_factor
     inv_freq = 1.0 / (theta ** (torch.arange(0, rot_dims, 2, dtype=torch.float64) / rot_dims))
     freqs = torch.outer(t, inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
@@ -141,6 +142,7 @@ def llama_forward(cfg, W, tokens):
     dh = cfg.get("head_dim", D // H)
     eps, theta = cfg["rms_norm_eps"], cfg.get("rope_theta", 10000.0)
     window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
+    factor = (cfg.get("rope_scaling") or {}).get("factor", 1.0)
     n = len(tokens)
     h = W["model.embed_tokens.weight"][tokens]
     for l in range(cfg["num_hidden_layers"]):
@@ -149,7 +151,7 @@ def llama_forward(cfg, W, tokens):
         q = lin(x, W, p + "self_attn.q_proj").view(n, H, dh)
         k = lin(x, W, p + "self_attn.k_proj").view(n, KV, dh)
         v = lin(x, W, p + "self_attn.v_proj").view(n, KV, dh)
-        q, k = rope(q, theta, dh), rope(k, theta, dh)
+        q, k = rope(q, theta, dh, factor), rope(k, theta, dh, factor)
         k = k.repeat_interleave(H // KV, dim=1)
         v = v.repeat_interleave(H // KV, dim=1)
         h = h + lin(attention(q, k, v, math.sqrt(dh), window), W, p + "self_attn.o_proj")
@@ -323,6 +325,9 @@ def main():
     write_model("llama", cfg, W, llama_forward)
     write_model("llama_bf16_sharded", dict(cfg, torch_dtype="bfloat16"), W, llama_forward,
                 dtype="bf16", shards=2)
+    # LLaMA with linear rope scaling (positions / 2).
+    cfg = base_llama("LlamaForCausalLM", "llama", rope_scaling={"type": "linear", "factor": 2.0})
+    write_model("llama_linear_rope", cfg, llama_weights(cfg), llama_forward)
     # LLaMA with attention_bias (q, k, v and o biases).
     cfg = base_llama("LlamaForCausalLM", "llama", attention_bias=True)
     write_model("llama_attention_bias", cfg, llama_weights(cfg, qkv_bias=True, o_bias=True),

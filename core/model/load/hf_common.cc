@@ -111,22 +111,6 @@ void HfPlan::AddVector(const std::string& name, int64_t n, Tensor* dst) {
   Add(name, {n}, [dst](Tensor&& t) { *dst = std::move(t); });
 }
 
-void FillMissingBiases(const ModelConfig& c, Weights* w) {
-  if (!c.any_bias()) return;
-  auto zeros = [](Tensor* t, int64_t n) {
-    if (t->empty()) *t = Filled({n}, 0.0f);
-  };
-  for (LayerWeights& L : w->layers) {
-    zeros(&L.b_Q, c.q_dim());
-    zeros(&L.b_K, c.kv_dim());
-    zeros(&L.b_V, c.kv_dim());
-    zeros(&L.b_O, c.d_model);
-    zeros(&L.b_in, c.d_mlp);
-    zeros(&L.b_out, c.d_model);
-  }
-  zeros(&w->b_U, c.d_vocab);
-}
-
 absl::Status ValidateLoaded(const TensorSource& source, const Model& model) {
   if (auto s = model.weights.Validate(model.config); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(source.source_name(), ": ", s.message()));

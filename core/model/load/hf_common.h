@@ -71,9 +71,6 @@ class HfPlan {
   std::vector<TensorPlan> plan_;
 };
 
-// Zeros for every bias of a model that has some (loaders keep the biases all or nothing: SetAllBiases).
-void FillMissingBiases(const ModelConfig& c, Weights* w);
-
 // Prefixes a Weights::Validate error with the source.
 absl::Status ValidateLoaded(const TensorSource& source, const Model& model);
 

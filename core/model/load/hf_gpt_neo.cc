@@ -65,6 +65,8 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   c.norm = NormKind::kLayerNorm;
   c.pos = PosKind::kLearned;
   c.SetAllBiases(true);
+  c.bias_qkv = false;      // q/k/v_proj have no bias
+  c.bias_unembed = false;
   HF_ASSIGN_OR_RETURN(c.d_vocab, f.RequiredInt("vocab_size"));
   HF_ASSIGN_OR_RETURN(c.d_model, f.RequiredInt("hidden_size"));
   HF_ASSIGN_OR_RETURN(c.n_layers, f.RequiredInt("num_layers"));
@@ -101,10 +103,11 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   if (window_size < 1) return f.Invalid("window_size", "must be positive");
   int n_local = 0;
   for (const std::string& t : types) n_local += t == "local";
-  if (n_local > 0 && window_size < c.n_ctx) {
-    return HfUnsupported(f, "attention_types",
-                         "local attention layers (a window shorter than the context) are not "
-                         "implemented yet");
+  if (n_local > 0) {
+    c.attn_window.assign(types.size(), 0);
+    for (size_t l = 0; l < types.size(); ++l) {
+      if (types[l] == "local") c.attn_window[l] = window_size;
+    }
   }
   HF_ASSIGN_OR_RETURN(bool tied, f.Bool("tie_word_embeddings", true));
   if (auto s = SetHfBos(f, in.tokenizer_bos, &c); !s.ok()) return s;
@@ -151,7 +154,6 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why); !s.ok()) return s;
   if (tied) w.W_U = Transposed(w.W_E);
   out.model.config = c;
-  FillMissingBiases(c, &w);
   if (auto s = ValidateLoaded(in.source, out.model); !s.ok()) return s;
   out.quirks.push_back("attention scores not scaled (scale 1)");
   if (n_local > 0) {

@@ -82,10 +82,9 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
                      "must be greater than 1");
   }
   c.rope_theta = static_cast<float>(theta);
+  c.rotary_style = RotaryStyle::kHalves;
   HF_ASSIGN_OR_RETURN(double scaling, HfLinearRopeScaling(f, in.config));
-  if (scaling != 1.0) {
-    return HfUnsupported(f, "rope_scaling", "linear rope scaling is not implemented yet");
-  }
+  c.rope_scale = static_cast<float>(scaling);
   HF_ASSIGN_OR_RETURN(double pct, f.Number("rotary_pct", 0.25));
   if (!(pct > 0 && pct <= 1)) return f.Invalid("rotary_pct", "must be in (0, 1]");
   // HF: rotary_ndims = int(head_size * rotary_pct).
@@ -95,18 +94,14 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
                                                 " rotary dimensions per head; an even positive "
                                                 "number is needed"));
   }
-  if (rotary_dims != c.d_head) {
-    return HfUnsupported(f, "rotary_pct", "partial rotary embeddings are not implemented yet");
-  }
-  HF_ASSIGN_OR_RETURN(bool parallel, f.Bool("use_parallel_residual", true));
-  if (parallel) {
-    return HfUnsupported(f, "use_parallel_residual", "the parallel residual is not implemented yet");
-  }
+  c.rotary_dim = rotary_dims == c.d_head ? 0 : rotary_dims;
+  HF_ASSIGN_OR_RETURN(c.parallel_residual, f.Bool("use_parallel_residual", true));
   HF_ASSIGN_OR_RETURN(bool attention_bias, f.Bool("attention_bias", true));
   if (!attention_bias) {
     return HfUnsupported(f, "attention_bias", "GPT-NeoX without attention biases is not supported");
   }
   c.SetAllBiases(true);
+  c.bias_unembed = false;
   HF_ASSIGN_OR_RETURN(bool tied, f.Bool("tie_word_embeddings", false));
   if (auto s = SetHfBos(f, in.tokenizer_bos, &c); !s.ok()) return s;
   if (auto s = c.Validate(); !s.ok()) {
@@ -124,13 +119,13 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
     plan.AddVector(p + "input_layernorm.weight", D, &L.ln1_w);
     plan.AddVector(p + "input_layernorm.bias", D, &L.ln1_b);
     plan.Add(p + "attention.query_key_value.weight", {3 * D, D}, [&L, H, dh](Tensor&& t) {
-      L.W_Q = RotateHalfToInterleaved(FusedPart(t, H, dh, 0), dh);
-      L.W_K = RotateHalfToInterleaved(FusedPart(t, H, dh, 1), dh);
+      L.W_Q = FusedPart(t, H, dh, 0);
+      L.W_K = FusedPart(t, H, dh, 1);
       L.W_V = FusedPart(t, H, dh, 2);
     });
     plan.Add(p + "attention.query_key_value.bias", {3 * D}, [&L, H, dh](Tensor&& t) {
-      L.b_Q = RotateHalfToInterleaved(FusedPart(t, H, dh, 0), dh);
-      L.b_K = RotateHalfToInterleaved(FusedPart(t, H, dh, 1), dh);
+      L.b_Q = FusedPart(t, H, dh, 0);
+      L.b_K = FusedPart(t, H, dh, 1);
       L.b_V = FusedPart(t, H, dh, 2);
     });
     plan.AddLinear(p + "attention.dense.weight", D, D, &L.W_O);
@@ -159,10 +154,13 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why); !s.ok()) return s;
   if (tied) w.W_U = Transposed(w.W_E);
   out.model.config = c;
-  FillMissingBiases(c, &w);
   if (auto s = ValidateLoaded(in.source, out.model); !s.ok()) return s;
+  if (c.parallel_residual) out.quirks.push_back("parallel residual");
+  out.quirks.push_back(c.rotary_dim > 0 ? absl::StrCat("rotary on ", c.rotary_dim, " of ", dh,
+                                                       " dims per head (rotate_half)")
+                                        : std::string("rotary over halves (rotate_half)"));
+  if (c.rope_scale != 1.0f) out.quirks.push_back(absl::StrCat("linear rope scaling x", c.rope_scale));
   out.quirks.push_back("fused query_key_value split per head");
-  out.quirks.push_back("rotate-half q/k permuted to interleaved pairs");
   out.quirks.push_back(tied ? "tied embeddings" : "untied embed_out");
   return out;
 }

@@ -90,10 +90,9 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   }
   c.act = ActKind::kSwiGLU;
   c.attn_scale = std::sqrt(static_cast<float>(std::max(c.d_head, 1)));
+  c.rotary_style = RotaryStyle::kHalves;
   HF_ASSIGN_OR_RETURN(double scaling, HfLinearRopeScaling(f, in.config));
-  if (scaling != 1.0) {
-    return HfUnsupported(f, "rope_scaling", "linear rope scaling is not implemented yet");
-  }
+  c.rope_scale = static_cast<float>(scaling);
   HF_ASSIGN_OR_RETURN(bool mlp_bias, f.Bool("mlp_bias", false));
   if (mlp_bias) return HfUnsupported(f, "mlp_bias", "biases in the gated MLP are not supported");
   HF_ASSIGN_OR_RETURN(bool attention_bias, f.Bool("attention_bias", false));
@@ -120,16 +119,27 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   if (std::string(dialect.model_type) == "llama" && window.has_value()) {
     return HfUnsupported(f, "sliding_window", "LLaMA has no sliding window");
   }
+  HF_ASSIGN_OR_RETURN(absl::optional<int> max_window_layers, f.OptionalInt("max_window_layers"));
+  if (std::string(dialect.model_type) != "qwen2" && max_window_layers.has_value()) {
+    return HfUnsupported(f, "max_window_layers", "a Qwen2 setting");
+  }
   if (use_sliding && window.has_value()) {
     if (*window < 1) return f.Invalid("sliding_window", "must be positive");
-    if (*window < c.n_ctx) {
-      return HfUnsupported(f, "sliding_window",
-                           "a sliding window shorter than the context is not implemented yet");
+    // Qwen2 (modeling_qwen2.py): only layers from max_window_layers on slide.
+    const int first = std::string(dialect.model_type) == "qwen2" ? max_window_layers.value_or(28) : 0;
+    if (first < 0) return f.Invalid("max_window_layers", "must not be negative");
+    if (*window < c.n_ctx && first < c.n_layers) {
+      c.attn_window.assign(std::max(c.n_layers, 0), 0);
+      for (int l = std::max(first, 0); l < c.n_layers; ++l) c.attn_window[l] = *window;
+      out.quirks.push_back(absl::StrCat("sliding window ", *window,
+                                        first > 0 ? absl::StrCat(" from layer ", first) : ""));
     }
   }
   if (auto s = SetHfBos(f, in.tokenizer_bos, &c); !s.ok()) return s;
   HF_ASSIGN_OR_RETURN(bool tied, f.Bool("tie_word_embeddings", false));
-  c.SetAllBiases(dialect.qkv_bias || attention_bias);
+  c.SetAllBiases(false);
+  c.bias_qkv = dialect.qkv_bias || attention_bias;
+  c.bias_o = attention_bias;
   if (auto s = c.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(in.config_path, ": ", s.message()));
   }
@@ -140,30 +150,21 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   Weights& w = model.weights;
   w.layers.resize(c.n_layers);
   HfPlan plan("model.");
-  // HF rotates halves (dim i with i + dh/2); memlens's kernel rotates adjacent pairs: permute
-  // the q/k columns within each head (scores unchanged, see RotateHalfToInterleaved).
-  auto qk = [&plan, dh](const std::string& name, int64_t out_dim, int64_t in_dim, Tensor* dst) {
-    plan.Add(name, {out_dim, in_dim},
-             [dst, dh](Tensor&& t) { *dst = RotateHalfToInterleaved(Transposed(t), dh); });
-  };
-  auto qk_bias = [&plan, dh](const std::string& name, int64_t n, Tensor* dst) {
-    plan.Add(name, {n}, [dst, dh](Tensor&& t) { *dst = RotateHalfToInterleaved(t, dh); });
-  };
   plan.Add("embed_tokens.weight", {V, D}, [&w](Tensor&& t) { w.W_E = std::move(t); });
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& L = w.layers[l];
     const std::string p = absl::StrCat("layers.", l, ".");
     plan.AddVector(p + "input_layernorm.weight", D, &L.ln1_w);
-    qk(p + "self_attn.q_proj.weight", Q, D, &L.W_Q);
-    qk(p + "self_attn.k_proj.weight", KV, D, &L.W_K);
+    plan.AddLinear(p + "self_attn.q_proj.weight", Q, D, &L.W_Q);
+    plan.AddLinear(p + "self_attn.k_proj.weight", KV, D, &L.W_K);
     plan.AddLinear(p + "self_attn.v_proj.weight", KV, D, &L.W_V);
     plan.AddLinear(p + "self_attn.o_proj.weight", D, Q, &L.W_O);
     if (c.bias_qkv) {
-      qk_bias(p + "self_attn.q_proj.bias", Q, &L.b_Q);
-      qk_bias(p + "self_attn.k_proj.bias", KV, &L.b_K);
+      plan.AddVector(p + "self_attn.q_proj.bias", Q, &L.b_Q);
+      plan.AddVector(p + "self_attn.k_proj.bias", KV, &L.b_K);
       plan.AddVector(p + "self_attn.v_proj.bias", KV, &L.b_V);
-      if (attention_bias) plan.AddVector(p + "self_attn.o_proj.bias", D, &L.b_O);
     }
+    if (c.bias_o) plan.AddVector(p + "self_attn.o_proj.bias", D, &L.b_O);
     plan.AddVector(p + "post_attention_layernorm.weight", D, &L.ln2_w);
     plan.AddLinear(p + "mlp.gate_proj.weight", F, D, &L.W_gate);
     plan.AddLinear(p + "mlp.up_proj.weight", F, D, &L.W_in);
@@ -184,10 +185,10 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why); !s.ok()) return s;
   if (tied) w.W_U = Transposed(w.W_E);
   model.config = c;
-  FillMissingBiases(c, &w);
   if (auto s = ValidateLoaded(in.source, model); !s.ok()) return s;
 
-  out.quirks.push_back("rotate-half q/k permuted to interleaved pairs");
+  out.quirks.push_back("rotary over halves (rotate_half)");
+  if (c.rope_scale != 1.0f) out.quirks.push_back(absl::StrCat("linear rope scaling x", c.rope_scale));
   if (c.n_kv_heads != c.n_heads) {
     out.quirks.push_back(absl::StrCat("grouped-query attention (", c.n_kv_heads, " key/value heads)"));
   }

@@ -50,8 +50,9 @@ void ExpectLogitsMatch(const std::string& folder) {
 
 TEST(HfFamilies, LogitsMatchTheFloat64Reference) {
   for (const char* folder :
-       {"llama", "llama_bf16_sharded", "llama_attention_bias", "qwen2_f16", "mistral",
-        "gpt_neox_sequential", "gpt_neo_wide_window"}) {
+       {"llama", "llama_bf16_sharded", "llama_linear_rope", "llama_attention_bias", "qwen2_f16",
+        "mistral", "mistral_window", "gpt_neox_pythia", "gpt_neox_sequential", "gpt_neo_local",
+        "gpt_neo_wide_window"}) {
     ExpectLogitsMatch(folder);
   }
 }
@@ -62,10 +63,13 @@ TEST(HfFamilies, FamilyFormatAndQuirks) {
   EXPECT_EQ(r->family, "hf-llama");
   EXPECT_EQ(r->model.config.format, "hf-llama-safetensors");
   EXPECT_EQ(r->model.config.bos_token_id, 1);
-  const std::vector<std::string> want = {"rotate-half q/k permuted to interleaved pairs",
+  const std::vector<std::string> want = {"rotary over halves (rotate_half)",
                                          "grouped-query attention (2 key/value heads)",
                                          "q/k/v biases", "tied embeddings"};
   EXPECT_EQ(r->quirks, want);
+  EXPECT_TRUE(r->model.config.bias_qkv);
+  EXPECT_FALSE(r->model.config.bias_o || r->model.config.bias_mlp);
+  EXPECT_TRUE(r->model.config.attn_window.empty());  // use_sliding_window false
   auto sharded = ResolveModel(Fixture("llama_bf16_sharded"));
   ASSERT_TRUE(sharded.ok()) << sharded.status();
   EXPECT_EQ(sharded->model.config.format, "hf-llama-safetensors-sharded");
@@ -73,6 +77,20 @@ TEST(HfFamilies, FamilyFormatAndQuirks) {
   auto neox = ResolveModel(Fixture("gpt_neox_sequential"));
   ASSERT_TRUE(neox.ok()) << neox.status();
   EXPECT_EQ(neox->family, "hf-gpt-neox");
+  auto pythia = ResolveModel(Fixture("gpt_neox_pythia"));
+  ASSERT_TRUE(pythia.ok()) << pythia.status();
+  EXPECT_TRUE(pythia->model.config.parallel_residual);
+  EXPECT_EQ(pythia->model.config.rotary_dim, 2);
+  const std::vector<std::string> pythia_quirks = {
+      "parallel residual", "rotary on 2 of 8 dims per head (rotate_half)",
+      "fused query_key_value split per head", "untied embed_out"};
+  EXPECT_EQ(pythia->quirks, pythia_quirks);
+  auto local = ResolveModel(Fixture("gpt_neo_local"));
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->model.config.attn_window, (std::vector<int>{0, 4}));
+  auto mistral = ResolveModel(Fixture("mistral_window"));
+  ASSERT_TRUE(mistral.ok()) << mistral.status();
+  EXPECT_EQ(mistral->model.config.attn_window, (std::vector<int>{4, 4}));
   auto neo = ResolveModel(Fixture("gpt_neo_wide_window"));
   ASSERT_TRUE(neo.ok()) << neo.status();
   EXPECT_EQ(neo->family, "hf-gpt-neo");
@@ -129,6 +147,10 @@ TEST(HfFamilies, EachRefusedConfigurationNamesItsKey) {
        "field \"attention_bias\""},
       {"mistral use_sliding_window", "mistral", "{", "{\"use_sliding_window\": true,",
        "field \"use_sliding_window\""},
+      {"mistral max_window_layers", "mistral", "{", "{\"max_window_layers\": 1,",
+       "field \"max_window_layers\""},
+      {"mistral window 0", "mistral_window", "\"sliding_window\": 4", "\"sliding_window\": 0",
+       "field \"sliding_window\" = 0"},
       {"bos out of range", "mistral", "\"bos_token_id\": 1", "\"bos_token_id\": 40",
        "field \"bos_token_id\" = 40"},
       {"neox rotary_pct odd", "gpt_neox_sequential", "\"rotary_pct\": 1.0",
@@ -144,9 +166,6 @@ TEST(HfFamilies, EachRefusedConfigurationNamesItsKey) {
        "field \"attention_layers\""},
       {"neo window", "gpt_neo_wide_window", "\"window_size\": 16", "\"window_size\": 0",
        "field \"window_size\" = 0"},
-      // Implemented by the forward pass later (issue 12, modelsB): until then refused.
-      {"rope linear", "llama", "\"rope_scaling\": null",
-       "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}", "field \"rope_scaling\""},
   };
   for (const Refusal& c : cases) {
     SCOPED_TRACE(c.label);
@@ -156,19 +175,6 @@ TEST(HfFamilies, EachRefusedConfigurationNamesItsKey) {
     EXPECT_NE(model.status().message().find(dir + "/config.json"), absl::string_view::npos)
         << model.status();
     EXPECT_NE(model.status().message().find(c.error), absl::string_view::npos) << model.status();
-  }
-}
-
-// Checkpoints the forward pass cannot compute yet are refused naming the key, not loaded.
-TEST(HfFamilies, FeaturesAwaitingTheForwardPassAreRefused) {
-  for (auto [folder, key] : {std::pair<const char*, const char*>{"mistral_window", "sliding_window"},
-                             {"gpt_neox_pythia", "rotary_pct"},
-                             {"gpt_neo_local", "attention_types"}}) {
-    auto model = LoadModel(Fixture(folder));
-    ASSERT_FALSE(model.ok()) << folder;
-    EXPECT_NE(model.status().message().find(absl::StrCat("field \"", key, "\"")),
-              absl::string_view::npos)
-        << model.status();
   }
 }
 
