@@ -64,10 +64,14 @@ def main():
     ap.add_argument("path", nargs="?", default="/tmp/memlens-gelu4l-random")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rewrite even if already there")
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32",
+                    help="storage dtype (load benchmarks; memlens computes in float32)")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="> 1: model.safetensors.index.json + that many parts")
     args = ap.parse_args()
     cfg_path = os.path.join(args.path, "config.json")
-    if not args.force and os.path.exists(cfg_path) and os.path.exists(
-            os.path.join(args.path, "model.safetensors")):
+    if not args.force and args.dtype == "f32" and args.shards <= 1 and os.path.exists(
+            cfg_path) and os.path.exists(os.path.join(args.path, "model.safetensors")):
         with open(cfg_path) as f:
             if json.load(f).get("seed") == args.seed:
                 print(f"{args.path}: already there (seed {args.seed}); --force to rewrite")
@@ -76,17 +80,27 @@ def main():
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     W = random_weights(args.seed, **SHAPE)
-    ref.save_safetensors(os.path.join(tmp, "model.safetensors"), W,
-                         {"format": "pt", "generator": "benchmarks/make_random_model.py",
-                          "seed": str(args.seed)})
+    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    W = {k: v.to(dtype) for k, v in W.items()}
+    meta = {"format": "pt", "generator": "benchmarks/make_random_model.py", "seed": str(args.seed)}
+    if args.shards <= 1:
+        ref.save_safetensors(os.path.join(tmp, "model.safetensors"), W, meta)
+    else:
+        names, weight_map = sorted(W), {}
+        for s in range(args.shards):
+            part = f"model-{s + 1:05d}-of-{args.shards:05d}.safetensors"
+            ref.save_safetensors(os.path.join(tmp, part), {n: W[n] for n in names[s::args.shards]})
+            weight_map.update({n: part for n in names[s::args.shards]})
+        with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": meta, "weight_map": weight_map}, f, indent=1)
     with open(os.path.join(tmp, "config.json"), "w") as f:
         json.dump(config_json(args.seed), f, indent=2)
         f.write("\n")
     shutil.rmtree(args.path, ignore_errors=True)
     os.rename(tmp, args.path)
     n = sum(v.numel() for v in W.values())
-    size = os.path.getsize(os.path.join(args.path, "model.safetensors"))
-    print(f"wrote {args.path}: {n / 1e6:.1f}M parameters, model.safetensors {size / 1e6:.0f} MB")
+    size = sum(os.path.getsize(os.path.join(args.path, f)) for f in os.listdir(args.path))
+    print(f"wrote {args.path}: {n / 1e6:.1f}M parameters, {size / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":
