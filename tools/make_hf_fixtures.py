@@ -113,6 +113,7 @@ def llama_weights(cfg, qkv_bias=False, o_bias=False):
     D, F, H = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"]
     KV = cfg.get("num_key_value_heads", H)
     dh = cfg.get("head_dim", D // H)
+    V = cfg["vocab_size"]
     W = {"model.embed_tokens.weight": rnd(V, D, scale=1.0)}
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
@@ -275,7 +276,7 @@ def neo_forward(cfg, W, tokens):
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 
 
-def write_model(folder, cfg, W, forward, dtype="f32", shards=1):
+def write_model(folder, cfg, W, forward, dtype="f32", shards=1, tokens=None):
     d = os.path.join(ROOT, folder)
     os.makedirs(d, exist_ok=True)
     for f in os.listdir(d):
@@ -300,7 +301,10 @@ def write_model(folder, cfg, W, forward, dtype="f32", shards=1):
             f.write("\n")
     # The reference runs on the weights as stored (rounded to f16/bf16), in float64.
     exact = {k: v.to(torch.float64) for k, v in stored.items()}
-    tokens = torch.randint(0, V, (T,), generator=torch.Generator().manual_seed(len(folder)))
+    if tokens is None:
+        tokens = torch.randint(0, V, (T,), generator=torch.Generator().manual_seed(len(folder)))
+    else:
+        tokens = torch.tensor(tokens)
     logits = forward(cfg, exact, tokens.tolist())
     save_safetensors(os.path.join(d, "expected.safetensors"),
                      {"tokens": tokens.to(torch.float32), "logits": logits.to(torch.float32)})
@@ -513,6 +517,27 @@ def write_tokenizers():
                 f.write(json.dumps({"text_hex": data.hex(), "ids": ids}) + "\n")
 
 
+def write_llama_with_tokenizer():
+    """A LLaMA folder as HF ships one: tokenizer.json + tokenizer_config.json beside the
+    weights, no bos_token_id in config.json (the BOS comes from the tokenizer files), and the
+    expected logits of "<s>" + "the cat sat on the mat." tokenized by the reference above."""
+    vocab, merges = sp_vocab()
+    ranks = {m: r for r, m in enumerate(merges)}
+    cfg = base_llama("LlamaForCausalLM", "llama", vocab_size=len(vocab))
+    del cfg["bos_token_id"]
+    tokens = [vocab["<s>"]] + sp_encode(b"the cat sat on the mat.", vocab, ranks, False)
+    write_model("llama_sp_tokenizer", cfg, llama_weights(cfg), llama_forward, tokens=tokens)
+    d = os.path.join(ROOT, "llama_sp_tokenizer")
+    with open(os.path.join(ROOT, "tokenizer_sp", "tokenizer.json"), encoding="utf-8") as f:
+        text = f.read()
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(text)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"bos_token": {"content": "<s>"}, "eos_token": "</s>",
+                   "tokenizer_class": "LlamaTokenizer"}, f, indent=2)
+
+
 if __name__ == "__main__":
     main()
     write_tokenizers()
+    write_llama_with_tokenizer()

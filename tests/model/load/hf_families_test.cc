@@ -12,6 +12,7 @@
 #include "core/io/safetensors.h"
 #include "core/model/forward.h"
 #include "core/model/load/load_model.h"
+#include "core/tokenizer/load_tokenizer.h"
 #include "gtest/gtest.h"
 #include "tests/io/io_test_util.h"
 
@@ -95,6 +96,29 @@ TEST(HfFamilies, FamilyFormatAndQuirks) {
   ASSERT_TRUE(neo.ok()) << neo.status();
   EXPECT_EQ(neo->family, "hf-gpt-neo");
   EXPECT_EQ(neo->model.config.attn_scale, 1.0f);
+}
+
+// A folder as HF ships it: the resolver finds the SentencePiece tokenizer.json beside the
+// weights and takes the BOS from tokenizer_config.json (config.json has no bos_token_id); the
+// prompt tokenized with BOS is the generator's, and the logits match.
+TEST(HfFamilies, TokenizerAndBosComeFromTheFilesBesideTheModel) {
+  const std::string dir = Fixture("llama_sp_tokenizer");
+  auto r = ResolveModel(dir);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tokenizer_path, dir + "/tokenizer.json");
+  EXPECT_EQ(r->model.config.bos_token_id, 1);
+  EXPECT_TRUE(r->model.config.prepend_bos);
+  LoadTokenizerOptions options;
+  options.model_vocab_size = r->model.config.d_vocab;
+  auto tok = LoadTokenizer(r->tokenizer_path, options);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  auto ids = (*tok)->Encode("the cat sat on the mat.", true);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  auto expected = SafetensorsFile::Open(dir + "/expected.safetensors");
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  const Tensor tokens = *expected->ReadFloat("tokens");
+  EXPECT_EQ(*ids, std::vector<int>(tokens.data.begin(), tokens.data.end()));
+  ExpectLogitsMatch("llama_sp_tokenizer");
 }
 
 // A copy of a fixture folder whose config.json has `from` replaced by `to`.
