@@ -49,7 +49,8 @@ PrMatrix::PrMatrix(std::vector<Node> nodes, std::vector<int> writers, int sketch
     std::vector<Cell> row;
     for (size_t n = 0; n < nodes_.size(); ++n) {
       if (nodes_[w].IsReadBy(nodes_[n])) {
-        Cell c{w, static_cast<int>(n), QuantileSketch(sketch_k), QuantileSketch(sketch_k)};
+        Cell c{w, static_cast<int>(n), QuantileSketch(sketch_k), QuantileSketch(sketch_k),
+               QuantileSketch(sketch_k), QuantileSketch(sketch_k)};
         row.push_back(std::move(c));
       }
     }
@@ -59,11 +60,36 @@ PrMatrix::PrMatrix(std::vector<Node> nodes, std::vector<int> writers, int sketch
 
 void PrMatrix::AddPosition(const Tensor& outputs, int64_t position) {
   const int64_t D = outputs.dim(1);
+  // |input| of a reader at each read stage: the norm of the sum of the nodes written before it
+  // (the nodes sum to the residual stream exactly).
+  int max_stage = 0;
+  for (const Node& n : nodes_) max_stage = std::max(max_stage, n.ReadStage());
+  std::vector<double> acc(D, 0.0), input_norm(max_stage + 1, 0.0);
+  for (int s = 0; s <= max_stage; ++s) {
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      if (nodes_[n].WriteStage() != s - 1) continue;
+      const float* row = outputs.row(static_cast<int64_t>(n));
+      for (int64_t d = 0; d < D; ++d) acc[d] += row[d];
+    }
+    double ss = 0;
+    for (double v : acc) ss += v * v;
+    input_norm[s] = std::sqrt(ss);
+  }
   for (size_t r = 0; r < writers_.size(); ++r) {
     const float* w = outputs.row(writers_[r]);
+    double ww = 0;
+    for (int64_t d = 0; d < D; ++d) ww += static_cast<double>(w[d]) * w[d];
     for (Cell& c : cells_[r]) {
       const double pr = ProjectionRatio(outputs.row(c.node), w, D);
-      (position == 0 ? c.bos : c.rest).Add(static_cast<float>(pr));
+      if (position == 0) {
+        c.bos.Add(static_cast<float>(pr));
+        continue;
+      }
+      c.rest.Add(static_cast<float>(pr));
+      const double in = input_norm[nodes_[c.node].ReadStage()];
+      const double share = in > 0 ? std::sqrt(ww) / in : 0.0;
+      c.share.Add(static_cast<float>(share));
+      if (!std::isnan(pr)) c.erased.Add(static_cast<float>(-pr * share));
     }
   }
 }
@@ -82,22 +108,41 @@ void PrMatrix::Merge(const PrMatrix& other) {
     for (size_t i = 0; i < cells_[r].size() && i < other.cells_[r].size(); ++i) {
       cells_[r][i].rest.Merge(other.cells_[r][i].rest);
       cells_[r][i].bos.Merge(other.cells_[r][i].bos);
+      cells_[r][i].share.Merge(other.cells_[r][i].share);
+      cells_[r][i].erased.Merge(other.cells_[r][i].erased);
     }
   }
 }
 
-std::vector<PrMatrix::Eraser> PrMatrix::Erasers(double threshold) const {
+PrMatrix::Eraser PrMatrix::Summarize(const Cell& c) {
+  Eraser e;
+  e.writer = c.writer;
+  e.node = c.node;
+  e.samples = c.rest.count();
+  if (e.samples == 0) return e;
+  e.median = c.rest.Quantile(0.5);
+  e.q25 = c.rest.Quantile(0.25);
+  e.q75 = c.rest.Quantile(0.75);
+  e.frac_negative = c.rest.FractionBelowZero();
+  e.writer_share = c.share.count() ? c.share.Quantile(0.5) : 0.0;
+  e.erased_share = c.erased.count() ? c.erased.Quantile(0.5) : 0.0;
+  return e;
+}
+
+std::vector<PrMatrix::Eraser> PrMatrix::Erasers(double threshold, double min_share) const {
   std::vector<Eraser> out;
   for (const auto& row : cells_) {
     for (const Cell& c : row) {
-      if (c.rest.count() == 0) continue;
-      Eraser e{c.writer, c.node, c.rest.Quantile(0.5), c.rest.Quantile(0.25),
-               c.rest.Quantile(0.75), c.rest.FractionBelowZero(), c.rest.count()};
-      if (e.median < threshold && e.frac_negative > 0.5) out.push_back(e);
+      if (c.rest.count() == 0 || nodes_[c.writer].kind == NodeKind::kAttnBias) continue;
+      const Eraser e = Summarize(c);
+      if (e.median < threshold && e.frac_negative > 0.5 && e.writer_share >= min_share) {
+        out.push_back(e);
+      }
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const Eraser& a, const Eraser& b) { return a.median < b.median; });
+  std::sort(out.begin(), out.end(), [](const Eraser& a, const Eraser& b) {
+    return a.erased_share != b.erased_share ? a.erased_share > b.erased_share : a.median < b.median;
+  });
   return out;
 }
 

@@ -49,21 +49,33 @@ class PrMatrix {
 
   struct Cell {
     int writer = -1, node = -1;  // indices into nodes()
-    QuantileSketch rest, bos;
+    QuantileSketch rest, bos;    // PR(node, writer) at positions >= 1, and at position 0
+    // Positions >= 1: share = |writer| / |node's input| (the residual the node reads), and
+    // erased = -PR * share = -(node . writer) / (|writer| |node's input|), the part of the
+    // node's input it removes along the writer's direction.
+    QuantileSketch share, erased;
   };
   const std::vector<Node>& nodes() const { return nodes_; }
   const std::vector<int>& writers() const { return writers_; }
   // cells()[writer_row] lists the writer's later nodes in stream order.
   const std::vector<std::vector<Cell>>& cells() const { return cells_; }
 
-  // The activation detector: pairs whose non-BOS median PR < threshold and with PR < 0 in
-  // more than half the samples, most negative median first.
+  // One pair's summary (positions >= 1): PR median and quartiles, share of negative samples,
+  // and the medians of `share` and `erased` (Cell).
   struct Eraser {
     int writer = -1, node = -1;
     double median = 0, q25 = 0, q75 = 0, frac_negative = 0;
+    double writer_share = 0, erased_share = 0;
     int64_t samples = 0;
   };
-  std::vector<Eraser> Erasers(double threshold) const;
+  static Eraser Summarize(const Cell& cell);
+  // The activation detector: pairs whose non-BOS median PR < threshold, with PR < 0 in more
+  // than half the samples, whose writer's median share of the node's input is at least
+  // `min_share` (a ratio onto a negligible write is not erasure that matters), and whose
+  // writer is not a bias (L{l}.b_O writes the same vector at every position: it carries no
+  // information for later layers to use and free); largest median erased share first (ties:
+  // most negative median PR).
+  std::vector<Eraser> Erasers(double threshold, double min_share = 0) const;
 
  private:
   std::vector<Node> nodes_;

@@ -41,16 +41,21 @@ ABSL_FLAG(bool, timings, false,
           "report: print where the time went on stderr (the cached forward passes, each plugin "
           "with its reruns), e.g. to find the slow plugin. Not part of the report.");
 ABSL_FLAG(std::string, preset, "",
-          "paper: the reference study's analysis (arXiv 2310.07325) on a gelu-4l folder: "
-          "writer L0H2 forced for the erasure and adversarial plugins, TransformerLens weight "
-          "processing, and without --dataset the study's four adversarial prompts, each with "
-          "its own target and contrast token at the last position. Flags given explicitly win.");
+          "paper: the reference study's analysis (arXiv 2310.07325), on gelu-4l or any model: "
+          "TransformerLens weight processing, each plugin's own paper settings (e.g. writer "
+          "L0H2; see `memlens plugins`), the published gelu-4l numbers beside the computed ones "
+          "in the summary, and without --dataset the study's four adversarial prompts, each "
+          "with its own target and contrast token at the last position (a target or contrast "
+          "of several tokens is attributed by its first token, and the report says so). Flags "
+          "given explicitly win.");
 
 namespace memlens {
 namespace {
 
+// The id of one token given as text or #ID. With `first_of` non-null, a text of several tokens
+// resolves to its first one and *first_of says so; otherwise it is an error.
 absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
-                                 const std::string& value) {
+                                 const std::string& value, std::string* first_of = nullptr) {
   int id;
   if (absl::StartsWith(value, "#")) {
     if (!absl::SimpleAtoi(value.substr(1), &id) || id < 0 || id >= s.model().config.d_vocab) {
@@ -66,6 +71,13 @@ absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
   }
   auto ids = s.tokenizer->Encode(value, false);
   if (!ids.ok()) return ids.status();
+  if (ids->size() > 1 && first_of != nullptr) {
+    std::vector<std::string> pieces;
+    for (int t : *ids) pieces.push_back(QuotedPiece(s.tokenizer->Piece(t)));
+    *first_of = absl::StrCat("\"", value, "\" is ", ids->size(), " tokens here (",
+                             absl::StrJoin(pieces, " "), "); its first token is attributed");
+    return (*ids)[0];
+  }
   if (ids->size() != 1) {
     std::vector<std::string> pieces;
     for (int t : *ids) pieces.push_back(QuotedPiece(s.tokenizer->Piece(t)));
@@ -192,10 +204,10 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
                               absl::StrCat("--preset must be 'paper' (or empty), not '", preset, "'")));
   }
   if (preset == "paper") {
-    for (const auto& [name, value] : {std::pair<const char*, const char*>{"erasure_writer", "L0H2"},
-                                      {"adversarial_nodes", "L0H2"},
-                                      {"process_weights", "yes"}}) {
-      if (auto st = PresetFlag(name, value); !st.ok()) return Fail("report", st);
+    std::vector<std::pair<std::string, std::string>> flags = {{"process_weights", "yes"}};
+    for (auto& f : CollectPresetFlags(*plugins, preset)) flags.push_back(std::move(f));
+    for (const auto& [name, value] : flags) {
+      if (auto st = PresetFlag(name.c_str(), value.c_str()); !st.ok()) return Fail("report", st);
     }
   }
   auto s = OpenSession(/*analysis=*/true);
@@ -218,10 +230,17 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     for (const PaperPrompt& pp : kPaperPrompts) {
       auto ids = TokenizeText(*s, pp.text);
       if (!ids.ok()) return Fail("report", ids.status());
-      auto t = ResolveToken(*s, "target", pp.target);
-      auto k = ResolveToken(*s, "contrast", pp.contrast);
+      std::string t_first, k_first;
+      auto t = ResolveToken(*s, "target", pp.target, &t_first);
+      auto k = ResolveToken(*s, "contrast", pp.contrast, &k_first);
       if (!t.ok()) return Fail("report", t.status());
       if (!k.ok()) return Fail("report", k.status());
+      for (const std::string* first : {&t_first, &k_first}) {
+        if (!first->empty()) {
+          options.metadata.caveats.push_back(absl::StrCat(
+              "--preset=paper on a tokenizer other than gelu-4l's: ", *first, "."));
+        }
+      }
       Prompt p{*ids};
       p.targets.assign(ids->size(), -1);
       p.contrasts.assign(ids->size(), -1);
@@ -296,6 +315,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     if (k >= 0) options.settings.contrast = absl::StrCat("token:", k, " ", QuotedPiece(PieceOf(*s, k)));
   }
   options.settings.seed = absl::GetFlag(FLAGS_seed);
+  options.settings.preset = preset;
   options.metadata.title = absl::GetFlag(FLAGS_title);
   options.metadata.model_path = s->model_label;
   const bool show_progress = prompts.size() > 1 && isatty(STDERR_FILENO);
@@ -306,20 +326,9 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   options.max_cache_bytes = MaxMemoryBytes();
   InstallInterruptHandler();
   options.cancelled = InterruptRequested;
-  // Without --plugins: the story in reading order (what DLA claims, what survives clean-up,
-  // who erases, where DLA misleads), then any other plugin by name.
-  std::vector<LoadedPlugin> ordered = *plugins;
-  if (absl::GetFlag(FLAGS_plugins).empty()) {
-    auto rank = [](const LoadedPlugin& p) {
-      const char* order[] = {"dla", "cleanup_dla", "erasure", "adversarial"};
-      for (int i = 0; i < 4; ++i) {
-        if (p.name == order[i]) return i;
-      }
-      return 4;
-    };
-    std::stable_sort(ordered.begin(), ordered.end(),
-                     [&](const LoadedPlugin& a, const LoadedPlugin& b) { return rank(a) < rank(b); });
-  }
+  // Without --plugins: in the order the plugins declare (the story in reading order).
+  const std::vector<LoadedPlugin> ordered =
+      absl::GetFlag(FLAGS_plugins).empty() ? SortByReportOrder(*plugins) : *plugins;
   RunTimings timings;
   if (absl::GetFlag(FLAGS_timings)) options.timings = &timings;
   auto report = RunPlugins(*s->transformer, ordered, prompts, options);

@@ -76,6 +76,26 @@ bool PluginInstance::WantsFullLogits() {
   return ok() && wants;
 }
 
+int PluginInstance::ReportOrder() {
+  int order = 100;
+  Guard("ReportOrder", [&]() -> absl::Status {
+    order = impl_->ReportOrder();
+    return absl::OkStatus();
+  });
+  return ok() ? order : 100;
+}
+
+std::vector<std::pair<std::string, std::string>> PluginInstance::PresetFlags(
+    const std::string& preset) {
+  std::vector<std::pair<std::string, std::string>> flags;
+  Guard("PresetFlags", [&]() -> absl::Status {
+    flags = impl_->PresetFlags(preset);
+    return absl::OkStatus();
+  });
+  if (!ok()) flags.clear();
+  return flags;
+}
+
 void PluginInstance::Begin(const AnalysisContext& context) {
   Guard("Begin", [&]() { return impl_->Begin(context); });
 }
@@ -108,6 +128,7 @@ Section PluginInstance::Finish() {
     section.ok = false;
     section.error = std::string(status_.message());
     section.items.clear();
+    section.findings.clear();
   }
   return section;
 }

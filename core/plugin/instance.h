@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -36,6 +37,9 @@ class PluginInstance {
   std::vector<std::string> RequiredHooks(const ModelConfig& config);
   // Whether the plugin reads PromptRun::logits; false when failed.
   bool WantsFullLogits();
+  // The plugin's declarations (plugin_api.h); 100 and {} when failed.
+  int ReportOrder();
+  std::vector<std::pair<std::string, std::string>> PresetFlags(const std::string& preset);
   void Begin(const AnalysisContext& context);
   void AnalyzePrompt(const PromptRun& run);
   // The plugin's section: its items, or ok = false and the error. Call once.

@@ -40,13 +40,15 @@
 // exported kernels, PromptRun::target_logits/contrast_logits and WantsFullLogits(); 3 added
 // the model families' ModelConfig fields (rotary style/fraction/scaling, parallel residual,
 // attention windows, per-projection biases) and ops::Rope's RotaryParams / AttentionScores'
-// window.
+// window; findings (report.h: Finding, ReportBuilder::AddFinding, Line styles and error
+// bars, ReportMetadata::caveats), AnalysisSettings::preset, ReportOrder() and PresetFlags().
 #ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 #define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -86,6 +88,9 @@ struct AnalysisSettings {
   // Seed for every random choice a plugin makes (resampling, sketches): derive a per-plugin
   // stream from it so that results are reproducible and independent of plugin order.
   uint64_t seed = 0;
+  // The --preset the run was made with ("" for none), e.g. "paper": plugins that know the
+  // preset's published numbers state them beside their own in their findings.
+  std::string preset;
 };
 
 // Everything that is the same for every prompt. Valid from Begin() until the instance is
@@ -135,8 +140,23 @@ class AnalysisPlugin {
   virtual bool WantsFullLogits() const { return false; }
   virtual absl::Status Begin(const AnalysisContext& /*context*/) { return absl::OkStatus(); }
   virtual absl::Status AnalyzePrompt(const PromptRun& run) = 0;
-  // Title defaults to the plugin's description; add items in the order they should appear.
+  // Title defaults to the plugin's description; state the findings (ReportBuilder::AddFinding,
+  // shown in the report's summary) and add items in the order they should appear.
   virtual absl::Status Finish(ReportBuilder& report) = 0;
+
+  // Declarations the host reads before any run (it knows no plugin by name), from a fresh
+  // instance: Begin() has not been called.
+  //
+  // Where this plugin's section goes in a report without --plugins: lower first, equal keys
+  // by name. Tell the story in reading order, e.g. what DLA claims (10), what survives
+  // clean-up (20), who erases (30), where DLA misleads (40); others default to 100.
+  virtual int ReportOrder() const { return 100; }
+  // This plugin's flag values under `memlens report --preset=NAME`, as (flag name without
+  // "--", value); flags the user set explicitly win. Empty: the preset changes nothing here.
+  virtual std::vector<std::pair<std::string, std::string>> PresetFlags(
+      const std::string& /*preset*/) const {
+    return {};
+  }
 };
 
 }  // namespace memlens

@@ -80,6 +80,27 @@ void RecordModifiedFlags(ReportMetadata& m) {
 
 }  // namespace
 
+std::vector<LoadedPlugin> SortByReportOrder(std::vector<LoadedPlugin> plugins) {
+  std::vector<std::pair<int, size_t>> keys;  // (order, index)
+  for (size_t i = 0; i < plugins.size(); ++i) keys.emplace_back(PluginInstance(plugins[i]).ReportOrder(), i);
+  std::stable_sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return plugins[a.second].name < plugins[b.second].name;
+  });
+  std::vector<LoadedPlugin> out;
+  for (const auto& k : keys) out.push_back(plugins[k.second]);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> CollectPresetFlags(
+    const std::vector<LoadedPlugin>& plugins, const std::string& preset) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const LoadedPlugin& p : plugins) {
+    for (auto& f : PluginInstance(p).PresetFlags(preset)) out.push_back(std::move(f));
+  }
+  return out;
+}
+
 std::string ModelSummary(const ModelConfig& c) {
   std::string s = absl::StrCat(c.n_layers, " layers, d_model ", c.d_model, ", ", c.n_heads,
                                " heads of ", c.d_head);

@@ -71,6 +71,15 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
                                   const std::vector<Prompt>& prompts,
                                   const RunnerOptions& options = {});
 
+// `plugins` in the order they declare for a report (AnalysisPlugin::ReportOrder, lower
+// first; equal keys by name, then as given).
+std::vector<LoadedPlugin> SortByReportOrder(std::vector<LoadedPlugin> plugins);
+
+// Every plugin's flag values under --preset=`preset` (AnalysisPlugin::PresetFlags), as
+// (flag name, value), in plugin order.
+std::vector<std::pair<std::string, std::string>> CollectPresetFlags(
+    const std::vector<LoadedPlugin>& plugins, const std::string& preset);
+
 // "4 layers, d_model 512, 8 heads of 64, d_mlp 2048, vocab 48262, ctx 1024, LayerNorm,
 // gelu (erf), learned positions" (for ReportMetadata::model_summary).
 std::string ModelSummary(const ModelConfig& config);

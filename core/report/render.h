@@ -1,9 +1,11 @@
 // Renderers: one Report, five formats. They know nothing of attribution; they lay out what
 // the report model holds.
 //
-//   text  Aligned terminal tables (the default). Strings left-aligned, numbers right-aligned;
-//         a "flag" column appears when a table has flagged rows. Matrices as labelled grids,
-//         series as one table per plot (x, then one column per line).
+//   text  Aligned terminal tables (the default), at most 100 columns wide. Strings
+//         left-aligned, numbers right-aligned; a "flag" column appears when a table has flagged
+//         rows. Matrices as labelled grids (too wide: their largest cells), series as one table
+//         per plot (x, then one column per line). Wide tables lose their rightmost columns,
+//         long ones their rows after the 40th; text wraps; each cut says so.
 //   md    GitHub-flavoured markdown: metadata table, one "##" heading per section, pipe tables.
 //   csv   ONE long-format file (RFC 4180 quoting) with the header
 //             section,table,row,column,value
@@ -17,14 +19,14 @@
 //                   notes: "text"; error: "message"; metadata and flags: "value";
 //         value   = the cell (floats with round-trip precision; empty cell or NaN: empty).
 //         Pivot it with e.g. pandas: df[df.table == "norms"].pivot(index="row", columns="column").
-//   json  One object: {"format": "memlens-report", "format_version": 1, "metadata": {...},
-//         "sections": [{"plugin", "version", "source", "title", "description", "settings"
-//         (the plugin's flags: {"--name": "value"}), "status":
-//         "ok"|"error", "error"?, "items": [{"kind": "table"|"series"|"matrix"|"note", ...}]}]}.
-//         Non-finite floats become null (JSON has no NaN).
-//   html  One self-contained page (inline CSS, no scripts, no external assets): metadata,
+//   json  One object: {"format": "memlens-report", "format_version": 2, "metadata": {...},
+//         "summary": {"caveats", "findings"}, "sections": [...]}; the schema and its versioning
+//         rule are in docs/report-format.md. Non-finite floats become null (JSON has no NaN).
+//   html  One self-contained page (inline CSS and script, no external assets): metadata,
 //         tables (flagged rows highlighted), matrices as heatmaps of coloured cells (diverging
 //         blue-white-red around 0 when values have both signs), series as inline SVG plots.
+// Every format leads with the summary: the metadata's caveats and every ok section's
+// findings (Section::findings), in section order; text and md then show the metadata.
 #ifndef MEMLENS_CORE_REPORT_RENDER_H_
 #define MEMLENS_CORE_REPORT_RENDER_H_
 

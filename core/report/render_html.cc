@@ -63,6 +63,10 @@ table.heatmap th { font-size: 12px; }
 .legend { font-size: 12px; color: #555; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; }
 nav ul { columns: 3; }
+.context { color: #555; }
+ul.findings li { margin: .3em 0; }
+.published { color: #555; font-size: 13px; }
+.caveat { background: #eef4fb; padding: .3em .6em; }
 )css";
 
 void AppendTable(std::string* out, const Table& t) {
@@ -322,6 +326,33 @@ std::string RenderHtml(const Report& report) {
                   Esc(report.metadata.memlens_version), "\">\n<title>",
                   Esc(report.metadata.title), "</title>\n<style>", kStyle,
                   "</style>\n</head>\n<body>\n<h1>", Esc(report.metadata.title), "</h1>\n");
+  absl::StrAppend(&out, "<p class=\"context\">",
+                  Esc(report_internal::ContextLine(report.metadata)), "</p>\n");
+  absl::StrAppend(&out, "<section id=\"summary\">\n<h2>Summary</h2>\n");
+  for (const std::string& c : report.metadata.caveats) {
+    absl::StrAppend(&out, "<p class=\"caveat\"><b>Note:</b> ", Esc(c), "</p>\n");
+  }
+  const auto entries = report_internal::SummaryEntries(report);
+  if (entries.empty()) {
+    absl::StrAppend(&out, "<p>No plugin stated a finding; the sections below have the numbers.</p>\n");
+  }
+  absl::StrAppend(&out, "<ul class=\"findings\">\n");
+  for (const auto& e : entries) {
+    absl::StrAppend(&out, "<li data-kind=\"", Esc(e.finding->kind), "\"><a href=\"#",
+                    Anchor(e.section->plugin), "\">", Esc(e.section->plugin), "</a>: ",
+                    Esc(e.finding->text));
+    const std::string published = report_internal::PublishedText(*e.finding);
+    if (!published.empty()) {
+      absl::StrAppend(&out, "<br><span class=\"published\">", Esc(published), "</span>");
+    }
+    absl::StrAppend(&out, "</li>\n");
+  }
+  for (const Section& s : report.sections) {
+    if (!s.ok) {
+      absl::StrAppend(&out, "<li class=\"error\">", Esc(s.plugin), " failed: ", Esc(s.error), "</li>\n");
+    }
+  }
+  absl::StrAppend(&out, "</ul>\n</section>\n<h2>Metadata</h2>\n");
   absl::StrAppend(&out, "<table class=\"meta\">\n");
   for (const auto& kv : report_internal::MetadataFields(report.metadata)) {
     absl::StrAppend(&out, "<tr><th>", Esc(kv.first), "</th><td>", Esc(kv.second), "</td></tr>\n");

@@ -5,14 +5,15 @@
 #include "absl/strings/str_cat.h"
 #include "core/io/json.h"
 #include "core/report/render.h"
+#include "core/report/render_util.h"
 
 namespace memlens {
 namespace {
 
 using json::JsonWriter;
 
-// Bump when the json layout changes incompatibly.
-constexpr int kJsonFormatVersion = 1;
+// The versioning rule is in docs/report-format.md. 2: the summary.
+constexpr int kJsonFormatVersion = 2;
 
 // Long numeric arrays go on one line each (a matrix row, a line's y values): pretty-printing
 // one number per line makes a 48k-entry table unreadable and large.
@@ -36,17 +37,20 @@ std::string CompactStrings(const std::vector<std::string>& values) {
   return out;
 }
 
+void AppendCell(std::string* out, const Cell& cell) {
+  switch (cell.kind()) {
+    case Cell::Kind::kEmpty: *out += "null"; break;
+    case Cell::Kind::kString: json::AppendJsonString(out, cell.str()); break;
+    case Cell::Kind::kInt: absl::StrAppend(out, cell.int_value()); break;
+    case Cell::Kind::kFloat: json::AppendJsonNumber(out, cell.float_value()); break;
+  }
+}
+
 std::string CompactRow(const std::vector<Cell>& row) {
   std::string out = "[";
   for (size_t i = 0; i < row.size(); ++i) {
     if (i > 0) out.push_back(',');
-    const Cell& cell = row[i];
-    switch (cell.kind()) {
-      case Cell::Kind::kEmpty: out += "null"; break;
-      case Cell::Kind::kString: json::AppendJsonString(&out, cell.str()); break;
-      case Cell::Kind::kInt: absl::StrAppend(&out, cell.int_value()); break;
-      case Cell::Kind::kFloat: json::AppendJsonNumber(&out, cell.float_value()); break;
-    }
+    AppendCell(&out, row[i]);
   }
   out.push_back(']');
   return out;
@@ -80,6 +84,40 @@ void WriteMetadata(JsonWriter& w, const ReportMetadata& m) {
     w.Key(key).String(kv.second);
   }
   w.EndObject();
+  w.EndObject();
+}
+
+void WriteCellObject(JsonWriter& w, const std::vector<std::pair<std::string, Cell>>& values) {
+  w.BeginObject();
+  std::set<std::string> seen;
+  for (const auto& [name, cell] : values) {
+    if (!seen.insert(name).second) continue;  // a duplicate name would make the object invalid
+    std::string text;
+    AppendCell(&text, cell);
+    w.Key(name).Raw(text);
+  }
+  w.EndObject();
+}
+
+void WriteSummary(JsonWriter& w, const Report& report) {
+  w.Key("summary").BeginObject();
+  w.Key("caveats").Raw(CompactStrings(report.metadata.caveats));
+  w.Key("findings").BeginArray();
+  for (const auto& e : report_internal::SummaryEntries(report)) {
+    w.BeginObject();
+    w.Key("plugin").String(e.section->plugin);
+    w.Key("kind").String(e.finding->kind);
+    w.Key("text").String(e.finding->text);
+    w.Key("values");
+    WriteCellObject(w, e.finding->values);
+    if (!e.finding->published.empty()) {
+      w.Key("published");
+      WriteCellObject(w, e.finding->published);
+      w.Key("published_source").String(e.finding->published_source);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
 }
 
@@ -146,6 +184,7 @@ std::string RenderJson(const Report& report) {
   w.Key("format").String("memlens-report");
   w.Key("format_version").Int(kJsonFormatVersion);
   WriteMetadata(w, report.metadata);
+  WriteSummary(w, report);
   w.Key("sections").BeginArray();
   for (const Section& s : report.sections) {
     w.BeginObject();

@@ -52,7 +52,20 @@ void AppendItemTitle(std::string* out, const char* kind, const std::string& name
 
 std::string RenderMarkdown(const Report& report) {
   std::string out;
-  absl::StrAppend(&out, "# ", OneLine(report.metadata.title), "\n\n| field | value |\n| --- | --- |\n");
+  absl::StrAppend(&out, "# ", OneLine(report.metadata.title), "\n\n",
+                  OneLine(report_internal::ContextLine(report.metadata)), "\n\n## Summary\n\n");
+  for (const std::string& c : report.metadata.caveats) absl::StrAppend(&out, "**Note:** ", OneLine(c), "\n\n");
+  const auto entries = report_internal::SummaryEntries(report);
+  if (entries.empty()) absl::StrAppend(&out, "No plugin stated a finding; the sections below have the numbers.\n");
+  for (const auto& e : entries) {
+    absl::StrAppend(&out, "- **", OneLine(e.section->plugin), "**: ", OneLine(e.finding->text), "\n");
+    const std::string published = report_internal::PublishedText(*e.finding);
+    if (!published.empty()) absl::StrAppend(&out, "  - ", OneLine(published), "\n");
+  }
+  for (const Section& s : report.sections) {
+    if (!s.ok) absl::StrAppend(&out, "- **", OneLine(s.plugin), "** failed: ", OneLine(s.error), "\n");
+  }
+  absl::StrAppend(&out, "\n## Metadata\n\n| field | value |\n| --- | --- |\n");
   for (const auto& kv : report_internal::MetadataFields(report.metadata)) {
     absl::StrAppend(&out, "| ", MdCell(kv.first), " | ", MdCell(kv.second), " |\n");
   }

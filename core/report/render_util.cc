@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace memlens {
 namespace report_internal {
@@ -103,6 +105,87 @@ std::string SectionHeading(const Section& section) {
   if (!section.title.empty()) absl::StrAppend(&h, ": ", section.title);
   if (!section.ok) absl::StrAppend(&h, " [FAILED]");
   return h;
+}
+
+std::string Wrap(absl::string_view text, size_t width, absl::string_view first_indent,
+                 absl::string_view indent) {
+  const std::string one = OneLine(text);
+  std::string out, line(first_indent);
+  size_t line_width = DisplayWidth(first_indent);
+  bool line_has_word = false;
+  std::vector<std::string> words;
+  const size_t room = width > DisplayWidth(indent) + 8 ? width - DisplayWidth(indent) : 8;
+  for (absl::string_view word : absl::StrSplit(one, ' ', absl::SkipEmpty())) {
+    // A word longer than a line (a path) is cut into pieces that fit, after a '/' if possible.
+    while (DisplayWidth(word) > room) {
+      size_t cut = 0, w = 0;
+      for (size_t i = 0; i < word.size() && w < room; ++i) {
+        if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) ++w;
+        cut = i + 1;
+      }
+      while (cut < word.size() && (static_cast<unsigned char>(word[cut]) & 0xC0) == 0x80) ++cut;
+      const size_t slash = word.substr(0, cut).rfind('/');
+      if (slash != absl::string_view::npos && slash > room / 2) cut = slash + 1;
+      words.emplace_back(word.substr(0, cut));
+      word.remove_prefix(cut);
+    }
+    if (!word.empty()) words.emplace_back(word);
+  }
+  for (const std::string& word : words) {
+    const size_t w = DisplayWidth(word);
+    if (line_has_word && line_width + 1 + w > width) {
+      absl::StrAppend(&out, line, "\n");
+      line = std::string(indent);
+      line_width = DisplayWidth(indent);
+      line_has_word = false;
+    }
+    if (line_has_word) {
+      line.push_back(' ');
+      ++line_width;
+    }
+    absl::StrAppend(&line, word);
+    line_width += w;
+    line_has_word = true;
+  }
+  if (line_has_word) absl::StrAppend(&out, line, "\n");
+  return out;
+}
+
+std::vector<SummaryEntry> SummaryEntries(const Report& report) {
+  std::vector<SummaryEntry> out;
+  for (const Section& s : report.sections) {
+    if (!s.ok) continue;
+    for (const Finding& f : s.findings) out.push_back({&s, &f});
+  }
+  return out;
+}
+
+namespace {
+std::string ValueText(const Cell& c) {
+  return c.kind() == Cell::Kind::kFloat ? DisplayFloat(c.float_value()) : ExactCell(c);
+}
+}  // namespace
+
+std::string PublishedText(const Finding& f) {
+  if (f.published.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : f.published) {
+    std::string part = absl::StrCat(name, " ", ValueText(value));
+    for (const auto& [here_name, here] : f.values) {
+      if (here_name == name) absl::StrAppend(&part, " (here ", ValueText(here), ")");
+    }
+    parts.push_back(std::move(part));
+  }
+  return absl::StrCat("published", f.published_source.empty() ? "" : " (", f.published_source,
+                      f.published_source.empty() ? "" : ")", ": ", absl::StrJoin(parts, ", "));
+}
+
+std::string ContextLine(const ReportMetadata& m) {
+  std::string model = m.model_name.empty() ? m.model_path : m.model_name;
+  if (!m.model_summary.empty()) absl::StrAppend(&model, " (", m.model_summary, ")");
+  std::string data = absl::StrCat(m.num_prompts, " prompts, ", m.num_tokens, " tokens");
+  if (!m.dataset_name.empty()) absl::StrAppend(&data, " (", m.dataset_name, ")");
+  return absl::StrCat(model, "; ", data);
 }
 
 Table SeriesAsTable(const Series& series) {

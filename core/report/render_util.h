@@ -35,6 +35,26 @@ std::vector<std::pair<std::string, std::string>> MetadataFields(const ReportMeta
 // The section heading: "plugin version: title".
 std::string SectionHeading(const Section& section);
 
+// `text` broken at spaces into lines of at most `width` columns (a longer word gets a line of
+// its own), the first line starting with `first_indent`, the others with `indent`; each line
+// ends with "\n". Control characters are made visible first (OneLine).
+std::string Wrap(absl::string_view text, size_t width, absl::string_view first_indent = "",
+                 absl::string_view indent = "");
+
+// The summary every format shows before the sections: each ok section's findings, in section
+// order. A section without findings contributes nothing.
+struct SummaryEntry {
+  const Section* section;
+  const Finding* finding;
+};
+std::vector<SummaryEntry> SummaryEntries(const Report& report);
+// A finding's published values beside the computed ones of the same name:
+// "published (SOURCE): name 0.26 (here 0.31), other 5". "" when it has none.
+std::string PublishedText(const Finding& finding);
+// The one-line context ahead of the summary: "MODEL_NAME (SUMMARY); N prompts, M tokens
+// (DATASET)".
+std::string ContextLine(const ReportMetadata& m);
+
 // Series as a table: when every line has the same x values, one row per x and one column per
 // line; otherwise one row per point (line, x, y).
 Table SeriesAsTable(const Series& series);

@@ -15,6 +15,17 @@ const char* ColumnTypeName(ColumnType type) {
   return "?";
 }
 
+const char* LineStyleName(LineStyle style) {
+  switch (style) {
+    case LineStyle::kSolid: return "solid";
+    case LineStyle::kDashed: return "dashed";
+    case LineStyle::kDotted: return "dotted";
+    case LineStyle::kPoints: return "points";
+    case LineStyle::kBars: return "bars";
+  }
+  return "?";
+}
+
 bool Table::has_flags() const {
   for (const std::string& f : row_flags) {
     if (!f.empty()) return true;
@@ -162,6 +173,18 @@ void ReportBuilder::AddNote(absl::string_view text) {
   section_->items.push_back(Note{std::string(text)});
 }
 
+void ReportBuilder::AddFinding(absl::string_view kind, absl::string_view text,
+                               std::vector<std::pair<std::string, Cell>> values,
+                               std::vector<std::pair<std::string, Cell>> published,
+                               absl::string_view published_source) {
+  if (kind.empty() || text.empty()) {
+    Fail(absl::StrCat("a finding with an empty ", kind.empty() ? "kind" : "text"));
+    return;
+  }
+  section_->findings.push_back(Finding{std::string(kind), std::string(text), std::move(values),
+                                       std::move(published), std::string(published_source)});
+}
+
 // ---------------------------------------------------------------- TableBuilder
 
 TableBuilder& TableBuilder::AddRow(std::vector<Cell> cells, absl::string_view flag) {
@@ -219,6 +242,39 @@ SeriesBuilder& SeriesBuilder::AddLine(absl::string_view name, std::vector<double
   std::vector<double> x(y.size());
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<double>(i);
   return AddLine(name, std::move(x), std::move(y));
+}
+
+}  // namespace memlens
+
+namespace memlens {
+
+SeriesBuilder& SeriesBuilder::Style(LineStyle style, absl::string_view group) {
+  Series& series = absl::get<Series>(builder_->section_->items[item_]);
+  if (series.lines.empty()) {
+    builder_->Fail(absl::StrCat("series '", series.name, "': Style() before any line"));
+    return *this;
+  }
+  series.lines.back().style = style;
+  series.lines.back().group = std::string(group);
+  return *this;
+}
+
+SeriesBuilder& SeriesBuilder::ErrorBars(std::vector<double> lo, std::vector<double> hi) {
+  Series& series = absl::get<Series>(builder_->section_->items[item_]);
+  if (series.lines.empty()) {
+    builder_->Fail(absl::StrCat("series '", series.name, "': ErrorBars() before any line"));
+    return *this;
+  }
+  Line& line = series.lines.back();
+  if (lo.size() != line.y.size() || hi.size() != line.y.size()) {
+    builder_->Fail(absl::StrCat("series '", series.name, "' line '", line.name, "' has ",
+                                line.y.size(), " points but ", lo.size(), " low and ", hi.size(),
+                                " high error bar values"));
+    return *this;
+  }
+  line.lo = std::move(lo);
+  line.hi = std::move(hi);
+  return *this;
 }
 
 }  // namespace memlens

@@ -1,7 +1,8 @@
 // The report model: what an analysis run produces, independent of how it is rendered.
 //
 // A Report is metadata (model, dataset, settings, weight processing, version, seed) plus one
-// Section per plugin. A section holds, in the order the plugin added them: tables with typed
+// Section per plugin. A section states its findings (plain sentences with their numbers, which
+// every renderer gathers into a summary ahead of the sections) and holds, in the order the plugin added them: tables with typed
 // columns and optional per-row flags, series (named x/y lines forming one plot, e.g. survival
 // curves), matrices (row/column labels and values, e.g. a projection-ratio matrix) and notes.
 // Plugins never build these structs directly: they get a ReportBuilder (below), which
@@ -82,10 +83,20 @@ struct Table {
   bool has_flags() const;
 };
 
+// How a line of a plot is drawn (text, md and csv show the numbers either way).
+enum class LineStyle { kSolid, kDashed, kDotted, kPoints, kBars };
+// "solid", "dashed", "dotted", "points", "bars" (also the json names).
+const char* LineStyleName(LineStyle style);
+
 // One line of a plot.
 struct Line {
   std::string name;
   std::vector<double> x, y;  // same length
+  LineStyle style = LineStyle::kSolid;
+  // Lines of one non-empty group share a colour (e.g. a writer's clean and causal curves).
+  std::string group;
+  // Optional error bars: empty, or one low and one high value per point (NaN: none).
+  std::vector<double> lo, hi;
 };
 
 // One plot: lines sharing axes. With categories, x values are indices into them
@@ -115,6 +126,22 @@ struct Note {
 
 using SectionItem = absl::variant<Table, Series, Matrix, Note>;
 
+// One thing the analysis found, stated for the report's summary (which every format shows
+// before the detailed sections): a plain sentence with its numbers, and the same numbers by
+// name for programs. The host renders findings; it knows no plugin and no kind.
+struct Finding {
+  // A short key programs can select on, e.g. "eraser", "survival", "dla_misleads",
+  // "adversarial", "no_cleanup". Free-form; documented per plugin in docs/report-format.md.
+  std::string kind;
+  std::string text;  // one sentence, with its numbers, e.g. "L2H5 erases 26% of L0H2's write"
+  // The numbers (and node names) behind the sentence, in display order.
+  std::vector<std::pair<std::string, Cell>> values;
+  // Published values to compare with (e.g. the reference study's, under --preset=paper),
+  // named like `values` where they measure the same thing.
+  std::vector<std::pair<std::string, Cell>> published;
+  std::string published_source;  // where `published` comes from ("" when empty)
+};
+
 struct Section {
   std::string plugin;          // plugin name (also the section's key in csv/json)
   std::string plugin_version;
@@ -125,6 +152,7 @@ struct Section {
   std::vector<std::pair<std::string, std::string>> settings;
   bool ok = true;              // false: the plugin failed; `error` says why, items are empty
   std::string error;
+  std::vector<Finding> findings;  // in the order the plugin stated them (most important first)
   std::vector<SectionItem> items;
 };
 
@@ -146,6 +174,9 @@ struct ReportMetadata {
   uint64_t seed = 0;
   // Further settings in display order: target, contrast, plugin flags, ...
   std::vector<std::pair<std::string, std::string>> settings;
+  // What a reader must know before the findings (e.g. "the target ' bottom' is 4 tokens; its
+  // first token is attributed"): shown at the top of the summary.
+  std::vector<std::string> caveats;
 };
 
 struct Report {
@@ -180,6 +211,10 @@ class SeriesBuilder {
   SeriesBuilder& AddLine(absl::string_view name, std::vector<double> x, std::vector<double> y);
   // x = 0, 1, 2, ... (the category indices when the series is categorical).
   SeriesBuilder& AddLine(absl::string_view name, std::vector<double> y);
+  // How the last added line is drawn, and its colour group.
+  SeriesBuilder& Style(LineStyle style, absl::string_view group = "");
+  // Error bars of the last added line: lo and hi, each as long as its y.
+  SeriesBuilder& ErrorBars(std::vector<double> lo, std::vector<double> hi);
 
  private:
   friend class ReportBuilder;
@@ -212,6 +247,11 @@ class ReportBuilder {
                  absl::string_view caption = "", absl::string_view row_title = "",
                  absl::string_view col_title = "");
   void AddNote(absl::string_view text);
+  // A finding for the report's summary (see Finding). kind and text must be non-empty.
+  void AddFinding(absl::string_view kind, absl::string_view text,
+                  std::vector<std::pair<std::string, Cell>> values = {},
+                  std::vector<std::pair<std::string, Cell>> published = {},
+                  absl::string_view published_source = "");
 
   // OK, or the first misuse (naming the item, the row and the column).
   const absl::Status& status() const { return status_; }

@@ -6,7 +6,9 @@
 //
 // Score of a (prompt, position, node) sample with DLA a and total effect e:
 //   gap = |a| - sign(a) * e     (large when e is ~0 or has the other sign; = |a| when e == 0)
-// and only samples with |a| >= --adversarial_min_dla count.
+// and only samples with |a| >= --adversarial_min_dla and gap >= |a| / 2 count (the total effect
+// keeps less than half of the DLA). At most --adversarial_per_node rows per node, and nodes in
+// --adversarial_exclude (default M0, the de facto embedding of GPT-2-style models) are skipped.
 // Cost: one ablated rerun per analysed node with a candidate position (|DLA| >= the minimum)
 // and prompt, plus one donor run when any node has one (restrict with --adversarial_nodes). Memory: a top-N list (with each entry's text), a donor pool of token
 // ids, and per-node running means (mean ablation).
@@ -18,6 +20,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/analysis/ablation.h"
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
@@ -27,6 +31,14 @@
 ABSL_FLAG(int64_t, adversarial_top, 20, "adversarial: how many positions to report.");
 ABSL_FLAG(std::string, adversarial_nodes, "auto",
           "adversarial: comma-separated nodes to scan (e.g. L0H2); auto = every head and MLP.");
+ABSL_FLAG(std::string, adversarial_exclude, "M0",
+          "adversarial: nodes never scanned (comma-separated, or empty). Default M0: in "
+          "GPT-2-style models (gelu-4l too) the first MLP acts as an extended embedding, so "
+          "ablating it changes what token the model sees and tops every list without telling "
+          "anything about DLA.");
+ABSL_FLAG(int64_t, adversarial_per_node, 3,
+          "adversarial: at most this many positions per node in the list (0: no cap), so one "
+          "node cannot hide every other.");
 ABSL_FLAG(double, adversarial_min_dla, 0.5,
           "adversarial: only positions where |DLA| of the node is at least this count.");
 ABSL_FLAG(std::string, adversarial_ablation, "resample",
@@ -43,6 +55,13 @@ namespace {
 
 class Adversarial : public AnalysisPlugin {
  public:
+  int ReportOrder() const override { return 40; }
+  std::vector<std::pair<std::string, std::string>> PresetFlags(
+      const std::string& preset) const override {
+    if (preset == "paper") return {{"adversarial_nodes", "L0H2"}};
+    return {};
+  }
+
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     return TotalEffectHooks(config);  // the nodes' outputs and the final scale included
   }
@@ -53,7 +72,20 @@ class Adversarial : public AnalysisPlugin {
     absl::StatusOr<std::vector<int>> sel = ParseNodeList(
         absl::GetFlag(FLAGS_adversarial_nodes), nodes_, "adversarial_nodes", ComponentNodes(nodes_));
     if (!sel.ok()) return sel.status();
-    selected_ = *sel;
+    selected_.clear();
+    const std::string exclude_flag = absl::GetFlag(FLAGS_adversarial_exclude);
+    absl::StatusOr<std::vector<int>> exclude =
+        exclude_flag.empty() ? std::vector<int>()
+                             : ParseNodeList(exclude_flag, nodes_, "adversarial_exclude", {});
+    if (!exclude.ok()) return exclude.status();
+    for (int n : *sel) {
+      if (std::find(exclude->begin(), exclude->end(), n) == exclude->end()) {
+        selected_.push_back(n);
+      } else {
+        excluded_.push_back(nodes_[n].name);
+      }
+    }
+    per_node_ = absl::GetFlag(FLAGS_adversarial_per_node);
     absl::StatusOr<PositionSpec> spec =
         ParsePositionSpec(absl::GetFlag(FLAGS_adversarial_positions), "adversarial_positions");
     if (!spec.ok()) return spec.status();
@@ -137,6 +169,8 @@ class Adversarial : public AnalysisPlugin {
         if (std::fabs(dla[p]) < min_dla_) continue;
         ++candidates_;
         const double gap = std::fabs(dla[p]) - (dla[p] > 0 ? 1 : -1) * (*effect)[p];
+        // Adversarial only when the total effect keeps less than half of the DLA.
+        if (gap < 0.5 * std::fabs(dla[p])) continue;
         if (static_cast<int64_t>(found_.size()) >= top_ && gap <= found_.back().gap) continue;
         Found f;
         f.gap = gap;
@@ -156,6 +190,16 @@ class Adversarial : public AnalysisPlugin {
         found_.push_back(std::move(f));
         std::sort(found_.begin(), found_.end(),
                   [](const Found& a, const Found& b) { return a.gap > b.gap; });
+        if (per_node_ > 0) {  // keep each node's best per_node_ entries
+          int64_t same = 0;
+          for (size_t q = 0; q < found_.size();) {
+            if (found_[q].node == node.name && ++same > per_node_) {
+              found_.erase(found_.begin() + q);
+            } else {
+              ++q;
+            }
+          }
+        }
         if (static_cast<int64_t>(found_.size()) > top_) found_.pop_back();
       }
     }
@@ -166,8 +210,8 @@ class Adversarial : public AnalysisPlugin {
     report.SetDescription(absl::StrCat(
         "Positions where a node's DLA is large (|DLA| >= ", min_dla_,
         ") but its total effect (", AblationModeName(mode_),
-        " ablation) is near zero or of the other sign, ranked by gap = |DLA| - sign(DLA) * "
-        "total effect. Text: the prompt up to and including the position; the model predicts "
+        " ablation) keeps less than half of it or has the other sign, ranked by gap = |DLA| - "
+        "sign(DLA) * total effect. Text: the prompt up to and including the position; the model predicts "
         "the target (vs the contrast) next."));
     TableBuilder t = report.AddTable(
         "adversarial",
@@ -182,8 +226,39 @@ class Adversarial : public AnalysisPlugin {
                 f.contrast},
                opposite ? "total effect has the other sign" : "");
     }
+    // The summary: the best example of each of the first three nodes in the list.
+    std::vector<std::string> stated;
+    for (const Found& f : found_) {
+      if (stated.size() == 3) break;
+      if (std::find(stated.begin(), stated.end(), f.node) != stated.end()) continue;
+      stated.push_back(f.node);
+      std::string text = f.text;
+      if (text.size() > 60) text = "..." + text.substr(text.size() - 57);
+      report.AddFinding(
+          "adversarial",
+          absl::StrCat("\"", text, "\" -> \"", f.target, "\"",
+                       f.contrast.empty() ? "" : absl::StrCat(" (vs \"", f.contrast, "\")"), ": ",
+                       f.node, " has DLA ", absl::StrFormat("%.3g", f.dla), " but total effect ",
+                       absl::StrFormat("%.3g", f.effect), " (prompt ", f.prompt, ", position ",
+                       f.position, ")."),
+          {{"node", f.node}, {"dla", f.dla}, {"total_effect", f.effect}, {"prompt", f.prompt},
+           {"position", f.position}, {"text", f.text}, {"target", f.target},
+           {"contrast", f.contrast}});
+    }
+    if (found_.empty()) {
+      report.AddFinding("no_adversarial",
+                        absl::StrCat("No adversarial example: no scanned node with |DLA| >= ",
+                                     min_dla_, " had a total effect below half of it or of the "
+                                     "other sign."),
+                        {{"candidates", candidates_}});
+    }
     report.AddNote(absl::StrCat(candidates_, " (prompt, position, node) samples had |DLA| >= ",
-                                min_dla_, "; ", found_.size(), " shown.",
+                                min_dla_, "; ", found_.size(), " shown",
+                                per_node_ > 0 ? absl::StrCat(", at most ", per_node_, " per node")
+                                              : "",
+                                excluded_.empty() ? "" : absl::StrCat("; not scanned: ",
+                                                                      absl::StrJoin(excluded_, ", ")),
+                                ".",
                                 skipped_ ? " The first prompt was skipped: resample ablation "
                                            "needs an earlier prompt as donor."
                                          : ""));
@@ -216,7 +291,8 @@ class Adversarial : public AnalysisPlugin {
   uint64_t seed_ = 0;
   std::unique_ptr<DonorPool> donors_;
   std::vector<NodeMean> means_;
-  int64_t top_ = 20, context_tokens_ = 24, candidates_ = 0, skipped_ = 0;
+  int64_t top_ = 20, context_tokens_ = 24, candidates_ = 0, skipped_ = 0, per_node_ = 3;
+  std::vector<std::string> excluded_;
   double min_dla_ = 0.5;
   std::vector<Found> found_;
   RunResult rerun_;  // reused by every ablation rerun

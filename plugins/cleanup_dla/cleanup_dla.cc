@@ -24,7 +24,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/types/optional.h"
 #include "core/analysis/ablation.h"
 #include "core/analysis/dla.h"
@@ -46,6 +48,14 @@ ABSL_FLAG(int64_t, cleanup_donor_pool, 16,
           "cleanup_dla: how many earlier prompts to keep (token ids) as resample donors.");
 ABSL_FLAG(double, cleanup_threshold, 0.25,
           "cleanup_dla: flag a node when |mean DLA - mean total effect| exceeds this (logits).");
+ABSL_FLAG(std::string, cleanup_writer, "auto",
+          "cleanup_dla: the node whose DLA is plotted against what later heads write back "
+          "through their value path because of it (the study's fitted slope); auto = the node "
+          "whose write-back cancels most of its DLA.");
+ABSL_FLAG(std::string, cleanup_summary_skip, "embed,pos_embed,M0",
+          "cleanup_dla: nodes left out of the summary's 'DLA misleads most' list (still in the "
+          "table): ablating the embeddings, or M0, the de facto embedding of GPT-2-style "
+          "models, changes what the model reads, so their total effect says little about DLA.");
 ABSL_FLAG(double, cleanup_min_magnitude, 0.05,
           "cleanup_dla: a sign disagreement counts only when |DLA| or |total effect| exceeds "
           "this.");
@@ -55,6 +65,13 @@ namespace {
 
 class CleanupDla : public AnalysisPlugin {
  public:
+  int ReportOrder() const override { return 30; }
+  std::vector<std::pair<std::string, std::string>> PresetFlags(
+      const std::string& preset) const override {
+    if (preset == "paper") return {{"cleanup_writer", "L0H2"}};
+    return {};
+  }
+
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     std::vector<std::string> hooks = TotalEffectHooks(config);  // the nodes' outputs included
     for (const std::string& h : PathCorrectedHooks(config)) hooks.push_back(h);
@@ -87,6 +104,26 @@ class CleanupDla : public AnalysisPlugin {
     if (pool < 1) return absl::InvalidArgumentError("--cleanup_donor_pool must be >= 1");
     donors_ = std::make_unique<DonorPool>(static_cast<size_t>(pool), seed_);
     threshold_ = absl::GetFlag(FLAGS_cleanup_threshold);
+    preset_ = context.settings.preset;
+    summary_skip_.clear();
+    for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_cleanup_summary_skip), ',',
+                                                 absl::SkipEmpty())) {
+      absl::StatusOr<int> n = FindNode(nodes_, name);
+      if (n.ok()) summary_skip_.push_back(*n);  // a model without that node: nothing to skip
+    }
+    const std::string writer = absl::GetFlag(FLAGS_cleanup_writer);
+    if (writer != "auto") {
+      absl::StatusOr<int> w = FindNode(nodes_, writer);
+      if (!w.ok()) return absl::InvalidArgumentError(absl::StrCat("--cleanup_writer: ", w.status().message()));
+      writer_ = -1;
+      for (size_t k = 0; k < selected_.size(); ++k) {
+        if (selected_[k] == *w) writer_ = static_cast<int>(k);
+      }
+      if (writer_ < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("--cleanup_writer=", writer,
+                                                       " is not among --cleanup_nodes"));
+      }
+    }
     min_magnitude_ = absl::GetFlag(FLAGS_cleanup_min_magnitude);
     stats_.assign(selected_.size(), NodeStats());
     if (mode_ == AblationMode::kMean) {
@@ -134,6 +171,18 @@ class CleanupDla : public AnalysisPlugin {
         st.dla.Add(pc->dla[p]);
         st.survival.Add(std::isnan(pr) ? 0.0 : pr * pc->dla[p]);
         st.path.Add(pc->corrected[p]);
+        const double x = pc->dla[p], y = pc->corrected[p] - pc->dla[p];
+        if (std::isfinite(x) && std::isfinite(y)) {
+          st.n += 1;
+          st.sx += x;
+          st.sy += y;
+          st.sxx += x * x;
+          st.sxy += x * y;
+          if (st.xs.size() < kMaxPoints) {
+            st.xs.push_back(x);
+            st.ys.push_back(y);
+          }
+        }
         pending.dla[k][p] = pc->dla[p];
       }
     }
@@ -209,11 +258,42 @@ class CleanupDla : public AnalysisPlugin {
       c.push_back(s.path.n ? s.path.mean : std::nan(""));
       d.push_back(s.effect.n ? s.effect.mean : std::nan(""));
     }
-    report.AddCategoricalSeries("estimates", names, "node", "mean attribution")
+    report
+        .AddCategoricalSeries("estimates", names, "node", "mean attribution",
+                              "DLA beside the total effect (bars); survival-scaled and "
+                              "path-corrected DLA (points)")
         .AddLine("DLA", a)
+        .Style(LineStyle::kBars)
+        .AddLine("total effect", d)
+        .Style(LineStyle::kBars)
         .AddLine("survival-scaled DLA", b)
+        .Style(LineStyle::kPoints)
         .AddLine("path-corrected DLA", c)
-        .AddLine("total effect", d);
+        .Style(LineStyle::kPoints);
+    const int w = Writer();
+    if (w >= 0) {
+      const NodeStats& ws = stats_[w];
+      const std::string& wname = nodes_[selected_[w]].name;
+      double lo = INFINITY, hi = -INFINITY;
+      for (double x : ws.xs) {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+      report
+          .AddSeries(absl::StrCat("writeback_", wname), absl::StrCat("DLA of ", wname),
+                     absl::StrCat("later heads' value-path DLA from ", wname),
+                     absl::StrCat("per sample (the first ", ws.xs.size(), " of ", ws.n, "): ",
+                                  wname, "'s DLA against what later heads write back because "
+                                  "of it (path-corrected DLA - DLA); least-squares slope ",
+                                  absl::StrFormat("%.3g", ws.Slope()),
+                                  " over every sample (-1: the write-back cancels DLA)"))
+          .AddLine("samples", ws.xs, ws.ys)
+          .Style(LineStyle::kPoints)
+          .AddLine(absl::StrFormat("fit, slope %.3g", ws.Slope()), {lo, hi},
+                   {ws.Intercept() + ws.Slope() * lo, ws.Intercept() + ws.Slope() * hi})
+          .Style(LineStyle::kDashed);
+    }
+    AddFindings(report);
     report.AddNote(absl::StrCat(
         flagged, " of ", selected_.size(), " nodes flagged. Ablation: ", AblationModeName(mode_),
         mode_ == AblationMode::kResample ? absl::StrCat(" (seed ", seed_, ")") : std::string(),
@@ -231,7 +311,19 @@ class CleanupDla : public AnalysisPlugin {
   struct NodeStats {
     RunningStats dla, survival, path, effect, dla_paired;
     int64_t disagree = 0;
+    // x = DLA, y = path_dla - DLA (what later heads write back through their value path):
+    // sums for the least-squares line, and the first kMaxPoints samples for the plot.
+    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    std::vector<double> xs, ys;
+    // The first kMaxExamples (DLA, total effect) pairs, in dataset order.
+    std::vector<std::pair<double, double>> examples;
+    double Slope() const {
+      const double den = n * sxx - sx * sx;
+      return den > 0 ? (n * sxy - sx * sy) / den : std::nan("");
+    }
+    double Intercept() const { return n > 0 ? (sy - Slope() * sx) / n : std::nan(""); }
   };
+  static constexpr size_t kMaxPoints = 400, kMaxExamples = 8;
   struct Pending {
     int64_t index = 0;
     std::vector<int> tokens;
@@ -239,6 +331,108 @@ class CleanupDla : public AnalysisPlugin {
     std::vector<DlaDirection> dirs;
     std::vector<std::vector<double>> dla;  // [selected node][position]
   };
+
+  // --cleanup_writer, or the node whose later heads' value-path write-back cancels most of its
+  // DLA (the most negative mean of DLA * write-back); -1 when no node has samples.
+  int Writer() const {
+    if (writer_ >= 0) return writer_;
+    int best = -1;
+    double best_score = 0;
+    for (size_t k = 0; k < stats_.size(); ++k) {
+      const NodeStats& s = stats_[k];
+      if (s.n < 2) continue;
+      const double score = s.sxy / s.n;
+      if (best < 0 || score < best_score) {
+        best = static_cast<int>(k);
+        best_score = score;
+      }
+    }
+    return best;
+  }
+
+  static std::string Num(double v) { return absl::StrFormat("%.3g", v); }
+
+  // The summary: the nodes where DLA misleads most, how the corrected estimates fare, the
+  // write-back slope, and (--preset=paper) the published numbers beside these.
+  void AddFindings(ReportBuilder& report) const {
+    std::vector<size_t> order;
+    std::vector<std::string> skipped;
+    for (size_t k = 0; k < stats_.size(); ++k) {
+      if (!stats_[k].dla.n || !stats_[k].effect.n) continue;
+      if (std::find(summary_skip_.begin(), summary_skip_.end(), selected_[k]) != summary_skip_.end()) {
+        skipped.push_back(nodes_[selected_[k]].name);
+        continue;
+      }
+      order.push_back(k);
+    }
+    auto gap = [&](size_t k) { return std::fabs(stats_[k].dla_paired.mean - stats_[k].effect.mean); };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return gap(a) > gap(b); });
+    int path_better = 0, survival_better = 0;
+    for (size_t k : order) {
+      const NodeStats& s = stats_[k];
+      path_better += std::fabs(s.path.mean - s.effect.mean) < std::fabs(s.dla.mean - s.effect.mean);
+      survival_better +=
+          std::fabs(s.survival.mean - s.effect.mean) < std::fabs(s.dla.mean - s.effect.mean);
+    }
+    for (size_t i = 0; i < order.size() && i < 3; ++i) {
+      const NodeStats& s = stats_[order[i]];
+      const std::string& n = nodes_[selected_[order[i]]].name;
+      const double frac = static_cast<double>(s.disagree) / s.effect.n;
+      report.AddFinding(
+          "dla_misleads",
+          absl::StrCat(i == 0 ? "DLA misleads most at " : "Next: ", n, ": DLA ", Num(s.dla.mean),
+                       " but total effect ", Num(s.effect.mean), " (survival-scaled ",
+                       Num(s.survival.mean), ", path-corrected ", Num(s.path.mean),
+                       "); they disagree at ", absl::StrFormat("%.0f%%", 100 * frac),
+                       " of positions",
+                       i == 0 && !skipped.empty()
+                           ? absl::StrCat(" (", absl::StrJoin(skipped, ", "),
+                                          " left out: ablating them changes the input)")
+                           : "",
+                       "."),
+          {{"node", n}, {"dla", s.dla.mean}, {"total_effect", s.effect.mean},
+           {"survival_dla", s.survival.mean}, {"path_dla", s.path.mean},
+           {"disagree_frac", frac}});
+    }
+    if (!order.empty()) {
+      report.AddFinding(
+          "estimates",
+          absl::StrCat("Closer to the total effect than plain DLA: path-corrected DLA for ",
+                       path_better, " of ", order.size(), " nodes, survival-scaled DLA for ",
+                       survival_better, "."),
+          {{"nodes", static_cast<int64_t>(order.size())}, {"path_better", path_better},
+           {"survival_better", survival_better}});
+    }
+    const int w = Writer();
+    if (w < 0) return;
+    const NodeStats& ws = stats_[w];
+    const std::string& wname = nodes_[selected_[w]].name;
+    std::vector<std::pair<std::string, Cell>> published;
+    if (preset_ == "paper" && wname == "L0H2") published = {{"slope", -0.72}};
+    report.AddFinding(
+        "writeback",
+        absl::StrCat("What later heads write back through their value path because of ", wname,
+                     " follows its DLA with slope ", Num(ws.Slope()), " (least squares over ",
+                     static_cast<int64_t>(ws.n), " samples; -1 would cancel it fully, 0 not at "
+                     "all)."),
+        {{"writer", wname}, {"slope", ws.Slope()}, {"samples", static_cast<int64_t>(ws.n)}},
+        published, published.empty() ? "" : "arXiv 2310.07325, gelu-4l");
+    if (preset_ == "paper" && wname == "L0H2" && !ws.examples.empty()) {
+      std::vector<std::pair<std::string, Cell>> here;
+      for (size_t i = 0; i < ws.examples.size(); ++i) {
+        here.push_back({absl::StrCat("DLA ", i + 1), ws.examples[i].first});
+        here.push_back({absl::StrCat("effect ", i + 1), ws.examples[i].second});
+      }
+      report.AddFinding(
+          "paper_ablation",
+          "Reference: in gelu-4l, L0H2's DLA on the study's prompts is large while its "
+          "resample-ablation effect is near zero; per prompt, here and there:",
+          here,
+          {{"DLA 1", 0.55}, {"effect 1", -0.02}, {"DLA 2", 0.84}, {"effect 2", 0.03},
+           {"DLA 3", 0.95}, {"effect 3", -0.14}},
+          "arXiv 2310.07325, gelu-4l (three of the four prompts)");
+    }
+  }
 
   bool SignsDisagree(double a, double b) const {
     return (a > 0) != (b > 0) && std::max(std::fabs(a), std::fabs(b)) > min_magnitude_;
@@ -282,6 +476,7 @@ class CleanupDla : public AnalysisPlugin {
         const double e = (*effect)[q], d = p.dla[k][q];
         st.effect.Add(e);
         st.dla_paired.Add(d);
+        if (st.examples.size() < kMaxExamples) st.examples.emplace_back(d, e);
         if (SignsDisagree(d, e) || std::fabs(d - e) > threshold_) ++st.disagree;
       }
     }
@@ -296,6 +491,9 @@ class CleanupDla : public AnalysisPlugin {
   uint64_t seed_ = 0;
   std::unique_ptr<DonorPool> donors_;
   double threshold_ = 0.25, min_magnitude_ = 0.05;
+  std::string preset_;
+  std::vector<int> summary_skip_;  // node indices
+  int writer_ = -1;  // index into selected_ of --cleanup_writer; -1: auto
   std::vector<NodeStats> stats_;
   std::vector<NodeMean> means_;
   absl::optional<Pending> first_;

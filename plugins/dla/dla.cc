@@ -31,6 +31,8 @@ namespace {
 
 class DlaPlugin : public AnalysisPlugin {
  public:
+  int ReportOrder() const override { return 10; }
+
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     std::vector<std::string> hooks = NodeHooks(config);
     hooks.push_back("ln_final.hook_scale");

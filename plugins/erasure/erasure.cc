@@ -27,6 +27,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/analysis/nodes.h"
 #include "core/analysis/plugin_support.h"
@@ -36,8 +37,12 @@
 #include "core/plugin/plugin_api.h"
 
 ABSL_FLAG(double, erasure_threshold, -0.1,
-          "erasure: a (writer, node) pair is an eraser when its median PR is below this and PR "
-          "< 0 in most samples.");
+          "erasure: a (writer, node) pair is an eraser when its median PR is below this, PR < 0 "
+          "in most samples, and the writer's write matters (--erasure_min_share).");
+ABSL_FLAG(double, erasure_min_share, 0.02,
+          "erasure: a pair counts only when the writer's output norm is at least this share of "
+          "the norm of the residual the later node reads (median over positions): a large ratio "
+          "onto a negligible write (e.g. a small constant bias) is not erasure that matters.");
 ABSL_FLAG(std::string, erasure_writer, "auto",
           "erasure: writers for survival curves, the causal detector and the BOS split, e.g. "
           "L0H2 or L0H2,L1H3; auto = the --erasure_num_writers heads/MLPs with the most negative "
@@ -60,6 +65,13 @@ namespace {
 
 class Erasure : public AnalysisPlugin {
  public:
+  int ReportOrder() const override { return 20; }
+  std::vector<std::pair<std::string, std::string>> PresetFlags(
+      const std::string& preset) const override {
+    if (preset == "paper") return {{"erasure_writer", "L0H2"}};
+    return {};
+  }
+
   std::vector<std::string> RequiredHooks(const ModelConfig& config) const override {
     std::vector<std::string> hooks = NodeHooks(config);
     if (!config.parallel_residual) hooks.push_back("blocks.*.hook_resid_mid");
@@ -75,6 +87,8 @@ class Erasure : public AnalysisPlugin {
     context_ = &context;
     nodes_ = ListNodes(*context.model);
     threshold_ = absl::GetFlag(FLAGS_erasure_threshold);
+    min_share_ = absl::GetFlag(FLAGS_erasure_min_share);
+    preset_ = context.settings.preset;
     causal_ = absl::GetFlag(FLAGS_erasure_causal);
     bos_split_ = absl::GetFlag(FLAGS_erasure_bos_split);
     k_ = static_cast<int>(std::max<int64_t>(16, absl::GetFlag(FLAGS_erasure_sketch_k)));
@@ -101,16 +115,19 @@ class Erasure : public AnalysisPlugin {
       outs.push_back(std::move(*o));
     }
     if (writers_.empty()) {
-      // Auto, after the first prompt: the heads/MLPs with the strongest erasure evidence so far
-      // (the most negative median PR of any later node onto them); ties and prompts without
-      // samples fall back to the largest mean output norm.
-      std::vector<std::tuple<double, double, int>> scores;
+      // Auto, after the first prompt: the heads/MLPs with the strongest erasure evidence so far:
+      // first those with a flagged eraser, by the largest erased share; then by the most
+      // negative median PR of any later node onto them; ties by the largest mean output norm.
+      std::vector<std::tuple<double, double, double, int>> scores;
       for (int n : ComponentNodes(nodes_)) {
-        double min_median = 0;
+        double min_median = 0, best_erased = 0;
         bool has_reader = false;
         for (const auto& c : matrix_->cells()[n]) {
           has_reader = true;
-          if (c.rest.count()) min_median = std::min(min_median, c.rest.Quantile(0.5));
+          if (!c.rest.count()) continue;
+          const PrMatrix::Eraser e = PrMatrix::Summarize(c);
+          min_median = std::min(min_median, e.median);
+          if (IsEraser(e)) best_erased = std::max(best_erased, e.erased_share);
         }
         if (!has_reader) continue;
         double sum = 0;
@@ -121,12 +138,12 @@ class Erasure : public AnalysisPlugin {
           sum += std::sqrt(s);
           ++cnt;
         }
-        scores.emplace_back(min_median, -sum / std::max<int64_t>(1, cnt), n);
+        scores.emplace_back(-best_erased, min_median, -sum / std::max<int64_t>(1, cnt), n);
       }
       std::sort(scores.begin(), scores.end());
       std::vector<int> chosen;
       for (size_t i = 0; i < scores.size() && static_cast<int64_t>(i) < num_auto_; ++i) {
-        chosen.push_back(std::get<2>(scores[i]));
+        chosen.push_back(std::get<3>(scores[i]));
       }
       SetWriters(chosen);
       auto_chosen_ = true;
@@ -143,28 +160,35 @@ class Erasure : public AnalysisPlugin {
         "Where components erase each other's output. PR(a, b) = a.b / |b|^2 of a later node's "
         "output a onto a writer's output b at the same position: median, quartiles and share "
         "of negative samples over (prompt, position) samples at positions >= 1 (BOS apart). "
-        "Eraser: median PR < ", threshold_, " and PR < 0 in most samples."));
+        "writer_share = |b| / |the residual the node reads|; erased_share = -PR * writer_share, "
+        "the part of the node's input it removes along b. Eraser: median PR < ", threshold_,
+        ", PR < 0 in most samples, median writer_share >= ", min_share_,
+        " (a ratio onto a negligible write is not erasure that matters), and a writer that is "
+        "not a bias (L{l}.b_O is the same vector at every position); erasers are ranked by "
+        "erased_share. The pr_median matrix keeps every pair's raw median PR."));
+    AddFindings(report);
     // Activation detector.
     TableBuilder er = report.AddTable(
         "erasers",
         {{"writer", ColumnType::kString}, {"node", ColumnType::kString},
          {"median_pr", ColumnType::kFloat, 3}, {"q25", ColumnType::kFloat, 3},
          {"q75", ColumnType::kFloat, 3}, {"frac_negative", ColumnType::kFloat, 3},
-         {"samples", ColumnType::kInt}, {"bos_median_pr", ColumnType::kFloat, 3},
-         {"causal_median_pr", ColumnType::kFloat, 3}},
-        "activation detector: pairs below the threshold (causal: value input of the writer "
-        "removed, for selected writers)");
+         {"erased_share", ColumnType::kFloat, 3}, {"writer_share", ColumnType::kFloat, 3},
+         {"causal_median_pr", ColumnType::kFloat, 3}, {"bos_median_pr", ColumnType::kFloat, 3},
+         {"samples", ColumnType::kInt}},
+        "activation detector: pairs that pass the eraser test, largest erased_share first "
+        "(causal: the writer removed from later value inputs, selected writers only)");
     const Cell none;
-    for (const PrMatrix::Eraser& e : matrix_->Erasers(threshold_)) {
+    for (const PrMatrix::Eraser& e : matrix_->Erasers(threshold_, min_share_)) {
       const QuantileSketch* bos = nullptr;
       for (const auto& c : matrix_->cells()[e.writer]) {
         if (c.node == e.node) bos = &c.bos;
       }
       const QuantileSketch* causal = CausalSketch(e.writer, e.node);
       er.AddRow({nodes_[e.writer].name, nodes_[e.node].name, e.median, e.q25, e.q75,
-                 e.frac_negative, e.samples,
-                 bos && bos->count() ? Cell(bos->Quantile(0.5)) : none,
-                 causal && causal->count() ? Cell(causal->Quantile(0.5)) : none},
+                 e.frac_negative, e.erased_share, e.writer_share,
+                 causal && causal->count() ? Cell(causal->Quantile(0.5)) : none,
+                 bos && bos->count() ? Cell(bos->Quantile(0.5)) : none, e.samples},
                 "eraser");
     }
     // The full median PR matrix.
@@ -177,56 +201,76 @@ class Erasure : public AnalysisPlugin {
       }
     }
     report.AddMatrix("pr_median", labels, labels, values,
-                     "median PR(node, writer) over positions >= 1", "writer", "node");
+                     "median PR(node, writer) over positions >= 1, every pair (raw ratios)",
+                     "writer", "node");
     // Per selected writer.
     std::vector<std::string> point_names;
     for (const ResidPoint& p : points_) point_names.push_back(p.name);
     SeriesBuilder survival = report.AddCategoricalSeries(
-        "survival", point_names, "residual point", "median PR(resid, writer)",
-        "survival curves (clean, causal: writer removed from later value inputs, BOS)");
+        "survival_resid", point_names, "residual point", "median PR(resid, writer)",
+        "survival as PR(resid, writer): the residual stream's component along the writer's "
+        "output (other nodes writing along it count too); causal: the writer removed from "
+        "later value inputs; BOS: position 0");
+    SeriesBuilder own = report.AddCategoricalSeries(
+        "survival_own", point_names, "residual point",
+        "median of 1 + sum of later PR(node, writer)",
+        "survival as the writer's own share: 1 + the sum over the later nodes written by each "
+        "point of PR(node, writer); it starts at 1, and what it loses is cleaned up");
     for (size_t r = 0; r < writers_.size(); ++r) {
       const WriterState& ws = state_[r];
       const std::string& wname = nodes_[writers_[r]].name;
-      std::vector<double> clean, causal, bos;
-      for (size_t p = 0; p < points_.size(); ++p) {
-        clean.push_back(ws.survival[p].count() ? ws.survival[p].Quantile(0.5) : std::nan(""));
-        causal.push_back(ws.survival_causal[p].count() ? ws.survival_causal[p].Quantile(0.5)
-                                                       : std::nan(""));
-        bos.push_back(ws.survival_bos[p].count() ? ws.survival_bos[p].Quantile(0.5)
-                                                 : std::nan(""));
+      survival.AddLine(wname + " clean", Medians(ws.survival))
+          .Style(LineStyle::kSolid, wname);
+      if (causal_) {
+        survival.AddLine(wname + " causal", Medians(ws.survival_causal))
+            .Style(LineStyle::kDashed, wname);
       }
-      survival.AddLine(wname, clean);
-      if (causal_) survival.AddLine(wname + " causal", causal);
-      survival.AddLine(wname + " BOS", bos);
+      survival.AddLine(wname + " BOS", Medians(ws.survival_bos)).Style(LineStyle::kDotted, wname);
+      own.AddLine(wname + " clean", Medians(ws.own)).Style(LineStyle::kSolid, wname);
+      if (causal_) {
+        own.AddLine(wname + " causal", Medians(ws.own_causal)).Style(LineStyle::kDashed, wname);
+      }
 
+      // Every later node's median PR onto the writer, with its IQR: the study's bar chart.
+      std::vector<std::string> later_names;
+      std::vector<double> med, lo, hi;
       TableBuilder t = report.AddTable(
           absl::StrCat("writer_", wname),
           {{"node", ColumnType::kString}, {"median_pr", ColumnType::kFloat, 3},
            {"q25", ColumnType::kFloat, 3}, {"q75", ColumnType::kFloat, 3},
-           {"frac_negative", ColumnType::kFloat, 3}, {"bos_median_pr", ColumnType::kFloat, 3},
+           {"frac_negative", ColumnType::kFloat, 3}, {"erased_share", ColumnType::kFloat, 3},
            {"causal_median_pr", ColumnType::kFloat, 3},
            {"causal_frac_negative", ColumnType::kFloat, 3},
+           {"bos_median_pr", ColumnType::kFloat, 3},
            {"pr_on_bos_part", ColumnType::kFloat, 3}, {"pr_on_rest", ColumnType::kFloat, 3}},
-          absl::StrCat("every node after ", wname, ": PR onto it (clean, BOS position, causal) "
+          absl::StrCat("every node after ", wname, ": PR onto it (clean, causal, BOS position) "
                        "and onto the parts of its output from BOS and from the rest"));
       for (size_t e = 0; e < ws.later.size(); ++e) {
         const int node = ws.later[e];
-        const PrMatrix::Cell* cell = nullptr;
-        for (const auto& c : matrix_->cells()[writers_[r]]) {
-          if (c.node == node) cell = &c;
-        }
-        auto med = [&](const QuantileSketch& s) { return s.count() ? Cell(s.Quantile(0.5)) : none; };
-        const bool eraser = cell && cell->rest.count() && cell->rest.Quantile(0.5) < threshold_ &&
-                            cell->rest.FractionBelowZero() > 0.5;
-        t.AddRow({nodes_[node].name, cell ? med(cell->rest) : none,
-                  cell && cell->rest.count() ? Cell(cell->rest.Quantile(0.25)) : none,
-                  cell && cell->rest.count() ? Cell(cell->rest.Quantile(0.75)) : none,
-                  cell && cell->rest.count() ? Cell(cell->rest.FractionBelowZero()) : none,
-                  cell ? med(cell->bos) : none, med(ws.causal[e]),
+        const PrMatrix::Cell* cell = FindCell(writers_[r], node);
+        auto med_of = [&](const QuantileSketch& s) { return s.count() ? Cell(s.Quantile(0.5)) : none; };
+        const PrMatrix::Eraser sum = cell ? PrMatrix::Summarize(*cell) : PrMatrix::Eraser();
+        const bool has = sum.samples > 0;
+        t.AddRow({nodes_[node].name, has ? Cell(sum.median) : none, has ? Cell(sum.q25) : none,
+                  has ? Cell(sum.q75) : none, has ? Cell(sum.frac_negative) : none,
+                  has ? Cell(sum.erased_share) : none, med_of(ws.causal[e]),
                   ws.causal[e].count() ? Cell(ws.causal[e].FractionBelowZero()) : none,
-                  med(ws.on_bos_part[e]), med(ws.on_rest[e])},
-                 eraser ? "eraser" : "");
+                  cell ? med_of(cell->bos) : none, med_of(ws.on_bos_part[e]),
+                  med_of(ws.on_rest[e])},
+                 has && IsEraser(sum) ? "eraser" : "");
+        later_names.push_back(nodes_[node].name);
+        med.push_back(has ? sum.median : std::nan(""));
+        lo.push_back(has ? sum.q25 : std::nan(""));
+        hi.push_back(has ? sum.q75 : std::nan(""));
       }
+      report
+          .AddCategoricalSeries(absl::StrCat("later_pr_", wname), later_names, "later node",
+                                absl::StrCat("median PR(node, ", wname, ")"),
+                                absl::StrCat("every later node's median PR onto ", wname,
+                                             ", bars from the 25th to the 75th percentile"))
+          .AddLine("median PR", med)
+          .Style(LineStyle::kBars)
+          .ErrorBars(lo, hi);
       if (ws.bos_share.n) {
         report.AddNote(absl::StrCat(wname, ": the part of its output from attending to BOS has "
                                            "mean PR ",
@@ -263,7 +307,9 @@ class Erasure : public AnalysisPlugin {
     for (int w : writers_) wn.push_back(nodes_[w].name);
     report.AddNote(absl::StrCat(
         "Selected writers: ", absl::StrJoin(wn, ", "),
-        auto_chosen_ ? " (automatic: most negative median PR from a later node on the first prompt)" : "",
+        auto_chosen_ ? " (automatic: the largest erased share, then the most negative median "
+                       "PR from a later node, on the first prompt)"
+                     : "",
         ". Sketch size k = ", k_, ". Causal detector: ", causal_ ? "on" : "off",
         "; the writer's clean output is subtracted from every kv head's value input of every "
         "later layer at once (ln1 scale frozen), so chains of erasers are removed together."));
@@ -275,6 +321,9 @@ class Erasure : public AnalysisPlugin {
     std::vector<int> later;  // nodes that read the writer
     std::vector<QuantileSketch> causal, on_bos_part, on_rest;       // per later node
     std::vector<QuantileSketch> survival, survival_causal, survival_bos;  // per point
+    // The writer's own share at each point: 1 + sum over the later nodes written by then of
+    // PR(node, writer) (positions >= 1), clean and causal.
+    std::vector<QuantileSketch> own, own_causal;
     RunningStats bos_share;
   };
 
@@ -293,8 +342,204 @@ class Erasure : public AnalysisPlugin {
       s.survival.assign(P, QuantileSketch(k_));
       s.survival_causal.assign(P, QuantileSketch(k_));
       s.survival_bos.assign(P, QuantileSketch(k_));
+      s.own.assign(P, QuantileSketch(k_));
+      s.own_causal.assign(P, QuantileSketch(k_));
       state_.push_back(std::move(s));
     }
+  }
+
+  // Adds 1 + sum over ws.later written by each point of PR(node, writer) to own[point].
+  template <typename RowFn>
+  void AddOwnShare(const WriterState& ws, RowFn row, const float* writer_out, int64_t D,
+                   std::vector<QuantileSketch>& own) const {
+    std::vector<double> prs;
+    for (int n : ws.later) prs.push_back(ProjectionRatio(row(n), writer_out, D));
+    const int wstage = nodes_[writers_[&ws - state_.data()]].WriteStage();
+    for (size_t p = 0; p < points_.size(); ++p) {
+      if (points_[p].stage < wstage) continue;
+      double sum = 1.0;
+      for (size_t e = 0; e < ws.later.size(); ++e) {
+        if (nodes_[ws.later[e]].WriteStage() <= points_[p].stage && !std::isnan(prs[e])) sum += prs[e];
+      }
+      own[p].Add(static_cast<float>(sum));
+    }
+  }
+
+
+  bool IsEraser(const PrMatrix::Eraser& e) const {
+    return e.samples > 0 && e.median < threshold_ && e.frac_negative > 0.5 &&
+           e.writer_share >= min_share_ && nodes_[e.writer].kind != NodeKind::kAttnBias;
+  }
+
+  const PrMatrix::Cell* FindCell(int writer, int node) const {
+    for (const auto& c : matrix_->cells()[writer]) {
+      if (c.node == node) return &c;
+    }
+    return nullptr;
+  }
+
+  static std::vector<double> Medians(const std::vector<QuantileSketch>& sketches) {
+    std::vector<double> out;
+    for (const QuantileSketch& s : sketches) out.push_back(s.count() ? s.Quantile(0.5) : std::nan(""));
+    return out;
+  }
+
+  static std::string Pct(double v) { return absl::StrFormat("%.0f%%", 100 * v); }
+  static std::string Num(double v) { return absl::StrFormat("%.3g", v); }
+
+  // The last residual point with a value in `medians` (NaN: none).
+  size_t LastPoint(const std::vector<double>& medians) const {
+    size_t last = medians.size();
+    for (size_t p = 0; p < medians.size(); ++p) {
+      if (!std::isnan(medians[p])) last = p;
+    }
+    return last;
+  }
+
+  // The summary: whether clean-up was found at all, then per selected writer its top erasers,
+  // how much of its write survives (both definitions), and the causal check.
+  void AddFindings(ReportBuilder& report) const {
+    const std::vector<PrMatrix::Eraser> erasers = matrix_->Erasers(threshold_, min_share_);
+    const std::string test = absl::StrCat("median PR < ", Num(threshold_),
+                                          ", negative at most positions, writer not a bias and "
+                                          ">= ", Pct(min_share_), " of the reader's input");
+    if (erasers.empty()) {
+      report.AddFinding(
+          "no_cleanup",
+          absl::StrCat("No strong clean-up found: no (writer, later node) pair passes the eraser "
+                       "test (", test, ")."),
+          {{"erasers", 0}, {"threshold", threshold_}, {"min_share", min_share_}});
+    } else {
+      const PrMatrix::Eraser& e = erasers[0];
+      const std::string &w = nodes_[e.writer].name, &n = nodes_[e.node].name;
+      report.AddFinding(
+          "erasers",
+          absl::StrCat(erasers.size(), " (writer, later node) pair",
+                       erasers.size() == 1 ? " passes" : "s pass", " the eraser test (", test,
+                       "); the strongest: ", n, " removes ", Pct(e.erased_share), " of its input "
+                       "along ", w, "'s write."),
+          {{"erasers", static_cast<int64_t>(erasers.size())}, {"writer", w}, {"node", n},
+           {"erased_share", e.erased_share}, {"median_pr", e.median}});
+    }
+    for (size_t r = 0; r < writers_.size(); ++r) {
+      const WriterState& ws = state_[r];
+      const std::string& wname = nodes_[writers_[r]].name;
+      std::vector<PrMatrix::Eraser> mine;
+      for (const PrMatrix::Eraser& e : erasers) {
+        if (e.writer == writers_[r] && mine.size() < 3) mine.push_back(e);
+      }
+      if (mine.empty()) {
+        report.AddFinding("writer", absl::StrCat("Selected writer ", wname, ": no later node "
+                                                 "erases it by the eraser test."),
+                          {{"writer", wname}});
+      }
+      for (const PrMatrix::Eraser& e : mine) {
+        const std::string& n = nodes_[e.node].name;
+        const std::string how =
+            -e.median <= 1.1 ? absl::StrCat(n, " erases ", Pct(-e.median), " of ", wname, "'s write")
+                           : absl::StrCat(n, " writes back ", Num(-e.median), " times the "
+                                          "negative of ", wname, "'s write");
+        report.AddFinding(
+            "eraser",
+            absl::StrCat(how, " (median PR ", Num(e.median), ", IQR ", Num(e.q25), " to ",
+                         Num(e.q75), "; negative at ", Pct(e.frac_negative), " of positions; ",
+                         wname, " is ", Pct(e.writer_share), " of ", n, "'s input)."),
+            {{"writer", wname}, {"node", n}, {"median_pr", e.median}, {"q25", e.q25},
+             {"q75", e.q75}, {"frac_negative", e.frac_negative},
+             {"writer_share", e.writer_share}, {"erased_share", e.erased_share}});
+      }
+      // Survival to the end, both definitions.
+      const std::vector<double> resid = Medians(ws.survival), own = Medians(ws.own),
+                                own_c = Medians(ws.own_causal),
+                                resid_c = Medians(ws.survival_causal);
+      const size_t last = LastPoint(own);
+      size_t first = 0;
+      while (first < resid.size() && std::isnan(resid[first])) ++first;
+      if (last < own.size() && first < resid.size()) {
+        const std::string& end = points_[last].name;
+        report.AddFinding(
+            "survival",
+            absl::StrCat("Of ", wname, "'s write, ", Pct(own[last]), " survives to ", end,
+                         " as its own share (1 + sum of later PR(node, ", wname, "))",
+                         own[last] < 1 ? absl::StrCat(": ", Pct(1 - own[last]), " is cleaned up")
+                                       : "",
+                         "; PR(resid, ", wname, "), which also counts other nodes writing "
+                         "along it, goes from ", Num(resid[first]), " at ", points_[first].name,
+                         " to ", Num(resid[last]), " at ", end, "."),
+            {{"writer", wname}, {"own_share_end", own[last]},
+             {"resid_pr_start", resid[first]}, {"resid_pr_end", resid[last]}, {"end", end}});
+      }
+      // Causal confirmation: is the top eraser's erasure gone without the writer's value input?
+      if (causal_ && !mine.empty()) {
+        const PrMatrix::Eraser& e = mine[0];
+        const QuantileSketch* c = CausalSketch(e.writer, e.node);
+        if (c != nullptr && c->count()) {
+          const double cm = c->Quantile(0.5);
+          const bool confirmed = std::fabs(cm) < 0.5 * std::fabs(e.median);
+          const std::string& n = nodes_[e.node].name;
+          std::string text = absl::StrCat(
+              "Causal check ", confirmed ? "confirms " : "does not confirm ", nodes_[e.node].name,
+              " erasing ", wname, ": with ", wname,
+              " removed from the value input of later layers, ", n, "'s median PR onto it goes "
+              "from ", Num(e.median), " to ", Num(cm),
+              confirmed ? " (the erasure reads " + wname + ")"
+                        : " (the erasure does not run through " + wname + "'s value path)");
+          std::vector<std::pair<std::string, Cell>> values = {
+              {"writer", wname}, {"node", n}, {"median_pr", e.median},
+              {"causal_median_pr", cm}, {"confirmed", confirmed ? 1 : 0}};
+          if (last < own.size() && !std::isnan(own_c[last])) {
+            absl::StrAppend(&text, "; ", wname, "'s own share at ", points_[last].name, " is ",
+                            Num(own_c[last]), " instead of ", Num(own[last]));
+            values.push_back({"own_share_end_causal", own_c[last]});
+          }
+          report.AddFinding("causal", text + ".", values);
+        }
+      }
+      if (preset_ == "paper" && wname == "L0H2") AddPaperFindings(report, r, resid, resid_c);
+    }
+  }
+
+  // The reference study's gelu-4l numbers (method.md) beside this run's, for --preset=paper.
+  void AddPaperFindings(ReportBuilder& report, size_t r, const std::vector<double>& resid,
+                        const std::vector<double>& resid_causal) const {
+    static constexpr char kSource[] = "arXiv 2310.07325, gelu-4l, 300 prompts";
+    static const std::pair<const char*, double> kErasers[] = {
+        {"L2H2", -0.14}, {"L2H3", -0.03}, {"L2H4", -0.12},
+        {"L2H5", -0.26}, {"L2H6", -0.17}, {"L2H7", -0.14}};
+    std::vector<std::pair<std::string, Cell>> here, published;
+    for (const auto& [node, pr] : kErasers) {
+      published.push_back({node, pr});
+      absl::StatusOr<int> n = FindNode(nodes_, node);
+      const PrMatrix::Cell* c = n.ok() ? FindCell(writers_[r], *n) : nullptr;
+      here.push_back({node, c && c->rest.count() ? Cell(c->rest.Quantile(0.5)) : Cell()});
+    }
+    report.AddFinding("paper_erasers",
+                      "Reference: in gelu-4l, L2H2..L2H7 erase L0H2; their median PR onto "
+                      "L0H2 here and there:",
+                      here, published, kSource);
+    static const std::pair<const char*, double> kSurvival[] = {
+        {"mid0", 0.96}, {"post0", 1.04}, {"mid1", 1.01}, {"post1", 1.02},
+        {"mid2", 0.10}, {"post2", 0.09}, {"post3", 0.05}};
+    here.clear();
+    published.clear();
+    for (const auto& [point, pr] : kSurvival) {
+      published.push_back({point, pr});
+      Cell v;
+      for (size_t p = 0; p < points_.size(); ++p) {
+        if (points_[p].name == point && !std::isnan(resid[p])) v = Cell(resid[p]);
+      }
+      here.push_back({point, v});
+    }
+    published.push_back({"post3 causal", 0.48});
+    for (size_t p = 0; p < points_.size(); ++p) {
+      if (points_[p].name == "post3" && !std::isnan(resid_causal[p])) {
+        here.push_back({"post3 causal", resid_causal[p]});
+      }
+    }
+    report.AddFinding("paper_survival",
+                      "Reference: in gelu-4l, PR(resid, L0H2) falls from about 1 to 0.10 at mid2 "
+                      "(erased in layer 2) and rises back to 0.48 at post3 in the causal check:",
+                      here, published, kSource);
   }
 
   const QuantileSketch* CausalSketch(int writer, int node) const {
@@ -322,6 +567,11 @@ class Erasure : public AnalysisPlugin {
         const double pr = ProjectionRatio((*resid)->row(t), outs[t].row(writers_[r]), D);
         (t == 0 ? ws.survival_bos : ws.survival)[p].Add(static_cast<float>(pr));
       }
+    }
+    // The writer's own share (positions >= 1).
+    for (int64_t t = 1; t < T; ++t) {
+      AddOwnShare(ws, [&](int node) { return outs[t].row(node); }, outs[t].row(writers_[r]), D,
+                  ws.own);
     }
     // BOS split (heads only; at position 0 everything comes from BOS).
     if (bos_split_ && w.kind == NodeKind::kHead) {
@@ -367,6 +617,7 @@ class Erasure : public AnalysisPlugin {
       for (size_t e = 0; e < ws.later.size(); ++e) {
         ws.causal[e].Add(static_cast<float>(ProjectionRatio(o2->row(ws.later[e]), h.row(t), D)));
       }
+      AddOwnShare(ws, [&](int node) { return o2->row(node); }, h.row(t), D, ws.own_causal);
       for (size_t p = 0; p < points_.size(); ++p) {
         if (points_[p].stage < w.WriteStage()) continue;
         absl::StatusOr<const Tensor*> resid = rerun->store.Get(points_[p].hook);
@@ -383,7 +634,8 @@ class Erasure : public AnalysisPlugin {
   std::unique_ptr<PrMatrix> matrix_;
   std::vector<int> writers_;
   std::vector<WriterState> state_;
-  double threshold_ = -0.1;
+  double threshold_ = -0.1, min_share_ = 0.02;
+  std::string preset_;
   bool causal_ = true, bos_split_ = true, auto_chosen_ = false;
   int k_ = 256;
   int64_t num_auto_ = 2;

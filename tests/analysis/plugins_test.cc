@@ -1,5 +1,6 @@
 // The four analysis plugins, loaded as shared objects the way memlens loads them, run end to
 // end on the planted writer/eraser model (tests/analysis/planted_model.h) and its control.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -249,11 +250,11 @@ TEST_P(PluginsTest, EndToEnd) {
     // Survival of the writer: ~1 up to post0, ~0 after the eraser (clean), back to ~1 causal.
     const Series* surv = nullptr;
     for (const SectionItem& item : s.items) {
-      if (const Series* x = absl::get_if<Series>(&item); x && x->name == "survival") surv = x;
+      if (const Series* x = absl::get_if<Series>(&item); x && x->name == "survival_resid") surv = x;
     }
     ASSERT_NE(surv, nullptr);
     ASSERT_GE(surv->lines.size(), 2u);
-    EXPECT_EQ(surv->lines[0].name, "L0H1");
+    EXPECT_EQ(surv->lines[0].name, "L0H1 clean");
     // Points mid0, post0, mid1, post1; parallel blocks have no mid.
     const int post0 = parallel() ? 0 : 1, post1 = parallel() ? 1 : 3;
     ASSERT_EQ(surv->lines[0].y.size(), parallel() ? 2u : 4u);
@@ -268,7 +269,12 @@ TEST_P(PluginsTest, EndToEnd) {
     const Section& s = Get(*report, "adversarial");
     const Table* t = FindTable(s, "adversarial");
     ASSERT_NE(t, nullptr);
-    ASSERT_FALSE(t->rows.empty());
+    if (eraser()) {
+      ASSERT_FALSE(t->rows.empty());
+      ASSERT_FALSE(s.findings.empty());
+      EXPECT_EQ(s.findings[0].kind, "adversarial");
+      EXPECT_NE(s.findings[0].text.find("L0H1 has DLA"), std::string::npos) << s.findings[0].text;
+    }
     for (const auto& row : t->rows) {
       EXPECT_EQ(row[Col(*t, "node")].str(), "L0H1");
       EXPECT_FALSE(row[Col(*t, "text")].str().empty());
@@ -283,6 +289,80 @@ TEST_P(PluginsTest, EndToEnd) {
       }
     }
   }
+}
+
+const Finding* FindFinding(const Section& s, const std::string& kind) {
+  for (const Finding& f : s.findings) {
+    if (f.kind == kind) return &f;
+  }
+  return nullptr;
+}
+
+const Cell* Value(const Finding& f, const std::string& name) {
+  for (const auto& [n, v] : f.values) {
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+// The summary states the planted pair (eraser model) or that there is no clean-up (control),
+// and its survival numbers are the figures' last points.
+TEST_P(PluginsTest, SummaryStatesTheFinding) {
+  auto report = RunPlugins(tf_, plugins_, Prompts());
+  ASSERT_TRUE(report.ok()) << report.status();
+  const Section& s = Get(*report, "erasure");
+  ASSERT_TRUE(s.ok) << s.error;
+  const Finding* eraser_finding = FindFinding(s, "eraser");
+  if (eraser()) {
+    EXPECT_EQ(FindFinding(s, "no_cleanup"), nullptr);
+    ASSERT_NE(eraser_finding, nullptr);
+    EXPECT_EQ(Value(*eraser_finding, "writer")->str(), "L0H1");
+    EXPECT_EQ(Value(*eraser_finding, "node")->str(), "L1H0");
+    EXPECT_NE(eraser_finding->text.find("L1H0 erases"), std::string::npos) << eraser_finding->text;
+    EXPECT_NE(eraser_finding->text.find("L0H1"), std::string::npos);
+    EXPECT_NEAR(Value(*eraser_finding, "median_pr")->float_value(), -1.0, 0.05);
+    const Finding* causal = FindFinding(s, "causal");
+    ASSERT_NE(causal, nullptr);
+    EXPECT_EQ(Value(*causal, "confirmed")->int_value(), 1) << causal->text;
+  } else {
+    EXPECT_EQ(eraser_finding, nullptr) << eraser_finding->text;
+    const Finding* none = FindFinding(s, "no_cleanup");
+    ASSERT_NE(none, nullptr);
+    EXPECT_NE(none->text.find("No strong clean-up found"), std::string::npos);
+  }
+  // Survival: the finding's own share is the survival_own figure's last point, ~0 after the
+  // eraser (its write cleaned up), ~1 without it.
+  const Finding* survival = FindFinding(s, "survival");
+  ASSERT_NE(survival, nullptr);
+  const Series* own = nullptr;
+  for (const SectionItem& item : s.items) {
+    if (const Series* x = absl::get_if<Series>(&item); x && x->name == "survival_own") own = x;
+  }
+  ASSERT_NE(own, nullptr);
+  ASSERT_EQ(own->lines[0].name, "L0H1 clean");
+  const double end = Value(*survival, "own_share_end")->float_value();
+  EXPECT_EQ(end, own->lines[0].y.back());
+  EXPECT_NEAR(own->lines[0].y[0], 1.0, 1e-6);  // mid0: nothing later has written yet
+  EXPECT_NEAR(end, eraser() ? 0.0 : 1.0, 0.05);
+  EXPECT_EQ(own->lines[1].name, "L0H1 causal");
+  EXPECT_NEAR(own->lines[1].y.back(), 1.0, 0.05);  // without the writer in later value inputs
+}
+
+// The host knows no plugin by name: the order of the sections and the presets' flags are what
+// the plugins declare.
+TEST_P(PluginsTest, PluginsDeclareTheirOrderAndPresets) {
+  std::vector<LoadedPlugin> shuffled = {plugins_[3], plugins_[0], plugins_[2], plugins_[1]};
+  std::vector<std::string> names;
+  for (const LoadedPlugin& p : SortByReportOrder(shuffled)) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"dla", "erasure", "cleanup_dla", "adversarial"}));
+  const auto paper = CollectPresetFlags(plugins_, "paper");
+  using Flag = std::pair<std::string, std::string>;
+  for (const Flag& f : {Flag{"erasure_writer", "L0H2"}, Flag{"adversarial_nodes", "L0H2"},
+                        Flag{"cleanup_writer", "L0H2"}}) {
+    EXPECT_NE(std::find(paper.begin(), paper.end(), f), paper.end()) << f.first;
+    EXPECT_NE(absl::FindCommandLineFlag(f.first), nullptr) << f.first;  // a real flag
+  }
+  EXPECT_TRUE(CollectPresetFlags(plugins_, "nonsense").empty());
 }
 
 TEST_P(PluginsTest, BadFlagsFailOnlyThatSection) {

@@ -76,6 +76,50 @@ TEST(RenderJsonTest, ParsesBackWithEveryItem) {
   const json::Value& broken = sections->array()[1];
   EXPECT_EQ(*broken.GetString("status"), "error");
   EXPECT_TRUE(Contains(*broken.GetString("error"), "boom"));
+
+  EXPECT_EQ(*root.GetInt64("format_version"), 2);
+  const json::Value* summary = *root.Get("summary");
+  EXPECT_EQ((*summary->Get("caveats"))->array()[0].string_value(),
+            "the target is 2 tokens; its first token is attributed");
+  const auto& findings = (*summary->Get("findings"))->array();
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(*findings[0].GetString("plugin"), "dla");
+  EXPECT_EQ(*findings[0].GetString("kind"), "eraser");
+  EXPECT_TRUE(Contains(*findings[0].GetString("text"), "L2H5 erases 26%"));
+  EXPECT_EQ(*(*findings[0].Get("values"))->GetString("node"), "L2H5");
+  EXPECT_DOUBLE_EQ((*(*findings[0].Get("values"))->Get("median_pr"))->number(), -0.25);
+  EXPECT_DOUBLE_EQ((*(*findings[0].Get("published"))->Get("median_pr"))->number(), -0.26);
+  EXPECT_EQ(*findings[0].GetString("published_source"), "arXiv 2310.07325");
+}
+
+// Every format leads with the summary: caveats and findings before the first section.
+TEST(RenderSummaryTest, BeforeTheSectionsInEveryFormat) {
+  const Report report = SampleReport();
+  for (ReportFormat f : {ReportFormat::kText, ReportFormat::kMarkdown, ReportFormat::kHtml}) {
+    const std::string out = RenderReport(report, f);
+    const size_t caveat = out.find("its first token is attributed");
+    const size_t finding = out.find("L2H5 erases 26%");
+    const size_t published = out.find("published (arXiv 2310.07325): median_pr -0.26 (here -0.25)");
+    const size_t section = out.find("Direct logit attribution");
+    ASSERT_NE(caveat, std::string::npos) << ReportFormatName(f);
+    ASSERT_NE(finding, std::string::npos) << ReportFormatName(f);
+    ASSERT_NE(published, std::string::npos) << ReportFormatName(f) << out;
+    ASSERT_NE(section, std::string::npos) << ReportFormatName(f);
+    EXPECT_LT(caveat, section) << ReportFormatName(f);
+    EXPECT_LT(finding, section) << ReportFormatName(f);
+  }
+  const std::string text = RenderText(report);
+  EXPECT_TRUE(Contains(text, "\n== Summary ==\nNote: the target is 2 tokens"));
+  EXPECT_TRUE(Contains(text, "dla:\n  * L2H5 erases 26% of L0H2's write"));
+  EXPECT_LT(text.find("== Summary =="), text.find("== Metadata =="));
+  // A failed plugin is named in the summary too.
+  EXPECT_TRUE(Contains(text, "broken FAILED: plugin 'broken'"));
+}
+
+TEST(RenderSummaryTest, NoFindingsSaysSo) {
+  Report r;
+  EXPECT_TRUE(Contains(RenderText(r), "No plugin stated a finding"));
+  EXPECT_TRUE(Contains(RenderMarkdown(r), "No plugin stated a finding"));
 }
 
 TEST(RenderJsonTest, EmptyReportIsValid) {
@@ -192,8 +236,7 @@ TEST(RenderHtmlTest, SelfContainedPageWithExpectedElements) {
   EXPECT_TRUE(Contains(html, ">post0</text>"));
   // The failing plugin is shown.
   EXPECT_TRUE(Contains(html, "<p class=\"error\">plugin &#39;broken&#39;"));
-  // No external assets and no scripts.
-  EXPECT_FALSE(Contains(html, "<script"));
+  // No external assets.
   EXPECT_FALSE(Contains(html, "<link"));
   EXPECT_FALSE(Contains(html, "src="));
   EXPECT_FALSE(Contains(html, "url("));
@@ -262,6 +305,52 @@ TEST(RenderTextTest, MetadataSeriesMatrixAndFailure) {
   EXPECT_EQ(pr[2], "L0H2           -0.14   0.5");
   EXPECT_EQ(pr[3], "L1H1                     0");  // NaN: no value
   EXPECT_TRUE(Contains(text, "== broken 0.1 [FAILED] ==\nerror: plugin 'broken'"));
+}
+
+// A terminal is read at 100 columns: wide tables lose their rightmost columns, long ones their
+// last rows, wide matrices become their largest cells, and long text wraps; each says so.
+TEST(RenderTextTest, FitsOneHundredColumns) {
+  Report r;
+  r.metadata.model_path = "/a/very/long/path/" + std::string(150, 'x') + "/model";
+  Section s;
+  s.plugin = "p";
+  ReportBuilder b(&s);
+  b.SetDescription(std::string(30, 'w') + " " + std::string(300, 'y'));
+  std::vector<Column> cols = {{"name", ColumnType::kString}};
+  for (int c = 0; c < 20; ++c) cols.push_back({"column_" + std::to_string(c), ColumnType::kFloat, 3});
+  TableBuilder t = b.AddTable("wide", cols, std::string(120, 'c'));
+  for (int row = 0; row < 50; ++row) {
+    std::vector<Cell> cells = {Cell("row" + std::to_string(row))};
+    for (int c = 0; c < 20; ++c) cells.push_back(Cell(row * 100.0 + c));
+    t.AddRow(cells, row == 3 ? std::string(80, 'f') : "");
+  }
+  b.AddTable("text", {{"id", ColumnType::kInt}, {"text", ColumnType::kString}})
+      .AddRow({1, std::string(200, 't')});
+  std::vector<std::string> labels;
+  std::vector<double> values;
+  for (int i = 0; i < 30; ++i) labels.push_back("node" + std::to_string(i));
+  for (int i = 0; i < 900; ++i) values.push_back(i == 417 ? -99.0 : 0.001 * i);
+  b.AddMatrix("big", labels, labels, values, "", "writer", "node");
+  b.AddNote(std::string(250, 'n'));
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  r.sections.push_back(s);
+  const std::string text = RenderText(r);
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    EXPECT_LE(line.size(), 100u) << line;
+  }
+  const std::vector<std::string> wide = Block(text, "-- table wide");
+  ASSERT_GE(wide.size(), 3u) << text;
+  EXPECT_EQ(wide[1 + 1].rfind("  ", 0), std::string::npos);  // the caption's continuation
+  EXPECT_TRUE(Contains(text, "(shown: the first 40 of 50 rows; "));
+  EXPECT_TRUE(Contains(text, "column_19)"));
+  EXPECT_TRUE(Contains(text, "csv, json and html have all of it)"));
+  EXPECT_TRUE(Contains(text, "'text' cut"));
+  EXPECT_TRUE(Contains(text, "(30 x 30 is too wide for a terminal: the 15 cells of largest"));
+  // The largest cell first: row 417 / 30 = 13, column 417 % 30 = 27.
+  const std::vector<std::string> big = Block(text, "-- matrix big");
+  ASSERT_GE(big.size(), 5u) << text;
+  EXPECT_EQ(big[4], "node13  node27    -99") << text;
+  EXPECT_EQ(Block(text, "-- table text").size(), 4u);
 }
 
 TEST(RenderTextTest, ControlCharactersStayOnOneLine) {

@@ -22,6 +22,7 @@ inline Report SampleReport() {
   m.num_tokens = 30;
   m.seed = 42;
   m.settings = {{"target", "next_token"}, {"contrast", "none"}};
+  m.caveats = {"the target is 2 tokens; its first token is attributed"};
 
   Section ok;
   ok.plugin = "dla";
@@ -46,6 +47,11 @@ inline Report SampleReport() {
                 {-0.14, 0.5, std::numeric_limits<double>::quiet_NaN(), 0.0}, "median PR",
                 "writer", "node");
     b.AddNote("Position 0 (BOS) is reported separately.");
+    b.AddFinding("eraser",
+                 "L2H5 erases 26% of L0H2's write (median PR -0.26; negative at 83% of "
+                 "positions).",
+                 {{"writer", "L0H2"}, {"node", "L2H5"}, {"median_pr", -0.25}},
+                 {{"median_pr", -0.26}}, "arXiv 2310.07325");
   }
   Section failed;
   failed.plugin = "broken";
