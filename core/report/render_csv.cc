@@ -72,6 +72,12 @@ std::string RenderCsv(const Report& report) {
           for (size_t i = 0; i < line.x.size(); ++i) {
             AppendRecord(&out, s.plugin, se->name, line.name, se->XText(line.x[i]),
                          ExactFloat(line.y[i]));
+            if (!line.lo.empty()) {  // error bars: rows "<line> lo" and "<line> hi"
+              AppendRecord(&out, s.plugin, se->name, line.name + " lo", se->XText(line.x[i]),
+                           ExactFloat(line.lo[i]));
+              AppendRecord(&out, s.plugin, se->name, line.name + " hi", se->XText(line.x[i]),
+                           ExactFloat(line.hi[i]));
+            }
           }
         }
       } else if (const Matrix* m = absl::get_if<Matrix>(&item)) {

@@ -152,6 +152,12 @@ void WriteItem(JsonWriter& w, const SectionItem& item) {
       w.Key("name").String(line.name);
       w.Key("x").Raw(CompactNumbers(line.x, 0, line.x.size()));
       w.Key("y").Raw(CompactNumbers(line.y, 0, line.y.size()));
+      w.Key("style").String(LineStyleName(line.style));
+      w.Key("group").String(line.group);
+      if (!line.lo.empty()) {
+        w.Key("lo").Raw(CompactNumbers(line.lo, 0, line.lo.size()));
+        w.Key("hi").Raw(CompactNumbers(line.hi, 0, line.hi.size()));
+      }
       w.EndObject();
     }
     w.EndArray();

@@ -199,12 +199,24 @@ Table SeriesAsTable(const Series& series) {
   const std::string x_name = series.x_label.empty() ? "x" : series.x_label;
   if (shared_x) {
     t.columns.push_back(Column{x_name, ColumnType::kString});
-    for (const Line& line : series.lines) t.columns.push_back(Column{line.name, ColumnType::kFloat});
+    for (const Line& line : series.lines) {
+      t.columns.push_back(Column{line.name, ColumnType::kFloat});
+      if (!line.lo.empty()) {
+        t.columns.push_back(Column{line.name + " lo", ColumnType::kFloat});
+        t.columns.push_back(Column{line.name + " hi", ColumnType::kFloat});
+      }
+    }
     const std::vector<double>& xs = series.lines[0].x;
     for (size_t i = 0; i < xs.size(); ++i) {
       std::vector<Cell> row;
       row.emplace_back(series.XText(xs[i]));
-      for (const Line& line : series.lines) row.emplace_back(line.y[i]);
+      for (const Line& line : series.lines) {
+        row.emplace_back(line.y[i]);
+        if (!line.lo.empty()) {
+          row.emplace_back(line.lo[i]);
+          row.emplace_back(line.hi[i]);
+        }
+      }
       t.rows.push_back(std::move(row));
     }
   } else {
