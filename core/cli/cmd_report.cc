@@ -74,8 +74,8 @@ absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
   if (ids->size() > 1 && first_of != nullptr) {
     std::vector<std::string> pieces;
     for (int t : *ids) pieces.push_back(QuotedPiece(s.tokenizer->Piece(t)));
-    *first_of = absl::StrCat("\"", value, "\" is ", ids->size(), " tokens here (",
-                             absl::StrJoin(pieces, " "), "); its first token is attributed");
+    *first_of = absl::StrCat("\"", value, "\" is ", ids->size(), " tokens (",
+                             absl::StrJoin(pieces, " "), "), its first is attributed");
     return (*ids)[0];
   }
   if (ids->size() != 1) {
@@ -227,6 +227,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       return Fail("report", absl::InvalidArgumentError(
                                 "--preset=paper brings its own targets; give --dataset to use --target"));
     }
+    std::vector<std::string> several;  // targets and contrasts of several tokens
     for (const PaperPrompt& pp : kPaperPrompts) {
       auto ids = TokenizeText(*s, pp.text);
       if (!ids.ok()) return Fail("report", ids.status());
@@ -236,10 +237,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       if (!t.ok()) return Fail("report", t.status());
       if (!k.ok()) return Fail("report", k.status());
       for (const std::string* first : {&t_first, &k_first}) {
-        if (!first->empty()) {
-          options.metadata.caveats.push_back(absl::StrCat(
-              "--preset=paper on a tokenizer other than gelu-4l's: ", *first, "."));
-        }
+        if (!first->empty()) several.push_back(*first);
       }
       Prompt p{*ids};
       p.targets.assign(ids->size(), -1);
@@ -247,6 +245,11 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       p.targets.back() = *t;
       p.contrasts.back() = *k;
       prompts.push_back(std::move(p));
+    }
+    if (!several.empty()) {
+      options.metadata.caveats.push_back(absl::StrCat(
+          "--preset=paper with a tokenizer other than gelu-4l's: ", absl::StrJoin(several, "; "),
+          "."));
     }
     options.dataset.name = "the reference study's four adversarial prompts";
     options.settings.target = "per prompt: the correct next token (paper preset)";

@@ -459,10 +459,12 @@ class Erasure : public AnalysisPlugin {
         const std::string& end = points_[last].name;
         report.AddFinding(
             "survival",
-            absl::StrCat("Of ", wname, "'s write, ", Pct(own[last]), " survives to ", end,
-                         " as its own share (1 + sum of later PR(node, ", wname, "))",
-                         own[last] < 1 ? absl::StrCat(": ", Pct(1 - own[last]), " is cleaned up")
-                                       : "",
+            absl::StrCat(wname, "'s own share (1 + sum of later PR(node, ", wname, ")) is ",
+                         Num(own[last]), " at ", end,
+                         own[last] < 0.9   ? absl::StrCat(": ", Pct(1 - own[last]),
+                                                          " of its write is cleaned up")
+                         : own[last] > 1.1 ? ": later nodes add along its direction, not erase it"
+                                           : ": its write survives",
                          "; PR(resid, ", wname, "), which also counts other nodes writing "
                          "along it, goes from ", Num(resid[first]), " at ", points_[first].name,
                          " to ", Num(resid[last]), " at ", end, "."),
