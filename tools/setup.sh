@@ -5,11 +5,11 @@ set -eu
 # Everything `bazel build //...` and `bazel test //...` need (tests/build:system_packages_test
 # fails when a BUILD file uses a system library whose package is missing here).
 PACKAGES="bazel-bootstrap bazel-rules-cc bazel-rules-java bazel-skylib bazel-platforms
-  g++ python3 pkgconf
+  g++ python3 python3-numpy pkgconf
   libhwy-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas0-pthread libopenblas-pthread-dev"
 # Only the PyTorch baselines and the fixture generators (tools/, benchmarks/*.py) use these:
-EXTRA="python3-torch python3-numpy"
+EXTRA="python3-torch"
 [ "${1:-}" = "--with-python" ] && PACKAGES="$PACKAGES $EXTRA"
 
 missing=""

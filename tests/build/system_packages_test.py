@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Every system library the build uses comes from a package tools/setup.sh installs.
+"""Every system library the build uses, and every tool a test script runs, comes from a
+package tools/setup.sh installs.
 
 The build takes Highway, Abseil, GoogleTest, Google Benchmark and OpenBLAS from Debian
 (third_party/system_libs.BUILD exposes them as @system_libs//:NAME). A library installed by
@@ -85,6 +86,49 @@ def used_targets(root):
                 for name in re.findall(r"@system_libs//:(\w+)", open(path).read()):
                     used.setdefault(name, []).append(os.path.relpath(path, root))
     return used
+
+
+# What a test script may run or import, and the Debian package that provides it. A test's
+# script (an sh_test's srcs and local data files) matching the pattern needs the package.
+TEST_TOOLS = [
+    (r"^\s*(import|from)\s+numpy\b|import numpy", "python3-numpy"),
+    (r"^\s*(import|from)\s+torch\b|import torch", "python3-torch"),
+    (r"\bchromium\b", "chromium"),
+    (r"\bslurmctld\b", "slurmctld"),
+    (r"\bslurmd\b", "slurmd"),
+    (r"\b(sbatch|squeue|sinfo|scontrol)\b", "slurm-client"),
+    (r"\bmunged\b", "munge"),
+    (r"\bpkg-config\b", "pkgconf"),
+    (r"\bg\+\+\b", "g++"),
+]
+
+
+def test_script_needs(root):
+    """[(script, package)] for every test script under tests/ that uses a TEST_TOOLS entry."""
+    needs = []
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, "tests")):
+        if "BUILD" not in filenames:
+            continue
+        build = open(os.path.join(dirpath, "BUILD")).read()
+        for block in re.findall(r"^(?:sh_test|py_test)\((.*?)^\)", build, re.M | re.S):
+            files = []
+            for attr in ("srcs", "data"):
+                m = re.search(attr + r" = \[(.*?)\]", block, re.S)
+                if m:
+                    files += [f for f in re.findall(r'"([^"]+)"', m.group(1))
+                              if not f.startswith((":", "/", "@", "$"))]
+            for f in files:
+                path = os.path.join(dirpath, f)
+                if not os.path.isfile(path) or os.path.samefile(path, __file__):
+                    continue
+                try:
+                    text = open(path, encoding="utf-8").read()
+                except UnicodeDecodeError:
+                    continue
+                for pattern, pkg in TEST_TOOLS:
+                    if re.search(pattern, text, re.M):
+                        needs.append((os.path.relpath(path, root), pkg))
+    return needs
 
 
 def owners(paths):
@@ -175,7 +219,13 @@ def main():
             problems.append(f"@system_libs//:{name} ({users}) reads {f} from the "
                             f"Debian package {pkg}, which tools/setup.sh does not install: "
                             "add it to PACKAGES")
-    print(f"checked {len(to_check)} files of {len(seen)} @system_libs targets against "
+    scripts = test_script_needs(root)
+    for script, pkg in scripts:
+        if pkg not in installed_by_setup:
+            problems.append(f"{script} uses what the Debian package {pkg} provides, which "
+                            "tools/setup.sh does not install: add it to PACKAGES")
+    print(f"checked {len(scripts)} uses of tools by test scripts; "
+          f"checked {len(to_check)} files of {len(seen)} @system_libs targets against "
           f"tools/setup.sh's {len(wanted)} packages ({len(installed_by_setup)} with dependencies)")
     for p in problems:
         print("FAIL:", p)
