@@ -99,7 +99,7 @@ TEST_TOOLS = [
     (r"\b(sbatch|squeue|sinfo|scontrol)\b", "slurm-client"),
     (r"\bmunged\b", "munge"),
     (r"\bpkg-config\b", "pkgconf"),
-    (r"\bg\+\+\b", "g++"),
+    (r"\bg\+\+(?=\s)", "g++"),
 ]
 
 
