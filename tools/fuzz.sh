@@ -68,7 +68,7 @@ declare -A SRCS=(
   [llama2c_model_fuzz]="$LOAD/llama2c.cc $IO/mapped_file.cc $MODEL core/tensor.cc"
   [llama2c_tokenizer_fuzz]="$TOK/llama2c_tokenizer.cc $TOK/tokenizer.cc"
   [gpt2_tokenizer_fuzz]="$TOK/gpt2_tokenizer.cc $IO/json.cc $BPE"
-  [tokenizer_json_fuzz]="$TOK/gpt2_tokenizer.cc $IO/json.cc $BPE"
+  [tokenizer_json_fuzz]="$TOK/gpt2_tokenizer.cc $TOK/sentencepiece_bpe.cc $IO/json.cc $BPE"
   [model_config_fuzz]="$LOAD/load_model.cc $LOAD/families.cc $LOAD/hf_gpt2.cc \
     $LOAD/transformer_lens.cc $LOAD/hf_common.cc $LOAD/hf_llama.cc $LOAD/hf_gpt_neox.cc \
     $LOAD/hf_gpt_neo.cc $LOAD/weight_plan.cc $LOAD/llama2c.cc $IO/json_fields.cc \
