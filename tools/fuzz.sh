@@ -73,7 +73,7 @@ declare -A SRCS=(
     $LOAD/transformer_lens.cc $LOAD/hf_common.cc $LOAD/hf_llama.cc $LOAD/hf_gpt_neox.cc \
     $LOAD/hf_gpt_neo.cc $LOAD/weight_plan.cc $LOAD/llama2c.cc $IO/json_fields.cc \
     $IO/container_formats.cc $TOK/load_tokenizer.cc $TOK/gpt2_tokenizer.cc \
-    $TOK/llama2c_tokenizer.cc $BPE $ST $MODEL"
+    $TOK/llama2c_tokenizer.cc $TOK/sentencepiece_bpe.cc $BPE $ST $MODEL"
   [npy_fuzz]="$IO/npy.cc $IO/atomic_file.cc $IO/mapped_file.cc core/tensor.cc"
   [bpe_fuzz]="$BPE"
 )
