@@ -3,11 +3,13 @@
 # Idempotent: packages already present are skipped by apt. Run as root or with sudo.
 set -eu
 # Everything `bazel build //...` and `bazel test //...` need (tests/build:system_packages_test
-# fails when a BUILD file uses a system library whose package is missing here).
+# fails when a BUILD file uses a system library whose package is missing here; chromium runs
+# the html report's browser test).
 PACKAGES="bazel-bootstrap bazel-rules-cc bazel-rules-java bazel-skylib bazel-platforms
   g++ python3 python3-numpy pkgconf
   libhwy-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas0-pthread libopenblas-pthread-dev"
+  libopenblas0-pthread libopenblas-pthread-dev
+  chromium"
 # Only the PyTorch baselines and the fixture generators (tools/, benchmarks/*.py) use these:
 EXTRA="python3-torch"
 [ "${1:-}" = "--with-python" ] && PACKAGES="$PACKAGES $EXTRA"

@@ -1,5 +1,6 @@
-// The html renderer: one self-contained page (inline CSS and SVG; no scripts, no external
-// assets), so a report can be mailed, archived or opened offline.
+// The html renderer: one self-contained page (inline CSS, SVG and one small script; no external
+// assets, no network), so a report can be mailed, archived or opened offline. The script only
+// sorts tables on a header click and unfolds long tables; without it the page still reads.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -67,26 +68,105 @@ nav ul { columns: 3; }
 ul.findings li { margin: .3em 0; }
 .published { color: #555; font-size: 13px; }
 .caveat { background: #eef4fb; padding: .3em .6em; }
+table.data th { cursor: pointer; user-select: none; }
+table.data th.sorted-asc::after { content: " \25B2"; font-size: 9px; }
+table.data th.sorted-desc::after { content: " \25BC"; font-size: 9px; }
+table.folded tr.extra { display: none; }
+button.unfold { font: inherit; font-size: 12px; margin: -.6em 0 1em; cursor: pointer; }
+figure { margin: .5em 0 1.2em; overflow-x: auto; }
 )css";
+
+// Tables longer than this show their first rows and a button to show all.
+constexpr size_t kFoldRows = 15;
 
 void AppendTable(std::string* out, const Table& t) {
   const bool flags = t.has_flags();
-  absl::StrAppend(out, "<table class=\"data\">\n<thead><tr>");
-  for (const Column& c : t.columns) absl::StrAppend(out, "<th>", Esc(c.name), "</th>");
-  if (flags) absl::StrAppend(out, "<th>flag</th>");
+  const bool fold = t.rows.size() > kFoldRows;
+  absl::StrAppend(out, "<table class=\"data", fold ? " folded" : "", "\">\n<thead><tr>");
+  for (const Column& c : t.columns) {
+    absl::StrAppend(out, "<th title=\"sort by ", Esc(c.name), "\">", Esc(c.name), "</th>");
+  }
+  if (flags) absl::StrAppend(out, "<th title=\"sort by flag\">flag</th>");
   absl::StrAppend(out, "</tr></thead>\n<tbody>\n");
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const std::string& flag = t.row_flags[r];
-    absl::StrAppend(out, flag.empty() ? "<tr>" : "<tr class=\"flagged\">");
+    std::string cls = flag.empty() ? "" : "flagged";
+    if (fold && r >= kFoldRows) absl::StrAppend(&cls, cls.empty() ? "" : " ", "extra");
+    absl::StrAppend(out, cls.empty() ? "<tr>" : absl::StrCat("<tr class=\"", cls, "\">"));
     for (size_t c = 0; c < t.columns.size(); ++c) {
-      absl::StrAppend(out, t.columns[c].type == ColumnType::kString ? "<td>" : "<td class=\"num\">",
-                      Esc(DisplayCell(t.rows[r][c], t.columns[c])), "</td>");
+      const Cell& cell = t.rows[r][c];
+      if (t.columns[c].type == ColumnType::kString) {
+        absl::StrAppend(out, "<td>", Esc(DisplayCell(cell, t.columns[c])), "</td>");
+      } else {
+        // data-v: the exact value the sort compares (the text may be rounded).
+        absl::StrAppend(out, "<td class=\"num\" data-v=\"",
+                        cell.empty() ? "" : report_internal::ExactCell(cell), "\">",
+                        Esc(DisplayCell(cell, t.columns[c])), "</td>");
+      }
     }
     if (flags) absl::StrAppend(out, "<td class=\"flag\">", Esc(flag), "</td>");
     absl::StrAppend(out, "</tr>\n");
   }
   absl::StrAppend(out, "</tbody></table>\n");
+  if (fold) {
+    absl::StrAppend(out, "<button class=\"unfold\" type=\"button\" data-rows=\"", t.rows.size(),
+                    "\">show all ", t.rows.size(), " rows</button>\n");
+  }
 }
+
+// Sorting on a header click (numbers by data-v, text otherwise; again to reverse) and the
+// show-all buttons of long tables.
+constexpr char kScript[] = R"js(
+(function () {
+  function key(td) {
+    if (!td) return "";
+    if (td.dataset.v !== undefined) {
+      var v = parseFloat(td.dataset.v);
+      return isNaN(v) ? -Infinity : v;
+    }
+    return td.textContent;
+  }
+  document.querySelectorAll("table.data").forEach(function (table) {
+    table.querySelectorAll("thead th").forEach(function (th, col) {
+      th.addEventListener("click", function () {
+        var asc = !th.classList.contains("sorted-asc");
+        table.querySelectorAll("thead th").forEach(function (h) {
+          h.classList.remove("sorted-asc", "sorted-desc");
+        });
+        th.classList.add(asc ? "sorted-asc" : "sorted-desc");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = key(a.cells[col]), y = key(b.cells[col]);
+          var c = typeof x === "number" && typeof y === "number" ? x - y
+                  : String(x).localeCompare(String(y));
+          return asc ? c : -c;
+        });
+        var limit = table.classList.contains("folded") ? FOLD : rows.length;
+        rows.forEach(function (r, i) {
+          r.classList.toggle("extra", i >= limit);
+          body.appendChild(r);
+        });
+      });
+    });
+  });
+  document.querySelectorAll("button.unfold").forEach(function (button) {
+    var table = button.previousElementSibling;
+    button.addEventListener("click", function () {
+      var folded = table.classList.toggle("folded");
+      if (!folded) {
+        table.querySelectorAll("tr.extra").forEach(function (r) { r.classList.remove("extra"); });
+      } else {
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (r, i) {
+          r.classList.toggle("extra", i >= FOLD);
+        });
+      }
+      button.textContent = folded ? "show all " + button.dataset.rows + " rows"
+                                  : "show the first " + FOLD + " rows";
+    });
+  });
+})();
+)js";
 
 // ---- heatmap colours
 
@@ -108,28 +188,42 @@ std::string Hex(Rgb c) {
 // Diverging (white at 0, blue below, red above, symmetric limits) when the values have both
 // signs, so that "cancels" (negative) and "reinforces" (positive) read at a glance; otherwise
 // sequential from the smallest magnitude (white) to the largest (red, or blue if negative).
+// The limit is the 95th percentile of the magnitudes, not the largest: one outlier must not
+// wash every other cell out. Cells beyond it get the full colour; the legend says so.
 struct ColorScale {
+  static constexpr double kClipPercentile = 95;
   bool diverging = false;
   double lo = 0, hi = 0;  // diverging: -L, L
   bool negative = false;
+  bool clipped = false;   // some finite value lies beyond the limit
+  double max_abs = 0;
 
   static ColorScale For(const std::vector<double>& values) {
-    double mn = INFINITY, mx = -INFINITY;
+    std::vector<double> finite;
     for (double v : values) {
-      if (!std::isfinite(v)) continue;
-      mn = std::min(mn, v);
-      mx = std::max(mx, v);
+      if (std::isfinite(v)) finite.push_back(v);
     }
     ColorScale s;
-    if (!(mn <= mx)) return s;  // no finite value
+    if (finite.empty()) return s;
+    const auto [mn_it, mx_it] = std::minmax_element(finite.begin(), finite.end());
+    const double mn = *mn_it, mx = *mx_it;
+    std::vector<double> mags;
+    for (double v : finite) mags.push_back(std::fabs(v));
+    std::sort(mags.begin(), mags.end());
+    s.max_abs = mags.back();
+    const double limit =
+        mags[static_cast<size_t>(std::floor(kClipPercentile / 100 * (mags.size() - 1)))];
     if (mn < 0 && mx > 0) {
       s.diverging = true;
-      s.hi = std::max(-mn, mx);
+      s.hi = limit > 0 ? limit : mags.back();
       s.lo = -s.hi;
+      s.clipped = mags.back() > s.hi;
     } else {
       s.negative = mx <= 0 && mn < 0;
       s.lo = s.negative ? -mx : mn;  // magnitudes
-      s.hi = s.negative ? -mn : mx;
+      s.hi = std::max(s.lo, limit);
+      if (s.hi == s.lo) s.hi = s.negative ? -mn : mx;
+      s.clipped = (s.negative ? -mn : mx) > s.hi;
     }
     return s;
   }
@@ -142,7 +236,7 @@ struct ColorScale {
       return {Lerp(kWhite, v < 0 ? kBlue : kRed, t), t};
     }
     const double m = negative ? -v : v;
-    const double t = hi > lo ? (m - lo) / (hi - lo) : 1.0;
+    const double t = hi > lo ? std::clamp((m - lo) / (hi - lo), 0.0, 1.0) : 1.0;
     return {Lerp(kWhite, negative ? kBlue : kRed, t), t};
   }
 };
@@ -170,13 +264,18 @@ void AppendHeatmap(std::string* out, const Matrix& m) {
   absl::StrAppend(out, "</tbody></table>\n<p class=\"legend\">colour scale: ");
   if (scale.diverging) {
     absl::StrAppend(out, "blue = ", DisplayFloat(scale.lo), ", white = 0, red = ",
-                    DisplayFloat(scale.hi));
+                    DisplayFloat(scale.hi), " (symmetric around 0)");
   } else if (scale.negative) {
     absl::StrAppend(out, "white = ", DisplayFloat(-scale.lo), ", blue = ", DisplayFloat(-scale.hi));
   } else {
     absl::StrAppend(out, "white = ", DisplayFloat(scale.lo), ", red = ", DisplayFloat(scale.hi));
   }
-  absl::StrAppend(out, "</p>\n");
+  if (scale.clipped) {
+    absl::StrAppend(out, "; clipped at the ", static_cast<int>(ColorScale::kClipPercentile),
+                    "th percentile of |value|: larger values (up to ", DisplayFloat(scale.max_abs),
+                    ") get the full colour");
+  }
+  absl::StrAppend(out, "; hover over a cell for its value</p>\n");
 }
 
 // ---- SVG line plots
@@ -194,8 +293,20 @@ double NiceStep(double span, int target) {
   return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
+const char* DashArray(LineStyle style) {
+  switch (style) {
+    case LineStyle::kDashed: return " stroke-dasharray=\"7,4\"";
+    case LineStyle::kDotted: return " stroke-dasharray=\"2,3\"";
+    default: return "";
+  }
+}
+
+// One plot as inline SVG: lines (solid, dashed, dotted), points, grouped bars, error bars.
+// Lines of one group share a colour; every mark has a <title> with its exact value (hover).
 void AppendPlot(std::string* out, const Series& s) {
-  constexpr double kW = 640, kH = 300, kLeft = 64, kRight = 16, kTop = 12, kBottom = 48;
+  const bool categorical = !s.x_categories.empty();
+  size_t num_bars = 0;
+  for (const Line& line : s.lines) num_bars += line.style == LineStyle::kBars;
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
   for (const Line& line : s.lines) {
     for (size_t i = 0; i < line.x.size(); ++i) {
@@ -204,16 +315,36 @@ void AppendPlot(std::string* out, const Series& s) {
       xmax = std::max(xmax, line.x[i]);
       ymin = std::min(ymin, line.y[i]);
       ymax = std::max(ymax, line.y[i]);
+      for (const std::vector<double>* e : {&line.lo, &line.hi}) {
+        if (i < e->size() && std::isfinite((*e)[i])) {
+          ymin = std::min(ymin, (*e)[i]);
+          ymax = std::max(ymax, (*e)[i]);
+        }
+      }
     }
   }
   if (!(xmin <= xmax)) {
     absl::StrAppend(out, "<p class=\"legend\">(no finite points to plot)</p>\n");
     return;
   }
-  if (!s.x_categories.empty()) {
+  if (num_bars > 0) {  // bars start at 0
+    ymin = std::min(ymin, 0.0);
+    ymax = std::max(ymax, 0.0);
+  }
+  const size_t ncat = s.x_categories.size();
+  size_t longest = 0;
+  for (const std::string& c : s.x_categories) longest = std::max(longest, c.size());
+  // Many or long category labels are turned to read upwards.
+  const bool slanted = categorical && (ncat > 12 || longest * ncat > 90);
+  const double kLeft = 64, kRight = 16, kTop = 12;
+  const double kBottom = slanted ? 24 + 6.0 * std::min<size_t>(longest, 16) : 48;
+  const double kW = categorical ? std::clamp(kLeft + kRight + ncat * (num_bars > 1 ? 12.0 * num_bars + 8 : 22.0), 640.0, 1150.0)
+                                : 640;
+  const double kH = 300 - 48 + kBottom;
+  if (categorical) {
     // Half a category of margin on each side keeps the end labels and points off the frame.
     xmin = std::min(xmin, 0.0) - 0.5;
-    xmax = std::max(xmax, static_cast<double>(s.x_categories.size() - 1)) + 0.5;
+    xmax = std::max(xmax, static_cast<double>(ncat - 1)) + 0.5;
   }
   if (xmax == xmin) xmax = xmin + 1;
   if (ymax == ymin) {
@@ -229,8 +360,8 @@ void AppendPlot(std::string* out, const Series& s) {
   const size_t legend_rows = s.lines.size();
   const double height = kH + 16.0 * legend_rows;
   absl::StrAppend(out, absl::StrFormat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-      "viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", kW, height, kW, height));
+      "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"%.0f\" "
+      "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", kW, height, kW, height));
   absl::StrAppend(out, "<title>", Esc(s.name), "</title>\n");
   absl::StrAppend(out, absl::StrFormat(
       "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#999\"/>\n",
@@ -249,14 +380,19 @@ void AppendPlot(std::string* out, const Series& s) {
         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
         "stroke-dasharray=\"3,3\"/>\n", kLeft, Y(0), kLeft + pw, Y(0)));
   }
-  // x ticks: every category (thinned to at most ~20 labels), or nice numbers
-  if (!s.x_categories.empty()) {
-    const size_t n = s.x_categories.size();
-    const size_t every = std::max<size_t>(1, (n + 19) / 20);
-    for (size_t i = 0; i < n; i += every) {
-      absl::StrAppend(out, absl::StrFormat(
-          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", X(i), kTop + ph + 14,
-          Esc(s.x_categories[i])));
+  // x ticks: every category (thinned to at most ~60 labels), or nice numbers
+  if (categorical) {
+    const size_t every = std::max<size_t>(1, (ncat + 59) / 60);
+    for (size_t i = 0; i < ncat; i += every) {
+      if (slanted) {
+        absl::StrAppend(out, absl::StrFormat(
+            "<text transform=\"translate(%.1f,%.1f) rotate(-60)\" text-anchor=\"end\">%s</text>\n",
+            X(i) + 3, kTop + ph + 8, Esc(s.x_categories[i])));
+      } else {
+        absl::StrAppend(out, absl::StrFormat(
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", X(i),
+            kTop + ph + 14, Esc(s.x_categories[i])));
+      }
     }
   } else {
     const double xstep = NiceStep(xmax - xmin, 6);
@@ -268,47 +404,113 @@ void AppendPlot(std::string* out, const Series& s) {
   }
   absl::StrAppend(out, absl::StrFormat(
       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", kLeft + pw / 2,
-      kTop + ph + 32, Esc(s.x_label)));
+      kTop + ph + kBottom - 14, Esc(s.x_label)));
   absl::StrAppend(out, absl::StrFormat(
       "<text transform=\"translate(14,%.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n",
       kTop + ph / 2, Esc(s.y_label)));
-  // lines: a NaN breaks the polyline; dots when there are few points
+  // Colours: one per group (in order of appearance), one per ungrouped line.
+  std::vector<std::string> groups;
+  auto color_of = [&](const Line& line, size_t li) {
+    const std::string key = line.group.empty() ? absl::StrCat("\x01", li) : line.group;
+    size_t g = std::find(groups.begin(), groups.end(), key) - groups.begin();
+    if (g == groups.size()) groups.push_back(key);
+    return kPalette[g % (sizeof(kPalette) / sizeof(kPalette[0]))];
+  };
+  // Bars: each bar line gets a slot within the category's width.
+  double bar_width = 0, slot_step = 0;
+  if (num_bars > 0) {
+    double gap = 1;  // between neighbouring x values
+    if (!categorical) {
+      std::vector<double> xs;
+      for (const Line& line : s.lines) xs.insert(xs.end(), line.x.begin(), line.x.end());
+      std::sort(xs.begin(), xs.end());
+      for (size_t i = 1; i < xs.size(); ++i) {
+        if (xs[i] > xs[i - 1]) gap = std::min(gap, xs[i] - xs[i - 1]);
+      }
+    }
+    slot_step = 0.8 * gap / num_bars * pw / (xmax - xmin);
+    bar_width = std::max(1.0, slot_step - 1);
+  }
+  auto error_bar = [&](double x, const Line& line, size_t i, const char* color) {
+    if (line.lo.empty() || !std::isfinite(line.lo[i]) || !std::isfinite(line.hi[i])) return;
+    absl::StrAppend(out, absl::StrFormat(
+        "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fh6M%.1f %.1fh6\" stroke=\"%s\" stroke-width=\"1.2\" "
+        "fill=\"none\" class=\"errorbar\"><title>%s, %s: %s to %s</title></path>\n",
+        x, Y(line.lo[i]), Y(line.hi[i]), x - 3, Y(line.lo[i]), x - 3, Y(line.hi[i]), color,
+        Esc(line.name), Esc(s.XText(line.x[i])), Esc(DisplayFloat(line.lo[i])),
+        Esc(DisplayFloat(line.hi[i]))));
+  };
+  size_t bar_index = 0;
   for (size_t li = 0; li < s.lines.size(); ++li) {
     const Line& line = s.lines[li];
-    const char* color = kPalette[li % (sizeof(kPalette) / sizeof(kPalette[0]))];
-    std::string points;
-    auto flush = [&]() {
-      if (!points.empty()) {
-        absl::StrAppend(out, "<polyline fill=\"none\" stroke=\"", color,
-                        "\" stroke-width=\"2\" points=\"", points, "\"/>\n");
-      }
-      points.clear();
+    const char* color = color_of(line, li);
+    const auto tip = [&](size_t i) {
+      return absl::StrCat("<title>", Esc(line.name), ", ", Esc(s.XText(line.x[i])), ": ",
+                          Esc(DisplayFloat(line.y[i])), "</title>");
     };
-    for (size_t i = 0; i < line.x.size(); ++i) {
-      if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) {
-        flush();
-        continue;
-      }
-      absl::StrAppend(&points, points.empty() ? "" : " ",
-                      absl::StrFormat("%.1f,%.1f", X(line.x[i]), Y(line.y[i])));
-    }
-    flush();
-    if (line.x.size() <= 60) {
+    if (line.style == LineStyle::kBars) {
+      const double offset = (bar_index - (num_bars - 1) / 2.0) * slot_step;
+      ++bar_index;
       for (size_t i = 0; i < line.x.size(); ++i) {
         if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) continue;
+        const double cx = X(line.x[i]) + offset;
+        const double top = std::min(Y(line.y[i]), Y(0)), bottom = std::max(Y(line.y[i]), Y(0));
         absl::StrAppend(out, absl::StrFormat(
-            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s, %s: %s</title></circle>\n",
-            X(line.x[i]), Y(line.y[i]), color, Esc(line.name), Esc(s.XText(line.x[i])),
-            Esc(DisplayFloat(line.y[i]))));
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" class=\"bar\">%s</rect>\n",
+            cx - bar_width / 2, top, bar_width, std::max(0.5, bottom - top), color, tip(i)));
+        error_bar(cx, line, i, "#333");
+      }
+    } else {
+      if (line.style != LineStyle::kPoints) {
+        // a NaN breaks the polyline
+        std::string points;
+        auto flush = [&]() {
+          if (!points.empty()) {
+            absl::StrAppend(out, "<polyline fill=\"none\" stroke=\"", color,
+                            "\" stroke-width=\"2\"", DashArray(line.style), " points=\"", points,
+                            "\"/>\n");
+          }
+          points.clear();
+        };
+        for (size_t i = 0; i < line.x.size(); ++i) {
+          if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) {
+            flush();
+            continue;
+          }
+          absl::StrAppend(&points, points.empty() ? "" : " ",
+                          absl::StrFormat("%.1f,%.1f", X(line.x[i]), Y(line.y[i])));
+        }
+        flush();
+      }
+      const bool dots = line.style == LineStyle::kPoints || line.x.size() <= 60;
+      for (size_t i = 0; dots && i < line.x.size(); ++i) {
+        if (!std::isfinite(line.x[i]) || !std::isfinite(line.y[i])) continue;
+        // Hollow dots for dashed and dotted lines, so curves that coincide stay visible.
+        const bool hollow = line.style == LineStyle::kDashed || line.style == LineStyle::kDotted;
+        absl::StrAppend(out, absl::StrFormat(
+            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\" stroke=\"%s\" "
+            "stroke-width=\"1.5\" class=\"point\">%s</circle>\n",
+            X(line.x[i]), Y(line.y[i]), hollow ? "4.5" : "3", hollow ? "none" : color, color,
+            tip(i)));
+        error_bar(X(line.x[i]), line, i, color);
       }
     }
     const double ly = kH + 16.0 * li;
-    absl::StrAppend(out, absl::StrFormat(
-        "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>"
-        "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-        kLeft, ly - 4, color, kLeft + 20, ly, Esc(line.name)));
+    if (line.style == LineStyle::kBars) {
+      absl::StrAppend(out, absl::StrFormat("<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"9\" fill=\"%s\"/>",
+                                           kLeft, ly - 8, color));
+    } else if (line.style == LineStyle::kPoints) {
+      absl::StrAppend(out, absl::StrFormat("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>",
+                                           kLeft + 7, ly - 4, color));
+    } else {
+      absl::StrAppend(out, absl::StrFormat(
+          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>",
+          kLeft, ly - 4, kLeft + 16, ly - 4, color, DashArray(line.style)));
+    }
+    absl::StrAppend(out, absl::StrFormat("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", kLeft + 22,
+                                         ly, Esc(line.name)));
   }
-  absl::StrAppend(out, "</svg>\n");
+  absl::StrAppend(out, "</svg></figure>\n");
 }
 
 void AppendItemTitle(std::string* out, const char* kind, const std::string& name,
@@ -397,6 +599,7 @@ std::string RenderHtml(const Report& report) {
     }
     absl::StrAppend(&out, "</section>\n");
   }
+  absl::StrAppend(&out, "<script>var FOLD = ", kFoldRows, ";", kScript, "</script>\n");
   absl::StrAppend(&out, "</body>\n</html>\n");
   return out;
 }

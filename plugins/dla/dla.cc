@@ -129,7 +129,8 @@ class DlaPlugin : public AnalysisPlugin {
       names.push_back(nodes_[n].name);
       means.push_back(rest_[n].n ? rest_[n].mean : std::nan(""));
     }
-    report.AddCategoricalSeries("mean_dla", names, "node", "mean DLA").AddLine("mean DLA", means);
+    report.AddCategoricalSeries("mean_dla", names, "node", "mean DLA").AddLine("mean DLA", means)
+        .Style(LineStyle::kBars);
     report.AddNote(absl::StrCat(
         "Invariant check: sum over nodes of DLA + b_lnf term + b_U term vs the model's ",
         diff ? "logit difference" : "logit", ": max |sum - logit| = ", max_error_,

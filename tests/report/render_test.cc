@@ -229,7 +229,14 @@ TEST(RenderHtmlTest, SelfContainedPageWithExpectedElements) {
   EXPECT_TRUE(Contains(html, "<table class=\"heatmap\">"));
   EXPECT_TRUE(Contains(html, "style=\"background:#"));
   EXPECT_TRUE(Contains(html, "background:#eeeeee"));
-  EXPECT_TRUE(Contains(html, "blue = -0.5, white = 0, red = 0.5"));
+  // Symmetric around 0 and clipped at the 95th percentile of |value| (0.14 of 0, 0.14, 0.5).
+  EXPECT_TRUE(Contains(html, "blue = -0.14, white = 0, red = 0.14 (symmetric around 0); clipped"))
+      << html;
+  EXPECT_TRUE(Contains(html, "(up to 0.5) get the full colour"));
+  // Long tables fold, every table sorts (the script is inline).
+  EXPECT_TRUE(Contains(html, "<th title=\"sort by dla\">dla</th>"));
+  EXPECT_TRUE(Contains(html, "data-v=\"-0.26\""));
+  EXPECT_TRUE(Contains(html, "<script>var FOLD = 15;"));
   // Series as inline SVG line plots with the categories on the x axis.
   EXPECT_TRUE(Contains(html, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
   EXPECT_TRUE(Contains(html, "<polyline"));
