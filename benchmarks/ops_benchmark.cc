@@ -228,7 +228,7 @@ void BM_AttentionMix(benchmark::State& state) {
   AttentionScores(q.data(), k.data(), kT, kHeads, kHeads, kDHead, 8.0f, 0, pattern.data(), Pool());
   Softmax(pattern.data(), kHeads * kT, kT, Pool());
   for (auto _ : state) {
-    AttentionMix(pattern.data(), v.data(), kT, kHeads, kHeads, kDHead, z.data(), Pool());
+    AttentionMix(pattern.data(), v.data(), kT, kHeads, kHeads, kDHead, 0, z.data(), Pool());
     benchmark::DoNotOptimize(z.data());
   }
   SetFlops(state, kCausalFlops);

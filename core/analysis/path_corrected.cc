@@ -194,7 +194,7 @@ absl::StatusOr<PathCorrectedDla> PathCorrector::Compute(const Node& writer,
       }
       a = block.ptr();
     }
-    ops::AttentionMix(a, vals.ptr(), T, H, c.n_kv_heads, dh, z.ptr(), *pool_);
+    ops::AttentionMix(a, vals.ptr(), T, H, c.n_kv_heads, dh, c.window(l), z.ptr(), *pool_);
     // DLA(c_e(i)) = z_e(i) . W_O[e] (u_i - mean u_i) / s_i.
     const Tensor& readout = readout_[l];
     for (int64_t h = 0; h < H; ++h) {

@@ -356,7 +356,7 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_attn_scores", scores));
       ops::Softmax(scores.ptr(), H * T, T, pool_);  // scores now hold the pattern
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
-      ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, z.ptr(), pool_);
+      ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, c.window(l), z.ptr(), pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_z", z));
       // Recording a hook must not change the numbers, so attn_out is the fused projection
       // unless someone edits the per-head results; then it is their sum, so the edit reaches it.

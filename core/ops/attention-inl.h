@@ -94,7 +94,7 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
 
 static HWY_NOINLINE void AttentionMixImpl(const float* HWY_RESTRICT pattern,
                                           const float* HWY_RESTRICT v, size_t T, size_t n_heads,
-                                          size_t n_kv_heads, size_t d_head,
+                                          size_t n_kv_heads, size_t d_head, size_t window,
                                           float* HWY_RESTRICT z, ThreadPool& pool) {
   if (T == 0 || n_heads == 0 || d_head == 0) return;
   const size_t group = n_heads / n_kv_heads;
@@ -119,11 +119,15 @@ static HWY_NOINLINE void AttentionMixImpl(const float* HWY_RESTRICT pattern,
     // Rows [ir, ir + rows) all have i >= ir, so every j < ir is in the causal past of all of
     // them: one micro-kernel call over k in [0, ir). (Blocking k by kKC to keep V panel blocks
     // in L1 measured no different here: the panel streams from L2 fast enough.)
+    // A local window lets the tile start at k0 = ir + 1 - window: every row i >= ir sees no
+    // key before it (the rows' own earlier limits hold zeros in the pattern).
     for (size_t p = 0; p < panels; ++p) {
       for (size_t ir = i0; ir < i1; ir += kMR) {
-        MicroKernelRows(std::min(kMR, i1 - ir), pattern + (h * T + ir) * T, T,
-                        packed_g + p * T * nr, nr, ir, z + ir * ldz + h * d_head + p * nr, ldz,
-                        std::min(nr, d_head - p * nr), TileInit::kZero, nullptr);
+        const size_t k0 = window > 0 && ir + 1 > window ? ir + 1 - window : 0;
+        MicroKernelRows(std::min(kMR, i1 - ir), pattern + (h * T + ir) * T + k0, T,
+                        packed_g + p * T * nr + k0 * nr, nr, ir - k0,
+                        z + ir * ldz + h * d_head + p * nr, ldz, std::min(nr, d_head - p * nr),
+                        TileInit::kZero, nullptr);
       }
     }
     // The triangle inside each row tile: j in [tile start, i].

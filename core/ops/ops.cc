@@ -107,8 +107,9 @@ void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool) {
 }
 
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
-                  size_t n_kv_heads, size_t d_head, float* z, ThreadPool& pool) {
-  HWY_DYNAMIC_DISPATCH(AttentionMixImpl)(pattern, v, T, n_heads, n_kv_heads, d_head, z, pool);
+                  size_t n_kv_heads, size_t d_head, size_t window, float* z, ThreadPool& pool) {
+  HWY_DYNAMIC_DISPATCH(AttentionMixImpl)(pattern, v, T, n_heads, n_kv_heads, d_head, window, z,
+                                         pool);
 }
 
 void Add(const float* x, float* y, size_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n); }

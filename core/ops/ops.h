@@ -57,10 +57,12 @@ void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
 // Softmax over the last axis of rows [rows, n], in place; -inf entries become 0.
 void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool);
 // z[i, h, :] = sum_{j <= i} pattern[h, i, j] v_{g(h)}[j, :]. z is [T, n_heads * d_head].
-// Causal: entries with j > i are never read (they are 0 after Softmax of causal scores);
-// entries outside a local window are read (Softmax made them 0).
+// Causal: entries with j > i are never read (they are 0 after Softmax of causal scores).
+// window > 0 (the scores' window): whole row tiles skip keys before their first row's window,
+// so a local layer costs O(T window); entries outside a row's window must be 0 (as Softmax
+// leaves them) since some are still read.
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
-                  size_t n_kv_heads, size_t d_head, float* z, ThreadPool& pool);
+                  size_t n_kv_heads, size_t d_head, size_t window, float* z, ThreadPool& pool);
 
 // y[i] += x[i]
 void Add(const float* x, float* y, size_t n);

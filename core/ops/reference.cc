@@ -152,14 +152,14 @@ void Softmax(float* x, size_t rows, size_t n) {
 }
 
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
-                  size_t n_kv_heads, size_t d_head, float* z) {
+                  size_t n_kv_heads, size_t d_head, size_t window, float* z) {
   const size_t group = n_heads / n_kv_heads;
   for (size_t h = 0; h < n_heads; ++h) {
     const size_t g = h / group;
     for (size_t i = 0; i < T; ++i) {
       for (size_t c = 0; c < d_head; ++c) {
         double sum = 0.0;
-        for (size_t j = 0; j <= i; ++j) {
+        for (size_t j = window > 0 && i + 1 > window ? i + 1 - window : 0; j <= i; ++j) {
           sum += static_cast<double>(pattern[(h * T + i) * T + j]) *
                  v[(j * n_kv_heads + g) * d_head + c];
         }

@@ -33,7 +33,7 @@ void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
 void Softmax(float* x, size_t rows, size_t n);
 // Reads pattern[h, i, j] only for j <= i (causal), like ops::AttentionMix.
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
-                  size_t n_kv_heads, size_t d_head, float* z);
+                  size_t n_kv_heads, size_t d_head, size_t window, float* z);
 void Add(const float* x, float* y, size_t n);
 
 }  // namespace reference

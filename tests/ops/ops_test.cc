@@ -441,11 +441,11 @@ void CheckAttention(size_t T, size_t n_heads, size_t n_kv_heads, size_t d_head,
     }
   }
   std::vector<float> z(T * n_heads * d_head, -3.0f), want_z(z.size()), bound_z(z.size());
-  AttentionMix(poisoned.data(), v.data(), T, n_heads, n_kv_heads, d_head, z.data(), pool);
-  reference::AttentionMix(want_pattern.data(), v.data(), T, n_heads, n_kv_heads, d_head,
+  AttentionMix(poisoned.data(), v.data(), T, n_heads, n_kv_heads, d_head, window, z.data(), pool);
+  reference::AttentionMix(want_pattern.data(), v.data(), T, n_heads, n_kv_heads, d_head, window,
                           want_z.data());
   reference::AttentionMix(Abs(want_pattern).data(), Abs(v).data(), T, n_heads, n_kv_heads,
-                          d_head, bound_z.data());
+                          d_head, window, bound_z.data());
   std::vector<double> tol_z(z.size());
   for (size_t i = 0; i < z.size(); ++i) {
     const size_t row = i / (n_heads * d_head);
