@@ -54,27 +54,27 @@ ABSL_LIBS="-labsl_status -labsl_statusor -labsl_str_format_internal -labsl_strin
 IO=core/io
 TOK=core/tokenizer
 TENSOR="core/tensor.cc $IO/tensor_source.cc"
-ST="$IO/safetensors.cc $IO/json.cc $IO/mapped_file.cc $IO/atomic_file.cc $TENSOR"
+ST="$IO/safetensors.cc $IO/json.cc $IO/mapped_file.cc $IO/checked_file.cc $IO/atomic_file.cc $TENSOR"
 BPE="$TOK/byte_level_bpe.cc $TOK/pretokenizer.cc $TOK/unicode.cc $TOK/tokenizer.cc"
 MODEL="core/model/weights.cc core/model/config.cc"
 LOAD=core/model/load
 # target -> the repository sources it links (besides tests/fuzz/<target>.cc).
 declare -A SRCS=(
-  [json_fuzz]="$IO/json.cc $TOK/tokenizer.cc"
+  [json_fuzz]="$IO/json.cc $IO/checked_file.cc $TOK/tokenizer.cc"
   [safetensors_fuzz]="$ST"
-  [torch_zip_fuzz]="$IO/torch_zip.cc $IO/mapped_file.cc"
+  [torch_zip_fuzz]="$IO/torch_zip.cc $IO/mapped_file.cc $IO/checked_file.cc"
   [pickle_fuzz]="$IO/pickle.cc"
   [torch_checkpoint_fuzz]="$IO/torch_checkpoint.cc $IO/torch_zip.cc $IO/pickle.cc $ST"
-  [llama2c_model_fuzz]="$LOAD/llama2c.cc $IO/mapped_file.cc $MODEL core/tensor.cc"
-  [llama2c_tokenizer_fuzz]="$TOK/llama2c_tokenizer.cc $TOK/tokenizer.cc"
-  [gpt2_tokenizer_fuzz]="$TOK/gpt2_tokenizer.cc $IO/json.cc $BPE"
-  [tokenizer_json_fuzz]="$TOK/gpt2_tokenizer.cc $TOK/sentencepiece_bpe.cc $IO/json.cc $BPE"
+  [llama2c_model_fuzz]="$LOAD/llama2c.cc $LOAD/weight_plan.cc $IO/mapped_file.cc $IO/checked_file.cc $MODEL core/tensor.cc"
+  [llama2c_tokenizer_fuzz]="$TOK/llama2c_tokenizer.cc $TOK/tokenizer.cc $IO/checked_file.cc"
+  [gpt2_tokenizer_fuzz]="$TOK/gpt2_tokenizer.cc $IO/json.cc $IO/checked_file.cc $BPE"
+  [tokenizer_json_fuzz]="$TOK/gpt2_tokenizer.cc $TOK/sentencepiece_bpe.cc $IO/json.cc $IO/checked_file.cc $BPE"
   [model_config_fuzz]="$LOAD/load_model.cc $LOAD/families.cc $LOAD/hf_gpt2.cc \
     $LOAD/transformer_lens.cc $LOAD/hf_common.cc $LOAD/hf_llama.cc $LOAD/hf_gpt_neox.cc \
     $LOAD/hf_gpt_neo.cc $LOAD/weight_plan.cc $LOAD/llama2c.cc $IO/json_fields.cc \
     $IO/container_formats.cc $TOK/load_tokenizer.cc $TOK/gpt2_tokenizer.cc \
     $TOK/llama2c_tokenizer.cc $TOK/sentencepiece_bpe.cc $BPE $ST $MODEL"
-  [npy_fuzz]="$IO/npy.cc $IO/atomic_file.cc $IO/mapped_file.cc core/tensor.cc"
+  [npy_fuzz]="$IO/npy.cc $IO/atomic_file.cc $IO/mapped_file.cc $IO/checked_file.cc core/tensor.cc"
   [bpe_fuzz]="$BPE"
 )
 ALL=(json_fuzz safetensors_fuzz torch_zip_fuzz pickle_fuzz torch_checkpoint_fuzz

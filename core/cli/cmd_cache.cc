@@ -9,6 +9,7 @@
 #include "core/cli/output.h"
 #include "core/cli/session.h"
 #include "core/io/activation_writer.h"
+#include "core/util/interrupt.h"
 
 namespace memlens {
 
@@ -22,6 +23,11 @@ int RunCache() {
     return Fail("cache", absl::InvalidArgumentError(absl::StrCat(
                              "--out_format must be npy or safetensors, not '", out_format, "'")));
   }
+  const std::string path =
+      out_format == "safetensors" ? out + "/activations.safetensors" : out;
+  // Checked before any work: a run is not lost to an output that cannot be written.
+  if (auto st = CheckActivationOutput(path); !st.ok()) return Fail("cache", st);
+  InstallInterruptHandler();
   auto s = OpenSession(/*analysis=*/true);
   if (!s.ok()) return Fail("cache", s.status());
   auto tokens = PromptTokens(*s);
@@ -43,8 +49,11 @@ int RunCache() {
                                  {"tokens", absl::StrJoin(*tokens, " ")},
                                  {"processing", s->model().processing},
                                  {"hooks", absl::GetFlag(FLAGS_hooks)}};
-  const std::string path =
-      out_format == "safetensors" ? out + "/activations.safetensors" : out;
+  if (InterruptRequested()) {
+    Fail("cache", absl::CancelledError("interrupted; nothing was written"));
+    return InterruptExitCode();
+  }
+  // A signal from here on lets the write finish: it is atomic, so the output is whole.
   if (auto st = WriteActivations(run->store, path, metadata); !st.ok()) return Fail("cache", st);
   std::printf("wrote %zu tensors (%.1f MB) to %s%s\n", run->store.tensors().size(),
               run->store.Bytes() / 1048576.0, path.c_str(),

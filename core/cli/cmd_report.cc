@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <memory>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
@@ -19,6 +19,8 @@
 #include "core/cli/flags.h"
 #include "core/cli/output.h"
 #include "core/cli/session.h"
+#include "core/io/atomic_file.h"
+#include "core/io/dataset_reader.h"
 #include "core/io/json.h"
 #include "core/plugin/plugin_flags.h"
 #include "core/plugin/runner.h"
@@ -88,43 +90,113 @@ absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
   return (*ids)[0];
 }
 
-// The texts of --dataset (or --prompt), in order.
-absl::StatusOr<std::vector<std::string>> ReadTexts(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open dataset ", path));
-  std::vector<std::string> texts;
-  const bool jsonl = absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".json");
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    if (!jsonl) {
-      // Prompts are one per line; "\n" and "\t" escapes let a line hold code.
-      std::string text;
-      for (size_t i = 0; i < line.size(); ++i) {
-        if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == 'n' || line[i + 1] == 't')) {
-          text += line[++i] == 'n' ? '\n' : '\t';
-        } else {
-          text += line[i];
-        }
-      }
-      texts.push_back(text);
-      continue;
+// The prompts of --dataset, streamed (core/io/dataset_reader.h): tokenized on demand, with the
+// same rules as --prompt (longer than the context: an error unless --truncate, which keeps the
+// last n_ctx tokens; --seq_len cuts to the first tokens), prompts of fewer than 2 tokens skipped
+// (nothing to predict), at most --max_prompts. Open() tokenizes every prompt once to count them
+// and check the rules; memory is one prompt plus a text index per kCheckpointEvery prompts.
+class DatasetPrompts : public PromptSource {
+ public:
+  static constexpr int64_t kCheckpointEvery = DatasetReader::kCheckpointEvery;
+
+  static absl::StatusOr<std::unique_ptr<DatasetPrompts>> Open(const Session& s,
+                                                               const std::string& path,
+                                                               int64_t max_prompts, int seq_len) {
+    auto reader = DatasetReader::Open(path);
+    if (!reader.ok()) return reader.status();
+    std::unique_ptr<DatasetPrompts> d(new DatasetPrompts(s, *std::move(reader), seq_len));
+    d->next_text_ = 0;
+    while (max_prompts <= 0 || d->size_ < max_prompts) {
+      const int64_t text = d->next_text_;
+      auto ids = d->NextKept();
+      if (!ids.ok()) return ids.status();
+      if (ids->empty()) break;  // the end of the file
+      if (d->size_ % kCheckpointEvery == 0) d->checkpoints_.push_back(text);
+      ++d->size_;
     }
-    auto value = json::Parse(line);
-    if (!value.ok()) {
+    if (d->size_ == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", number, ": ", value.status().message()));
+          absl::StrCat("dataset ", path, ": no prompt has 2 or more tokens"));
     }
-    const json::Value* text = value->is_object() ? value->Find("text") : nullptr;
-    if (text == nullptr || !text->is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", number, ": expected an object with a string \"text\" field"));
-    }
-    texts.push_back(text->string_value());
+    d->next_kept_ = -1;  // force a seek on the first Get
+    return d;
   }
-  if (texts.empty()) return absl::InvalidArgumentError(absl::StrCat("dataset ", path, " has no prompts"));
-  return texts;
-}
+
+  int64_t size() const override { return size_; }
+  // --target / --contrast at the last position of every prompt (-1: none).
+  void SetTarget(int target, int contrast) {
+    target_ = target;
+    contrast_ = contrast;
+  }
+
+  absl::StatusOr<Prompt> Get(int64_t i) override {
+    if (i != next_kept_) {
+      next_text_ = checkpoints_[static_cast<size_t>(i / kCheckpointEvery)];
+      next_kept_ = i / kCheckpointEvery * kCheckpointEvery;
+    }
+    std::vector<int> ids;
+    while (next_kept_ <= i) {
+      auto next = NextKept();
+      if (!next.ok()) return next.status();
+      if (next->empty()) return absl::DataLossError(absl::StrCat(reader_->path(), ": changed while read"));
+      ids = *std::move(next);
+      ++next_kept_;
+    }
+    Prompt p;
+    p.tokens = std::move(ids);
+    for (int id : p.tokens) p.pieces.push_back(PieceOf(s_, id));
+    if (target_ >= 0) {
+      p.targets.assign(p.tokens.size(), -1);
+      p.contrasts.assign(p.tokens.size(), -1);
+      p.targets.back() = target_;
+      p.contrasts.back() = contrast_;
+    }
+    return p;
+  }
+
+ private:
+  DatasetPrompts(const Session& s, std::unique_ptr<DatasetReader> reader, int seq_len)
+      : s_(s), reader_(std::move(reader)), seq_len_(seq_len) {}
+
+  // The ids of the next prompt from next_text_ on that has 2 or more tokens; empty at the end.
+  absl::StatusOr<std::vector<int>> NextKept() {
+    const int64_t n_ctx = s_.model().config.n_ctx;
+    for (; next_text_ < reader_->size(); ++next_text_) {
+      int64_t line = 0;
+      auto text = reader_->Text(next_text_, &line);
+      if (!text.ok()) return text.status();
+      auto ids = TokenizeText(s_, *text);
+      auto where = [&] { return absl::StrCat(reader_->path(), ":", line, " (prompt ", next_text_ + 1, ")"); };
+      if (!ids.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(where(), ": ", ids.status().message()));
+      }
+      if (seq_len_ > 0 && static_cast<int64_t>(ids->size()) > seq_len_) {
+        ids->resize(seq_len_);  // --seq_len: the first tokens
+      } else if (static_cast<int64_t>(ids->size()) > n_ctx) {
+        if (!absl::GetFlag(FLAGS_truncate)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where(), ": ", ids->size(), " tokens but the model's context is ", n_ctx,
+              " (n_ctx); shorten it, pass --truncate to keep its last ", n_ctx,
+              " tokens, or --seq_len=N to keep the first N of every prompt"));
+        }
+        ids->erase(ids->begin(), ids->end() - n_ctx);
+      }
+      if (ids->size() < 2) continue;  // nothing to predict
+      ++next_text_;
+      return ids;
+    }
+    return std::vector<int>();
+  }
+
+  const Session& s_;
+  std::unique_ptr<DatasetReader> reader_;
+  int seq_len_ = 0;
+  int64_t size_ = 0;
+  std::vector<int64_t> checkpoints_;  // text index of kept prompt k * kCheckpointEvery
+  int64_t next_text_ = 0;             // the next text to read
+  int64_t next_kept_ = 0;             // the kept index of the prompt at next_text_
+  int target_ = -1, contrast_ = -1;
+};
 
 // The reference study's adversarial prompts (method.md): text, correct and incorrect next token.
 struct PaperPrompt {
@@ -210,12 +282,27 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       if (auto st = PresetFlag(name.c_str(), value.c_str()); !st.ok()) return Fail("report", st);
     }
   }
+  const int max_prompts = absl::GetFlag(FLAGS_max_prompts);
+  const int seq_len_flag = absl::GetFlag(FLAGS_seq_len);
+  if (max_prompts < 0 || seq_len_flag < 0) {
+    return Fail("report", absl::InvalidArgumentError(absl::StrCat(
+                              max_prompts < 0 ? "--max_prompts=" : "--seq_len=",
+                              max_prompts < 0 ? max_prompts : seq_len_flag,
+                              ": must be >= 0 (0: no limit)")));
+  }
+  InstallInterruptHandler();  // from the start: a signal while loading also writes nothing
+  // The output is checked before any work: a run is not lost to a missing directory.
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (!out.empty() && out != "-") {
+    if (auto st = CheckOutputFile(out, "--out"); !st.ok()) return Fail("report", st);
+  }
   auto s = OpenSession(/*analysis=*/true);
   if (!s.ok()) return Fail("report", s.status());
   const ModelConfig& c = s->model().config;
 
   RunnerOptions options;
-  std::vector<Prompt> prompts;
+  std::vector<Prompt> prompts;                  // --prompt / --tokens / the paper's prompts
+  std::unique_ptr<DatasetPrompts> dataset_prompts;  // --dataset, streamed
   std::string dataset = absl::GetFlag(FLAGS_dataset);
   const bool single = !absl::GetFlag(FLAGS_prompt).empty() || !absl::GetFlag(FLAGS_tokens).empty();
   if (single && !dataset.empty()) {
@@ -270,29 +357,19 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     if (dataset.empty()) {
       return Fail("report", absl::InvalidArgumentError("give --prompt=TEXT or --dataset=FILE"));
     }
-    auto texts = ReadTexts(dataset);
-    if (!texts.ok()) return Fail("report", texts.status());
-    const int max_prompts = absl::GetFlag(FLAGS_max_prompts);
-    const int seq_len = absl::GetFlag(FLAGS_seq_len) > 0
-                            ? std::min(absl::GetFlag(FLAGS_seq_len), c.n_ctx)
-                            : c.n_ctx;
-    for (size_t i = 0; i < texts->size(); ++i) {
-      if (max_prompts > 0 && static_cast<int>(prompts.size()) >= max_prompts) break;
-      auto ids = TokenizeText(*s, (*texts)[i]);
-      if (!ids.ok()) {
-        return Fail("report", absl::InvalidArgumentError(absl::StrCat(
-                                  dataset, ": prompt ", i + 1, ": ", ids.status().message())));
-      }
-      if (static_cast<int>(ids->size()) > seq_len) ids->resize(seq_len);
-      if (ids->size() < 2) continue;  // nothing to predict
-      prompts.push_back({*ids});
-    }
+    auto opened = DatasetPrompts::Open(*s, dataset, max_prompts,
+                                       seq_len_flag > 0 ? std::min(seq_len_flag, c.n_ctx) : 0);
+    if (!opened.ok()) return Fail("report", opened.status());
+    dataset_prompts = *std::move(opened);
     options.dataset.name = dataset_label;
     options.dataset.path = dataset_label;
   }
   for (Prompt& p : prompts) {
     for (int id : p.tokens) p.pieces.push_back(PieceOf(*s, id));
   }
+  VectorPromptSource listed(prompts);
+  PromptSource& source = dataset_prompts != nullptr ? static_cast<PromptSource&>(*dataset_prompts)
+                                                    : listed;
 
   const std::string target = absl::GetFlag(FLAGS_target), contrast = absl::GetFlag(FLAGS_contrast);
   if (!contrast.empty() && target.empty()) {
@@ -313,6 +390,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       p.targets.back() = *t;
       p.contrasts.back() = k;
     }
+    if (dataset_prompts != nullptr) dataset_prompts->SetTarget(*t, k);
     options.settings.target = absl::StrCat("token:", *t, " ", QuotedPiece(PieceOf(*s, *t)),
                                            " at the last position");
     if (k >= 0) options.settings.contrast = absl::StrCat("token:", k, " ", QuotedPiece(PieceOf(*s, k)));
@@ -321,27 +399,28 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   options.settings.preset = preset;
   options.metadata.title = absl::GetFlag(FLAGS_title);
   options.metadata.model_path = s->model_label;
-  const bool show_progress = prompts.size() > 1 && isatty(STDERR_FILENO);
+  const bool show_progress = source.size() > 1 && isatty(STDERR_FILENO);
   options.progress = [&](int64_t done, int64_t total) {
     if (show_progress) std::fprintf(stderr, "\rmemlens report: %lld/%lld prompts", (long long)done, (long long)total);
     if (show_progress && done == total) std::fprintf(stderr, "\n");
   };
   options.max_cache_bytes = MaxMemoryBytes();
-  InstallInterruptHandler();
   options.cancelled = InterruptRequested;
   // Without --plugins: in the order the plugins declare (the story in reading order).
   const std::vector<LoadedPlugin> ordered =
       absl::GetFlag(FLAGS_plugins).empty() ? SortByReportOrder(*plugins) : *plugins;
   RunTimings timings;
   if (absl::GetFlag(FLAGS_timings)) options.timings = &timings;
-  auto report = RunPlugins(*s->transformer, ordered, prompts, options);
+  auto report = RunPlugins(*s->transformer, ordered, source, options);
   if (report.ok() && options.timings != nullptr) PrintTimings(timings);
+  if (report.ok() && InterruptRequested()) {  // a signal after the last prompt: still nothing
+    report = absl::CancelledError("interrupted after the last prompt; nothing was written");
+  }
   if (!report.ok()) {
     Fail("report", report.status());
-    return report.status().code() == absl::StatusCode::kCancelled ? 130 : 1;
+    return report.status().code() == absl::StatusCode::kCancelled ? InterruptExitCode() : 1;
   }
-  const std::string out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) {
+  if (out.empty() || out == "-") {
     const std::string text = RenderReport(*report, *format);
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else {

@@ -1,6 +1,9 @@
 #include "core/cli/flags.h"
 
+#include <cmath>
+
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 
 ABSL_FLAG(std::string, model, "",
           "Model to load: a llama2.c .bin file, or a directory with config.json and "
@@ -46,3 +49,34 @@ ABSL_FLAG(bool, center_writing_weights, true,
           "With weight processing: center what writes to the residual stream (LayerNorm only).");
 ABSL_FLAG(bool, center_unembed, true, "With weight processing: center W_U over the vocabulary.");
 ABSL_FLAG(bool, fold_value_biases, true, "With weight processing: fold b_V into b_O.");
+
+namespace memlens {
+
+absl::Status ValidateNumericFlags() {
+  auto range = [](const char* name, int64_t value, int64_t lo, int64_t hi) -> absl::Status {
+    if (value >= lo && value <= hi) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", value, " is outside [", lo, ", ", hi, "]"));
+  };
+  auto non_negative = [](const char* name, double value, const char* meaning) -> absl::Status {
+    if (std::isfinite(value) && value >= 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", value,
+                                                   ": must be a finite number >= 0 (", meaning,
+                                                   ")"));
+  };
+  constexpr int64_t kMaxInt = 2147483647;
+  for (absl::Status s : {
+           range("threads", absl::GetFlag(FLAGS_threads), 0, kMaxThreads),
+           range("top_k", absl::GetFlag(FLAGS_top_k), 0, kMaxInt),
+           range("generate", absl::GetFlag(FLAGS_generate), 0, kMaxInt),
+           range("top", absl::GetFlag(FLAGS_top), 0, kMaxInt),
+           non_negative("temperature", absl::GetFlag(FLAGS_temperature), "0: greedy"),
+           non_negative("max_memory", absl::GetFlag(FLAGS_max_memory),
+                        "MB; 0: half of the physical memory"),
+       }) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace memlens

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/flags/declare.h"
+#include "absl/status/status.h"
 
 ABSL_DECLARE_FLAG(std::string, model);
 ABSL_DECLARE_FLAG(std::string, tokenizer);
@@ -28,5 +29,17 @@ ABSL_DECLARE_FLAG(bool, fold_ln);
 ABSL_DECLARE_FLAG(bool, center_writing_weights);
 ABSL_DECLARE_FLAG(bool, center_unembed);
 ABSL_DECLARE_FLAG(bool, fold_value_biases);
+
+namespace memlens {
+
+// The most worker threads --threads accepts.
+inline constexpr int kMaxThreads = 1024;
+
+// Checks every numeric flag above against its range (--threads in [0, kMaxThreads], counts
+// >= 0, --temperature and --max_memory finite and >= 0): an error naming the flag and its value,
+// never a silent default.
+absl::Status ValidateNumericFlags();
+
+}  // namespace memlens
 
 #endif  // MEMLENS_CORE_CLI_FLAGS_H_

@@ -1,6 +1,11 @@
 #include "core/io/activation_writer.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -9,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/io/atomic_file.h"
+#include "core/io/checked_file.h"
 #include "core/io/json.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
@@ -40,6 +46,52 @@ absl::Status MakeDirs(const std::string& dir) {
   return absl::OkStatus();
 }
 
+std::string ParentOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Removes a directory tree (not following symlinks).
+void RemoveTree(const std::string& path) {
+  auto remove = [](const char* p, const struct stat*, int, struct FTW*) {
+    ::remove(p);
+    return 0;
+  };
+  ::nftw(path.c_str(), remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// An existing output directory may be replaced only when it is empty or a memlens activation
+// directory (its index.json says so): never a directory of the user's other files.
+absl::Status CheckReplaceableDir(const std::string& dir) {
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0) return absl::OkStatus();  // new
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": is ", DescribeFileType(st.st_mode),
+        ", not a directory (a .npy output is a directory; name the output *.safetensors for a "
+        "single file)"));
+  }
+  bool empty = true;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) empty = false;
+    }
+    ::closedir(d);
+  }
+  if (empty) return absl::OkStatus();
+  json::ParseOptions options;
+  options.source_name = dir + "/index.json";
+  absl::StatusOr<json::Value> index = json::ParseFile(options.source_name, options);
+  const json::Value* format = index.ok() ? index->Find("format") : nullptr;
+  if (format == nullptr || !format->is_string() || format->string_value() != kIndexFormat) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, ": exists and is neither empty nor a memlens activation directory (no index.json "
+             "of format \"", kIndexFormat, "\"); not replaced"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckFileName(const std::string& hook) {
   if (hook.empty() || hook[0] == '.' || hook.find('/') != std::string::npos ||
       hook.find('\0') != std::string::npos) {
@@ -49,23 +101,23 @@ absl::Status CheckFileName(const std::string& hook) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status WriteActivationsNpyDir(const ActivationStore& store, const std::string& dir_in,
-                                    const ActivationMetadata& metadata) {
-  std::string dir = dir_in;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (dir.empty()) return absl::InvalidArgumentError("activation output path is empty");
-  for (const auto& [hook, t] : store.tensors()) {
-    if (auto s = CheckFileName(hook); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(dir, ": ", s.message()));
-    }
+// Moves the finished directory `temp` to `dir`: a rename when `dir` does not exist, else an
+// atomic exchange (renameat2 RENAME_EXCHANGE), after which `temp` holds the old directory.
+absl::Status ReplaceDir(const std::string& temp, const std::string& dir) {
+  if (::rename(temp.c_str(), dir.c_str()) == 0) return absl::OkStatus();
+  if (errno != ENOTEMPTY && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", dir, ": ",
+                                            std::strerror(errno)));
   }
-  if (auto s = MakeDirs(dir); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("cannot create output directory ", dir, ": ",
-                                               s.message()));
+  if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+    return absl::InternalError(absl::StrCat("cannot replace ", dir, " with ", temp, ": ",
+                                            std::strerror(errno)));
   }
+  return absl::OkStatus();
+}
 
+absl::Status WriteNpyFiles(const ActivationStore& store, const std::string& dir,
+                           const ActivationMetadata& metadata) {
   json::JsonWriter index(2);
   index.BeginObject();
   index.Key("format").String(kIndexFormat);
@@ -89,6 +141,61 @@ absl::Status WriteActivationsNpyDir(const ActivationStore& store, const std::str
   std::string text = index.Release();
   text += '\n';
   return WriteFileAtomically(dir + "/index.json", text);
+}
+
+}  // namespace
+
+absl::Status WriteActivationsNpyDir(const ActivationStore& store, const std::string& dir_in,
+                                    const ActivationMetadata& metadata) {
+  std::string dir = dir_in;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) return absl::InvalidArgumentError("activation output path is empty");
+  for (const auto& [hook, t] : store.tensors()) {
+    if (auto s = CheckFileName(hook); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(dir, ": ", s.message()));
+    }
+  }
+  if (auto s = CheckActivationOutput(dir); !s.ok()) return s;
+  const std::string parent = ParentOf(dir);
+  if (auto s = MakeDirs(parent); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("cannot create output directory ", parent, ": ",
+                                               s.message()));
+  }
+  RemoveStaleTemporaries(parent);
+  // Everything goes into a new directory that replaces `dir` in one rename at the end.
+  const std::string temp = absl::StrCat(dir, ".memlens-tmp.", ::getpid());
+  RemoveTree(temp);
+  if (::mkdir(temp.c_str(), 0777) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot create directory ", temp, ": ", std::strerror(errno)));
+  }
+  absl::Status written = WriteNpyFiles(store, temp, metadata);
+  if (written.ok()) written = ReplaceDir(temp, dir);
+  RemoveTree(temp);  // on success it holds the old directory (or nothing)
+  return written;
+}
+
+absl::Status CheckActivationOutput(const std::string& path_in) {
+  std::string path = path_in;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  if (path.empty()) return absl::InvalidArgumentError("activation output path is empty");
+  if (absl::EndsWith(path, ".safetensors")) return CheckOutputFile(path, "--out");
+  if (auto s = CheckReplaceableDir(path); !s.ok()) return s;
+  // The nearest existing ancestor must be a writable directory (missing ones are created).
+  std::string dir = ParentOf(path);
+  struct stat st;
+  while (::stat(dir.c_str(), &st) != 0 && errno == ENOENT && dir != "/" && dir != ".") {
+    dir = ParentOf(dir);
+  }
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot create it, ", dir, " is not a directory"));
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot write in ", dir, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteActivationsSafetensors(const ActivationStore& store, const std::string& path,

@@ -7,9 +7,11 @@
 //       {"format": "memlens-activations", "version": 1, "metadata": {...},
 //        "tensors": [{"name": "blocks.0.attn.hook_q", "file": "blocks.0.attn.hook_q.npy",
 //                     "shape": [7, 4, 8], "dtype": "float32"}, ...]}
-//     Every file is written atomically and index.json last, so a reader that finds index.json
-//     finds every file it lists complete. index.json is authoritative: files of earlier runs
-//     that it does not list are left alone.
+//     The files are written into a new directory "<dir>.memlens-tmp.<pid>" beside `dir`, which
+//     then replaces `dir` in one atomic rename (an exchange when `dir` exists; the old one is
+//     then removed): a reader sees the old directory or the new one, never a mix, whatever
+//     signal arrives. An existing `dir` is replaced only when it is empty or a memlens activation
+//     directory. Temporaries left by a killed process are removed by the next write there.
 //   - one safetensors file (F32, metadata in "__metadata__").
 #ifndef MEMLENS_CORE_IO_ACTIVATION_WRITER_H_
 #define MEMLENS_CORE_IO_ACTIVATION_WRITER_H_
@@ -31,6 +33,11 @@ using ActivationMetadata = std::map<std::string, std::string>;
 // with '.', containing '/' or a NUL byte) is an error naming the hook.
 absl::Status WriteActivationsNpyDir(const ActivationStore& store, const std::string& dir,
                                     const ActivationMetadata& metadata = {});
+
+// Checks, before any work, that WriteActivations(.., path) can write there: a .safetensors path
+// as CheckOutputFile (core/io/atomic_file.h); a directory that is absent (its nearest existing
+// ancestor a writable directory), empty, or a memlens activation directory. Errors name the path.
+absl::Status CheckActivationOutput(const std::string& path);
 
 // Writes one safetensors file atomically.
 absl::Status WriteActivationsSafetensors(const ActivationStore& store, const std::string& path,

@@ -583,20 +583,12 @@ absl::StatusOr<Value> Parse(absl::string_view text, const ParseOptions& options)
   return parser.Run();
 }
 
-absl::StatusOr<Value> ParseFile(const std::string& path, ParseOptions options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
-  std::string data;
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) return absl::InternalError(absl::StrCat(path, ": cannot determine size"));
-  in.seekg(0, std::ios::beg);
-  data.resize(static_cast<size_t>(size));
-  if (size > 0 && !in.read(&data[0], size)) {
-    return absl::InternalError(absl::StrCat(path, ": read failed"));
-  }
+absl::StatusOr<Value> ParseFile(const std::string& path, ParseOptions options,
+                                const FileKind& kind) {
+  absl::StatusOr<std::string> data = ReadFileChecked(path, kind);
+  if (!data.ok()) return data.status();
   if (options.source_name.empty()) options.source_name = path;
-  return Parse(data, options);
+  return Parse(*data, options);
 }
 
 // ---------------------------------------------------------------- Writing

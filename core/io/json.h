@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/io/checked_file.h"
 
 namespace memlens {
 namespace json {
@@ -105,8 +106,10 @@ struct ParseOptions {
 // order mark is ignored (RFC 8259 section 8.1 allows this).
 absl::StatusOr<Value> Parse(absl::string_view text, const ParseOptions& options = {});
 
-// Reads and parses a file; errors name the path.
-absl::StatusOr<Value> ParseFile(const std::string& path, ParseOptions options = {});
+// Reads and parses a file, checked as a regular file of `kind` within its size limit
+// (core/io/checked_file.h); errors name the path.
+absl::StatusOr<Value> ParseFile(const std::string& path, ParseOptions options = {},
+                                const FileKind& kind = kConfigFile);
 
 // ---- Writing ----
 

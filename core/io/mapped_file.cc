@@ -29,35 +29,19 @@ absl::Status ErrnoError(int err, absl::string_view action, const std::string& pa
 
 }  // namespace
 
-absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "open", path);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ErrnoError(err, "stat", path);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    // open(2) succeeds on a directory; mmap would then fail with a less helpful ENODEV.
-    return ErrnoError(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "map", path);
-  }
+absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path, const FileKind& kind) {
+  absl::StatusOr<CheckedFile> checked = OpenRegularFile(path, kind);
+  if (!checked.ok()) return checked.status();
   MappedFile file;
   file.path_ = path;
-  file.size_ = static_cast<size_t>(st.st_size);
+  file.size_ = static_cast<size_t>(checked->size);
   if (file.size_ > 0) {
-    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      return ErrnoError(err, "mmap", path);
-    }
+    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, checked->fd.get(), 0);
+    if (p == MAP_FAILED) return ErrnoError(errno, "mmap", path);
     file.mapping_ = p;
     file.data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);  // the mapping keeps the file referenced
-  return file;
+  return file;  // the mapping keeps the file referenced after the descriptor closes
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }

@@ -14,14 +14,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "core/io/checked_file.h"
 
 namespace memlens {
 
 class MappedFile {
  public:
-  // Maps `path` read-only. Errors name the path and the errno text (missing file, permission,
-  // a directory). An empty file maps to an empty span (mmap of length 0 is not allowed).
-  static absl::StatusOr<MappedFile> Open(const std::string& path);
+  // Maps `path` read-only after OpenRegularFile's checks (core/io/checked_file.h: a regular
+  // file of `kind`, never a device, FIFO, socket or directory; errors name the path and what it
+  // is). An empty file maps to an empty span (mmap of length 0 is not allowed).
+  static absl::StatusOr<MappedFile> Open(const std::string& path,
+                                         const FileKind& kind = kWeightsFile);
 
   MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept;

@@ -10,6 +10,7 @@
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
+#include "core/plugin/plugin_call.h"
 
 namespace memlens {
 namespace {
@@ -27,6 +28,7 @@ std::string Demangle(const char* mangled) {
 template <typename Fn>
 void PluginInstance::Guard(absl::string_view stage, Fn&& fn) {
   if (!status_.ok()) return;
+  PluginCall call(plugin_.name, plugin_.path, stage);  // names the plugin if it crashes or exits
   try {
     absl::Status s = std::forward<Fn>(fn)();
     if (!s.ok()) Fail(stage, s);

@@ -4,7 +4,9 @@
 // Any of these puts the instance in a failed state whose message names the plugin, its file,
 // the stage (and prompt) and the reason; later calls are skipped, and Finish() yields a
 // failed Section, so the report says what went wrong and the other plugins are unaffected.
-// (A crash or an abort in plugin code cannot be contained in-process; nothing here tries.)
+// A crash or an abort in plugin code cannot be contained in-process, but it is named on stderr
+// (plugin, file, stage, prompt) before the process dies, and a plugin calling exit() fails the
+// run (plugin_call.h).
 #ifndef MEMLENS_CORE_PLUGIN_INSTANCE_H_
 #define MEMLENS_CORE_PLUGIN_INSTANCE_H_
 

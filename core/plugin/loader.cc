@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/io/mapped_file.h"
+#include "core/plugin/elf_symbols.h"
 
 namespace memlens {
 namespace {
@@ -30,6 +32,34 @@ namespace fs = std::filesystem;
 // A plugin directory is shallow (bazel-bin/plugins/<name>/lib<name>.so); the bound keeps a
 // mistaken --plugin_dir=/ from walking the whole disk.
 constexpr int kMaxSearchDepth = 4;
+
+// Reads the file's ELF dynamic symbols (elf_symbols.h) before dlopen runs any of its code:
+// refuses a file that is not a shared library, lacks the entry point, or would register a flag
+// that already exists (Abseil aborts the process on a duplicate flag).
+absl::Status CheckBeforeLoading(const std::string& path) {
+  absl::StatusOr<MappedFile> file = MappedFile::Open(path, kPluginFile);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<ElfDynamicSymbols> symbols = ReadElfDynamicSymbols(file->bytes(), path);
+  if (!symbols.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat(symbols.status().message(), "; not a memlens plugin (not loaded)"));
+  }
+  if (std::find(symbols->defined.begin(), symbols->defined.end(), MEMLENS_PLUGIN_ENTRY_SYMBOL) ==
+      symbols->defined.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        path, ": not a memlens plugin: it has no entry point '", MEMLENS_PLUGIN_ENTRY_SYMBOL,
+        "' in its dynamic symbol table (not loaded; define it with MEMLENS_REGISTER_PLUGIN from "
+        "core/plugin/plugin_api.h)"));
+  }
+  for (const std::string& flag : symbols->flags) {
+    if (const absl::CommandLineFlag* existing = absl::FindCommandLineFlag(flag)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          path, ": its flag --", flag, " collides with the flag of the same name defined in ",
+          existing->Filename(), " (not loaded; plugin flags should start with the plugin's name)"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Appends the demangled name of an undefined symbol in a dlerror() message: plugin authors
 // read "undefined symbol: memlens::ActivationStore::Get(...) const" more easily than
@@ -107,6 +137,9 @@ absl::StatusOr<LoadedPlugin> LoadPluginFile(const std::string& path) {
   const std::string real = RealPath(path);
   absl::MutexLock lock(&flags_mu);  // also serializes the before/after flag snapshots
   const bool first_open = FlagsByFile().count(real) == 0;
+  if (first_open) {
+    if (absl::Status s = CheckBeforeLoading(path); !s.ok()) return s;
+  }
   const std::set<std::string> flags_before = first_open ? FlagNames() : std::set<std::string>();
   dlerror();
   void* handle = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -178,21 +211,32 @@ absl::StatusOr<LoadedPlugin> LoadPluginFile(const std::string& path) {
   return p;
 }
 
-std::string DefaultPluginDir() {
+std::vector<std::string> DefaultPluginDirs() {
   std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  fs::path dir = exe.parent_path();
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
   // An installed PREFIX/bin/memlens keeps its plugins in PREFIX/lib/memlens/plugins.
-  const fs::path installed = dir.parent_path() / "lib/memlens/plugins";
-  if (fs::is_directory(installed, ec)) return installed.string();
-  for (int up = 0; up <= 4 && !dir.empty(); ++up) {
-    const fs::path candidate = dir / "plugins";
-    if (fs::is_directory(candidate, ec)) return candidate.string();
-    if (dir == dir.parent_path()) break;
-    dir = dir.parent_path();
+  std::vector<std::string> candidates = {
+      (exe.parent_path() / ".." / "lib" / "memlens" / "plugins").lexically_normal().string()};
+  // A binary built by Bazel lives under <output>/bazel-out/<config>/bin/; memlens_plugin()
+  // targets under //plugins land in that bin/plugins. Only that exact place, no walking up.
+  const std::string path = exe.string();
+  if (const size_t out = path.find("/bazel-out/"); out != std::string::npos) {
+    const size_t bin = path.find("/bin/", out + 11);
+    if (bin != std::string::npos && path.find('/', out + 11) == bin) {
+      candidates.push_back(path.substr(0, bin) + "/bin/plugins");
+    }
   }
-  return "";
+  std::vector<std::string> out;
+  for (const std::string& c : candidates) {
+    if (fs::is_directory(c, ec)) out.push_back(c);
+  }
+  return out;
+}
+
+std::string DefaultPluginDir() {
+  const std::vector<std::string> dirs = DefaultPluginDirs();
+  return dirs.empty() ? "" : dirs.front();
 }
 
 std::vector<std::string> PluginSearchPath(const std::vector<std::string>& dirs) {
@@ -205,8 +249,7 @@ std::vector<std::string> PluginSearchPath(const std::vector<std::string>& dirs) 
       out.emplace_back(d);
     }
   }
-  const std::string def = DefaultPluginDir();
-  if (!def.empty()) out.push_back(def);
+  for (std::string& d : DefaultPluginDirs()) out.push_back(std::move(d));
   return out;
 }
 
@@ -241,7 +284,8 @@ std::vector<std::string> FindPluginFiles(const std::vector<std::string>& dirs) {
 }
 
 absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
-    const std::vector<std::string>& selection, const std::vector<std::string>& search_path) {
+    const std::vector<std::string>& selection, const std::vector<std::string>& search_path,
+    std::vector<absl::Status>* skipped) {
   const std::vector<std::string> files = FindPluginFiles(search_path);
   const std::string where =
       search_path.empty() ? "no plugin directories"
@@ -262,12 +306,22 @@ absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
     for (const std::string& file : files) {
       const absl::StatusOr<LoadedPlugin>& p = load(file);
       if (!p.ok()) {
-        errors.emplace_back(p.status().message());
+        if (skipped != nullptr) {
+          // Not a memlens plugin at all (not ELF, no entry point: e.g. a system library under
+          // --plugin_dir=/): ignored. A plugin that fails to load: reported.
+          if (p.status().code() != absl::StatusCode::kNotFound) skipped->push_back(p.status());
+        } else {
+          errors.emplace_back(p.status().message());
+        }
         continue;
       }
       auto [it, inserted] = by_name.emplace(p->name, file);
       if (!inserted) {
-        errors.emplace_back(DuplicateError(p->name, it->second, file).message());
+        if (skipped != nullptr) {
+          skipped->push_back(DuplicateError(p->name, it->second, file));
+        } else {
+          errors.emplace_back(DuplicateError(p->name, it->second, file).message());
+        }
         continue;
       }
       out.push_back(*p);
@@ -337,8 +391,9 @@ absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
 }
 
 absl::StatusOr<std::vector<LoadedPlugin>> LoadPlugins(const std::vector<std::string>& selection,
-                                                      const std::vector<std::string>& dirs) {
-  return LoadPluginsFrom(selection, PluginSearchPath(dirs));
+                                                      const std::vector<std::string>& dirs,
+                                                      std::vector<absl::Status>* skipped) {
+  return LoadPluginsFrom(selection, PluginSearchPath(dirs), skipped);
 }
 
 Report DescribePlugins(const std::vector<LoadedPlugin>& plugins) {

@@ -38,19 +38,26 @@ struct LoadedPlugin {
   std::vector<std::string> flags;
 };
 
-// Loads one plugin file and checks its descriptor. Errors name the file: cannot dlopen (with
-// dlerror, e.g. an undefined symbol, demangled), no entry point, ABI version mismatch (both
-// numbers), null descriptor, null factory, missing or invalid name/version/description.
+// Loads one plugin file and checks its descriptor. Before dlopen runs any of the file's code,
+// its ELF dynamic symbol table is read (elf_symbols.h): a file that is not a regular file (see
+// core/io/checked_file.h), not an x86-64 ELF shared library, has no entry point, or defines a
+// flag that is already registered (the host's or another plugin's) is refused. Errors name the
+// file: those, cannot dlopen (with dlerror, e.g. an undefined symbol, demangled), ABI version
+// mismatch (both numbers), null descriptor, null factory, missing or invalid
+// name/version/description.
 absl::StatusOr<LoadedPlugin> LoadPluginFile(const std::string& path);
 
-// The plugins/ directory next to the running binary: the nearest ancestor of the directory
-// of /proc/self/exe (up to 4 levels) that has a plugins/ subdirectory. For
-// bazel-bin/core/cli/memlens that is bazel-bin/plugins, where memlens_plugin() targets under
-// //plugins land. "" when there is none.
+// The plugin directories that come with the running binary (/proc/self/exe), those that exist
+// of: the install location <directory of the binary>/../lib/memlens/plugins, and for a binary
+// Bazel built (<output>/bazel-out/<config>/bin/...) that build's bin/plugins, where
+// memlens_plugin() targets under //plugins land. Nothing else: no parent directory is searched,
+// so a copy of the binary in a scratch directory loads no planted /tmp/plugins.
+std::vector<std::string> DefaultPluginDirs();
+// The first of DefaultPluginDirs(), "" when there is none.
 std::string DefaultPluginDir();
 
 // The directories searched, in order: `dirs`, then the entries of $MEMLENS_PLUGIN_PATH
-// (colon-separated), then DefaultPluginDir(). Empty entries are dropped.
+// (colon-separated), then DefaultPluginDirs(). Empty entries are dropped.
 std::vector<std::string> PluginSearchPath(const std::vector<std::string>& dirs);
 
 // Every lib*.so under `dirs` (recursively; Bazel's *.runfiles trees are skipped), in search
@@ -63,14 +70,19 @@ std::vector<std::string> FindPluginFiles(const std::vector<std::string>& dirs);
 // found; only what is needed is loaded, so unselected plugins' flags stay unregistered. An
 // empty selection loads every plugin found. Result order: the selection's, or by name.
 // Errors: an unknown name (listing the available ones), a name two files define (naming
-// both), and every load error above; when loading everything, all failures are listed.
+// both), and every load error above. When loading everything: with `skipped`, each file that
+// fails (or defines a name an earlier file took) is appended there, naming the file, and the
+// others load, while files that are not memlens plugins at all (not an ELF shared library, no
+// entry point: NotFound) are ignored; without it, all failures are listed in one error.
 absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFrom(
-    const std::vector<std::string>& selection, const std::vector<std::string>& search_path);
+    const std::vector<std::string>& selection, const std::vector<std::string>& search_path,
+    std::vector<absl::Status>* skipped = nullptr);
 
-// LoadPluginsFrom(selection, PluginSearchPath(dirs)): what `memlens` does with --plugins and
-// --plugin_dir.
+// LoadPluginsFrom(selection, PluginSearchPath(dirs), skipped): what `memlens` does with
+// --plugins and --plugin_dir.
 absl::StatusOr<std::vector<LoadedPlugin>> LoadPlugins(const std::vector<std::string>& selection,
-                                                      const std::vector<std::string>& dirs);
+                                                      const std::vector<std::string>& dirs,
+                                                      std::vector<absl::Status>* skipped = nullptr);
 
 // What `memlens plugins` shows, as a report (render it in any format): a table of the plugins
 // (name, version, description, file) and a table of their flags (plugin, flag, default,

@@ -10,8 +10,8 @@ ABSL_FLAG(std::vector<std::string>, plugins, {},
           "lib*.so files. Empty: every plugin found.");
 ABSL_FLAG(std::vector<std::string>, plugin_dir, {},
           "Extra directories searched for lib*.so plugins (comma-separated), before "
-          "$MEMLENS_PLUGIN_PATH (colon-separated) and the plugins/ directory next to the "
-          "memlens binary.");
+          "$MEMLENS_PLUGIN_PATH (colon-separated) and the plugins installed with the memlens "
+          "binary (<its directory>/../lib/memlens/plugins, or its Bazel build's plugins/).");
 
 namespace memlens {
 namespace {
@@ -64,9 +64,10 @@ PluginArgs PrescanPluginArgs(int argc, char* const argv[]) {
   return out;
 }
 
-absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFromArgv(int argc, char* const argv[]) {
+absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFromArgv(int argc, char* const argv[],
+                                                              std::vector<absl::Status>* skipped) {
   const PluginArgs args = PrescanPluginArgs(argc, argv);
-  return LoadPlugins(args.selection, args.dirs);
+  return LoadPlugins(args.selection, args.dirs, skipped);
 }
 
 }  // namespace memlens

@@ -39,8 +39,9 @@ struct PluginArgs {
 // single or double dash; the last occurrence wins), stopping at "--".
 PluginArgs PrescanPluginArgs(int argc, char* const argv[]);
 
-// LoadPlugins(selection, dirs) with the pre-scanned values.
-absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFromArgv(int argc, char* const argv[]);
+// LoadPlugins(selection, dirs, skipped) with the pre-scanned values.
+absl::StatusOr<std::vector<LoadedPlugin>> LoadPluginsFromArgv(
+    int argc, char* const argv[], std::vector<absl::Status>* skipped = nullptr);
 
 }  // namespace memlens
 

@@ -149,20 +149,32 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
                                   const std::vector<LoadedPlugin>& plugins,
                                   const std::vector<Prompt>& prompts,
                                   const RunnerOptions& options) {
+  VectorPromptSource source(prompts);
+  return RunPlugins(transformer, plugins, source, options);
+}
+
+absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
+                                  const std::vector<LoadedPlugin>& plugins,
+                                  PromptSource& prompts, const RunnerOptions& options) {
   const Model& model = transformer.model();
   const ModelConfig& config = model.config;
+  const int64_t num_prompts = prompts.size();
   // Validate everything first: better to refuse in a second than to fail after an hour.
   int64_t num_tokens = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    if (absl::Status s = CheckPrompt(config, i, prompts[i]); !s.ok()) return s;
-    num_tokens += static_cast<int64_t>(prompts[i].tokens.size());
+  size_t longest = 0;
+  for (int64_t i = 0; i < num_prompts; ++i) {
+    absl::StatusOr<Prompt> prompt = prompts.Get(i);
+    if (!prompt.ok()) return prompt.status();
+    if (absl::Status s = CheckPrompt(config, static_cast<size_t>(i), *prompt); !s.ok()) return s;
+    num_tokens += static_cast<int64_t>(prompt->tokens.size());
+    longest = std::max(longest, prompt->tokens.size());
   }
 
   AnalysisContext context;
   context.model = &model;
   context.transformer = &transformer;
   context.dataset = options.dataset;
-  context.dataset.num_prompts = static_cast<int64_t>(prompts.size());
+  context.dataset.num_prompts = num_prompts;
   context.dataset.num_tokens = num_tokens;
   context.settings = options.settings;
 
@@ -204,8 +216,6 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
   }
 
   if (options.max_cache_bytes > 0) {
-    size_t longest = 0;
-    for (const Prompt& p : prompts) longest = std::max(longest, p.tokens.size());
     if (absl::Status s = CheckCacheFits(model.config, *cache, longest, options.max_cache_bytes);
         !s.ok()) {
       return s;
@@ -216,16 +226,18 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
   run_options.logits = full_logits ? RunOptions::Logits::kAll : RunOptions::Logits::kNone;
   std::vector<float> target_logits, contrast_logits;
   RunResult result;  // reused: prompts of equal length allocate nothing
-  for (size_t i = 0; i < prompts.size(); ++i) {
+  for (int64_t i = 0; i < num_prompts; ++i) {
     bool any = false;
     for (const auto& inst : instances) any = any || inst->ok();
     if (!any) break;  // every plugin has failed: running the model would be wasted work
     if (options.cancelled && options.cancelled()) {
-      return absl::CancelledError(absl::StrCat("interrupted after ", i, " of ", prompts.size(),
+      return absl::CancelledError(absl::StrCat("interrupted after ", i, " of ", num_prompts,
                                                " prompts; nothing was written"));
     }
 
-    const Prompt& prompt = prompts[i];
+    absl::StatusOr<Prompt> next = prompts.Get(i);
+    if (!next.ok()) return next.status();
+    const Prompt& prompt = *next;
     const size_t T = prompt.tokens.size();
     const absl::Time forward_start = absl::Now();
     if (absl::Status s = transformer.RunInto(prompt.tokens, run_options, result); !s.ok()) {
@@ -252,7 +264,7 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
     }
 
     PromptRun run;
-    run.index = static_cast<int64_t>(i);
+    run.index = i;
     run.tokens = prompt.tokens;
     run.pieces = pieces;
     run.targets = targets;
@@ -265,8 +277,8 @@ absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
     for (size_t k = 0; k < instances.size(); ++k) {
       timed(k, [&](PluginInstance& inst) { inst.AnalyzePrompt(run); });
     }
-    if (options.timings != nullptr) options.timings->prompts = static_cast<int64_t>(i + 1);
-    if (options.progress) options.progress(static_cast<int64_t>(i + 1), prompts.size());
+    if (options.timings != nullptr) options.timings->prompts = i + 1;
+    if (options.progress) options.progress(i + 1, num_prompts);
   }
 
   Report report;

@@ -32,6 +32,28 @@ struct Prompt {
   std::vector<int> contrasts;
 };
 
+// The prompts of a run by index, produced on demand so that a dataset need not be held in
+// memory (the host streams --dataset through one; see core/io/dataset_reader.h). RunPlugins
+// reads them in order, twice: a validation pass before anything runs, then the run.
+class PromptSource {
+ public:
+  virtual ~PromptSource() = default;
+  virtual int64_t size() const = 0;
+  // Prompt i in [0, size()); an error stops the run.
+  virtual absl::StatusOr<Prompt> Get(int64_t i) = 0;
+};
+
+// The prompts of a vector (not copied: the vector must outlive the source).
+class VectorPromptSource : public PromptSource {
+ public:
+  explicit VectorPromptSource(const std::vector<Prompt>& prompts) : prompts_(prompts) {}
+  int64_t size() const override { return static_cast<int64_t>(prompts_.size()); }
+  absl::StatusOr<Prompt> Get(int64_t i) override { return prompts_[static_cast<size_t>(i)]; }
+
+ private:
+  const std::vector<Prompt>& prompts_;
+};
+
 // Where a run's wall-clock time went (RunnerOptions::timings).
 struct RunTimings {
   int64_t prompts = 0;           // prompts run
@@ -66,6 +88,10 @@ struct RunnerOptions {
 // Errors (the whole run stops): an invalid prompt (empty, token id out of range, longer than
 // n_ctx, or targets/contrasts/pieces of the wrong length; the error names the prompt) or a
 // failing forward pass. Anything a plugin does wrong is reported in its section instead.
+absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
+                                  const std::vector<LoadedPlugin>& plugins,
+                                  PromptSource& prompts, const RunnerOptions& options = {});
+// The same over a vector of prompts.
 absl::StatusOr<Report> RunPlugins(const Transformer& transformer,
                                   const std::vector<LoadedPlugin>& plugins,
                                   const std::vector<Prompt>& prompts,

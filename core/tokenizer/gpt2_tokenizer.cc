@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/io/checked_file.h"
+#include "core/io/json.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace memlens {
@@ -59,12 +61,12 @@ absl::StatusOr<std::unique_ptr<ByteLevelBpeTokenizer>> LoadGpt2Tokenizer(
   spec.source = absl::StrCat(encoder_json_path, " + ", vocab_bpe_path);
   spec.format = "GPT-2 tokenizer";
   {
-    absl::StatusOr<json::Value> encoder = json::ParseFile(encoder_json_path);
+    absl::StatusOr<json::Value> encoder = json::ParseFile(encoder_json_path, {}, kTokenizerFile);
     if (!encoder.ok()) return encoder.status();
     absl::Status s = ReadVocabObject(*encoder, encoder_json_path, "", &spec);
     if (!s.ok()) return s;
   }
-  absl::StatusOr<std::string> bpe = ReadFileToString(vocab_bpe_path);
+  absl::StatusOr<std::string> bpe = ReadFileChecked(vocab_bpe_path, kTokenizerFile);
   if (!bpe.ok()) return bpe.status();
   std::vector<absl::string_view> lines = absl::StrSplit(*bpe, '\n');
   while (!lines.empty() && (lines.back().empty() || lines.back() == "\r")) lines.pop_back();
@@ -415,7 +417,7 @@ absl::StatusOr<std::unique_ptr<ByteLevelBpeTokenizer>> HfTokenizerFromJson(
 
 absl::StatusOr<std::unique_ptr<ByteLevelBpeTokenizer>> LoadHfTokenizerJson(
     const std::string& path) {
-  absl::StatusOr<json::Value> doc = json::ParseFile(path);
+  absl::StatusOr<json::Value> doc = json::ParseFile(path, {}, kTokenizerFile);
   if (!doc.ok()) return doc.status();
   return HfTokenizerFromJson(*doc, path);
 }

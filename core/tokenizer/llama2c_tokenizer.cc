@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/io/checked_file.h"
 
 namespace memlens {
 
@@ -57,7 +58,7 @@ int ParseBytePiece(absl::string_view piece) {
 
 absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::Load(
     const std::string& path, int vocab_size) {
-  absl::StatusOr<std::string> data = ReadFileToString(path);
+  absl::StatusOr<std::string> data = ReadFileChecked(path, kTokenizerFile);
   if (!data.ok()) return data.status();
   return FromBytes(*data, vocab_size, path);
 }

@@ -1,5 +1,7 @@
 #include "core/tokenizer/load_tokenizer.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
@@ -8,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/io/checked_file.h"
 #include "core/io/json.h"
 #include "core/tokenizer/gpt2_tokenizer.h"
 #include "core/tokenizer/llama2c_tokenizer.h"
@@ -19,10 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool IsFile(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
+// Whether a tokenizer file is at `p`: anything there counts, so that the reader's checked open
+// says what is wrong with a FIFO or a device of that name rather than the search skipping it.
+bool IsFile(const fs::path& p) { return PathExists(p.string()); }
 
 bool IsLlama2cName(const std::string& name) {
   return (absl::StartsWith(name, "tok") && absl::EndsWith(name, ".bin"));
@@ -44,7 +46,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> CheckVocab(absl::StatusOr<std::unique
 // or byte-level BPE.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerJson(const std::string& path,
                                                              const LoadTokenizerOptions& options) {
-  absl::StatusOr<json::Value> doc = json::ParseFile(path);
+  absl::StatusOr<json::Value> doc = json::ParseFile(path, {}, kTokenizerFile);
   if (!doc.ok()) return doc.status();
   if (IsSentencePieceBpeJson(*doc)) {
     return CheckVocab(SentencePieceBpeTokenizer::FromJson(*doc, path), options);
@@ -100,7 +102,7 @@ absl::StatusOr<std::string> FindTokenizerIn(const std::string& dir) {
   std::vector<std::string> bins;
   for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
     const std::string name = e.path().filename().string();
-    if (IsLlama2cName(name) && IsFile(e.path())) bins.push_back(name);
+    if (IsLlama2cName(name)) bins.push_back(name);
   }
   std::sort(bins.begin(), bins.end());
   if (bins.size() == 1) return (p / bins[0]).string();
@@ -114,16 +116,24 @@ absl::StatusOr<std::string> FindTokenizerIn(const std::string& dir) {
            "tok*.bin)"));
 }
 
-int FindTokenizerBosId(const std::string& dir) {
+absl::StatusOr<int> FindTokenizerBosId(const std::string& dir) {
   json::ParseOptions options;
   options.source_name = dir + "/tokenizer_config.json";
+  // Absent files mean "no BOS from the tokenizer"; a file that is there but unreadable (a
+  // directory, a FIFO, /dev/zero, malformed JSON) is an error, not silently ignored.
+  absl::StatusOr<bool> has_config = RegularFileIfPresent(options.source_name, kConfigFile);
+  if (!has_config.ok()) return has_config.status();
+  if (!*has_config) return -1;
   absl::StatusOr<json::Value> tc = json::ParseFile(options.source_name, options);
-  if (!tc.ok()) return -1;
+  if (!tc.ok()) return tc.status();
   const std::string bos = BosTokenText(*tc);
   if (bos.empty()) return -1;
   options.source_name = dir + "/tokenizer.json";
-  absl::StatusOr<json::Value> tok = json::ParseFile(options.source_name, options);
-  if (!tok.ok()) return -1;
+  absl::StatusOr<bool> has_tokenizer = RegularFileIfPresent(options.source_name, kTokenizerFile);
+  if (!has_tokenizer.ok()) return has_tokenizer.status();
+  if (!*has_tokenizer) return -1;
+  absl::StatusOr<json::Value> tok = json::ParseFile(options.source_name, options, kTokenizerFile);
+  if (!tok.ok()) return tok.status();
   if (const json::Value* added = tok->Find("added_tokens"); added != nullptr) {
     for (const json::Value& t : added->array()) {
       const json::Value* content = t.Find("content");
@@ -142,16 +152,17 @@ int FindTokenizerBosId(const std::string& dir) {
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path,
                                                          const LoadTokenizerOptions& options) {
-  std::error_code ec;
   const fs::path p(path);
-  const fs::file_status status = fs::status(p, ec);
-  if (ec || !fs::exists(status)) {
-    return absl::NotFoundError(absl::StrCat(path, ": no such file or directory"));
-  }
-  if (fs::is_directory(status)) {
+  struct stat st;
+  if (absl::Status s = StatPath(path, "tokenizer", &st); !s.ok()) return s;
+  if (S_ISDIR(st.st_mode)) {
     absl::StatusOr<std::string> found = FindTokenizerIn(path);
     if (!found.ok()) return found.status();
     return LoadTokenizer(*found, options);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": is ", DescribeFileType(st.st_mode), ", not a tokenizer file or directory"));
   }
   const std::string name = p.filename().string();
   if (name == "encoder.json" || name == "vocab.bpe") return LoadGpt2(p.parent_path(), options);
@@ -160,7 +171,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path
   }
   if (absl::EndsWith(name, ".bin")) return LoadLlama2c(path, options);
   // Sniff: a JSON object or a llama2.c binary.
-  absl::StatusOr<std::string> data = ReadFileToString(path);
+  absl::StatusOr<std::string> data = ReadFileChecked(path, kTokenizerFile);
   if (!data.ok()) return data.status();
   const size_t first = data->find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (*data)[first] == '{') {

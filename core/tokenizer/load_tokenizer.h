@@ -37,8 +37,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
 absl::StatusOr<std::string> FindTokenizerIn(const std::string& dir);
 
 // The BOS token id that tokenizer files in `dir` declare (tokenizer_config.json "bos_token"
-// resolved through tokenizer.json's added tokens or vocabulary), or -1.
-int FindTokenizerBosId(const std::string& dir);
+// resolved through tokenizer.json's added tokens or vocabulary), or -1 when they are absent or
+// declare none. A file that is there but is not a readable regular file of valid JSON is an
+// error naming it.
+absl::StatusOr<int> FindTokenizerBosId(const std::string& dir);
 
 }  // namespace memlens
 

@@ -60,20 +60,4 @@ absl::Status InvalidTokenIdError(absl::string_view tokenizer_name, int id, size_
                                                  vocab_size, ")"));
 }
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(err)));
-  }
-  std::string data;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) data.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return data;
-}
-
 }  // namespace memlens

@@ -59,9 +59,6 @@ absl::Status InvalidTokenIdError(absl::string_view tokenizer_name, int id, size_
 // empty.
 int Utf8SequenceLength(absl::string_view s);
 
-// Reads a whole file; errors name the path.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
-
 }  // namespace memlens
 
 #endif  // MEMLENS_CORE_TOKENIZER_TOKENIZER_H_

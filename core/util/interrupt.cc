@@ -8,12 +8,14 @@
 namespace memlens {
 namespace {
 
-std::atomic<bool> g_interrupted{false};
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+std::atomic<int> g_signal{0};  // the first signal received
 
-void OnInterrupt(int) {
-  if (g_interrupted.exchange(true)) {
-    signal(SIGINT, SIG_DFL);  // second Ctrl-C: stop now
-    raise(SIGINT);
+void OnInterrupt(int sig) {
+  int none = 0;
+  if (!g_signal.compare_exchange_strong(none, sig)) {
+    signal(sig, SIG_DFL);  // a second signal: stop now
+    raise(sig);
     return;
   }
   // Only async-signal-safe calls here.
@@ -28,9 +30,14 @@ void InstallInterruptHandler() {
   struct sigaction action = {};
   action.sa_handler = OnInterrupt;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
+  for (int sig : kSignals) sigaction(sig, &action, nullptr);
 }
 
-bool InterruptRequested() { return g_interrupted.load(); }
+bool InterruptRequested() { return g_signal.load() != 0; }
+
+int InterruptExitCode() {
+  const int sig = g_signal.load();
+  return sig == 0 ? 0 : 128 + sig;
+}
 
 }  // namespace memlens

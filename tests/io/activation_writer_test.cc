@@ -1,6 +1,7 @@
 #include "core/io/activation_writer.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,34 @@ TEST(ActivationWriter, EmptyStore) {
   EXPECT_TRUE(back->Names().empty());
 }
 
+TEST(ActivationWriter, ReplacesItsOwnDirectoryWholeAndNothingElse) {
+  const std::string out = TempPath("replaced");
+  ASSERT_TRUE(WriteActivations(SampleStore(), out).ok());
+  ActivationStore other;
+  other.Put("only_this", Tensor({3}));
+  ASSERT_TRUE(WriteActivations(other, out).ok());
+  // The second run replaced the first whole: no .npy of the first run is left beside it.
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(out)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"index.json", "only_this.npy"}));
+  // No temporary directory beside it.
+  const std::filesystem::path parent = std::filesystem::path(out).parent_path();
+  for (const auto& e : std::filesystem::directory_iterator(parent)) {
+    EXPECT_EQ(e.path().string().find("memlens-tmp"), std::string::npos) << e.path();
+  }
+  // A directory of other files is not replaced, and is left as it was.
+  const std::string mine = TempPath("mine");
+  std::filesystem::create_directories(mine);
+  WriteAll(mine + "/notes.txt", "precious");
+  EXPECT_ERROR_CONTAINS(WriteActivations(other, mine), "not replaced");
+  EXPECT_ERROR_CONTAINS(CheckActivationOutput(mine), "not replaced");
+  EXPECT_TRUE(std::filesystem::exists(mine + "/notes.txt"));
+  EXPECT_FALSE(std::filesystem::exists(mine + "/index.json"));
+}
+
 TEST(ActivationWriter, Errors) {
   ActivationStore bad_name;
   bad_name.Put("../escape", Tensor({1}));
@@ -115,7 +144,7 @@ TEST(ActivationWriter, Errors) {
 
   const std::string file = TempPath("a_file");
   WriteAll(file, "x");
-  EXPECT_ERROR_CONTAINS(WriteActivations(SampleStore(), file), "is not a directory");
+  EXPECT_ERROR_CONTAINS(WriteActivations(SampleStore(), file), "is a regular file, not a directory");
   EXPECT_ERROR_CONTAINS(WriteActivations(SampleStore(), file + "/sub"), "a_file/sub");
 
   // Reading back: a missing index, a file whose shape disagrees with the index.

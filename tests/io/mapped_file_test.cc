@@ -81,7 +81,7 @@ TEST(MappedFile, ErrorsNameThePathAndTheReason) {
 
   auto dir = MappedFile::Open(TempPath(""));
   ASSERT_FALSE(dir.ok());
-  EXPECT_TRUE(Contains(dir.status().message(), "Is a directory")) << dir.status();
+  EXPECT_TRUE(Contains(dir.status().message(), "is a directory")) << dir.status();
 }
 
 }  // namespace

@@ -280,15 +280,15 @@ TEST(TransformerLens, TokenizerFilesProvideTheBosId) {
   WriteAll(dir + "/tokenizer.json",
            R"({"added_tokens": [{"id": 0, "content": "<|endoftext|>", "special": true}],)"
            R"( "model": {"vocab": {"a": 1}}})");
-  EXPECT_EQ(FindTokenizerBosId(dir), 0);
+  EXPECT_EQ(FindTokenizerBosId(dir).value(), 0);
   auto model = LoadModel(dir);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(model->config.bos_token_id, 0);
   EXPECT_TRUE(model->config.prepend_bos);
   WriteAll(dir + "/tokenizer_config.json", R"({"bos_token": "a"})");
-  EXPECT_EQ(FindTokenizerBosId(dir), 1);
+  EXPECT_EQ(FindTokenizerBosId(dir).value(), 1);
   WriteAll(dir + "/tokenizer_config.json", R"({"bos_token": null})");
-  EXPECT_EQ(FindTokenizerBosId(dir), -1);
+  EXPECT_EQ(FindTokenizerBosId(dir).value(), -1);
 }
 
 struct BadCase {

@@ -81,7 +81,7 @@ TEST(Safetensors, WriteThenReadRoundTrips) {
   EXPECT_ERROR_CONTAINS(file->ReadFloat("missing"), path);
   // No temporary files left behind.
   for (const std::string& n : ListDir(TempPath("")))
-    EXPECT_EQ(n.find(".tmp."), std::string::npos) << n;
+    EXPECT_EQ(n.find("tmp."), std::string::npos) << n;
 }
 
 TEST(Safetensors, OrderedWriterKeepsTheGivenOrderInTheDataSection) {

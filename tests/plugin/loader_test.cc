@@ -137,7 +137,7 @@ TEST(LoadPluginFileTest, UndefinedSymbolIsNamedAndDemangled) {
 TEST(LoadPluginFileTest, MissingFile) {
   absl::StatusOr<LoadedPlugin> p = LoadPluginFile("/no/such/libplugin.so");
   ASSERT_FALSE(p.ok());
-  EXPECT_ERROR_MENTIONS(p.status(), "/no/such/libplugin.so: cannot load plugin");
+  EXPECT_ERROR_MENTIONS(p.status(), "/no/such/libplugin.so: cannot open the plugin: No such file");
 }
 
 TEST(LoadPluginFileTest, ExampleResolvesCoreSymbolsAgainstTheHost) {

@@ -431,8 +431,8 @@ TEST_F(Gpt2Real, KnownPieces) {
 
 // The same vocabulary as a tokenizer.json must give the same ids.
 TEST_F(Gpt2Real, TokenizerJsonFromTheSameFilesAgrees) {
-  absl::StatusOr<std::string> encoder = ReadFileToString(dir_ + "/encoder.json");
-  absl::StatusOr<std::string> bpe = ReadFileToString(dir_ + "/vocab.bpe");
+  absl::StatusOr<std::string> encoder = ReadFileChecked(dir_ + "/encoder.json", kTokenizerFile);
+  absl::StatusOr<std::string> bpe = ReadFileChecked(dir_ + "/vocab.bpe", kTokenizerFile);
   ASSERT_TRUE(encoder.ok() && bpe.ok());
   json::JsonWriter merges;
   merges.BeginArray();

@@ -37,7 +37,7 @@ std::string Error(const std::string& path, LoadTokenizerOptions options = {}) {
 }
 
 TEST(LoadTokenizer, Errors) {
-  EXPECT_THAT(Error("/nonexistent/path"), HasSubstr("/nonexistent/path: no such file"));
+  EXPECT_THAT(Error("/nonexistent/path"), HasSubstr("/nonexistent/path: cannot open the tokenizer: No such file"));
   const std::string empty = TmpDir("empty");
   EXPECT_THAT(Error(empty), HasSubstr("no tokenizer found"));
   const std::string junk = TmpDir("junk") + "/mystery";

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/io/mapped_file.h"
+#include "core/model/load/weight_plan.h"
 
 namespace memlens {
 namespace {
@@ -175,6 +176,11 @@ absl::StatusOr<Model> LoadLlama2c(const std::string& path) {
         truncated ? expected - file->size() : file->size() - expected,
         truncated ? " missing)" : " extra)"));
   }
+
+  // The float32 model: the file's arrays (less the RoPE tables), plus W_U when it is tied.
+  const uint64_t model_bytes = expected - kLlama2cHeaderBytes +
+                               (h.vocab_size > 0 ? uint64_t{4} * h.vocab_size * h.dim : 0);
+  if (absl::Status s = CheckWeightsFit(path, model_bytes); !s.ok()) return s;
 
   const ModelConfig& c = *config;
   const int64_t D = c.d_model, F = c.d_mlp, V = c.d_vocab, Q = c.q_dim(), KV = c.kv_dim();

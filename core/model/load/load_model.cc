@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/io/checked_file.h"
 #include "core/io/container_formats.h"
 #include "core/io/mapped_file.h"
 #include "core/model/load/family.h"
@@ -20,23 +21,6 @@
 namespace memlens {
 namespace {
 
-enum class Kind { kMissing, kFile, kDir, kOther };
-
-Kind StatKind(const std::string& path, int* err) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    *err = errno;
-    return Kind::kMissing;
-  }
-  if (S_ISREG(st.st_mode)) return Kind::kFile;
-  if (S_ISDIR(st.st_mode)) return Kind::kDir;
-  return Kind::kOther;
-}
-
-bool IsFile(const std::string& path) {
-  int err;
-  return StatKind(path, &err) == Kind::kFile;
-}
 
 std::string Dirname(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -69,7 +53,9 @@ absl::StatusOr<ResolvedModel> LoadWithConfig(const std::string& weights_path,
                                      const TensorSourceFormat& format,
                                      const std::string& model_dir) {
   const std::string config_path = model_dir + "/config.json";
-  if (!IsFile(config_path)) {
+  absl::StatusOr<bool> has_config = RegularFileIfPresent(config_path, kConfigFile);
+  if (!has_config.ok()) return has_config.status();
+  if (!*has_config) {
     return absl::NotFoundError(
         absl::StrCat(weights_path, ": no config.json next to it (", config_path, " is missing)"));
   }
@@ -105,9 +91,12 @@ absl::StatusOr<ResolvedModel> BuildModelFromSource(const json::Value& config,
         config_path, ": not the config of a model family memlens knows (",
         absl::StrJoin(known, "; "), ")"));
   }
-  const int tokenizer_bos = model_dir.empty() || config.Find("bos_token_id") != nullptr
-                                ? -1
-                                : FindTokenizerBosId(model_dir);
+  int tokenizer_bos = -1;
+  if (!model_dir.empty() && config.Find("bos_token_id") == nullptr) {
+    absl::StatusOr<int> bos = FindTokenizerBosId(model_dir);
+    if (!bos.ok()) return bos.status();
+    tokenizer_bos = *bos;
+  }
   absl::StatusOr<FamilyModel> built = family->build({config, config_path, source, tokenizer_bos});
   if (!built.ok()) return built.status();
   ResolvedModel out;
@@ -131,17 +120,14 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
 namespace {
 
 absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
-  int err = 0;
-  const Kind kind = StatKind(path, &err);
-  if (kind == Kind::kMissing) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot load a model from ", path, ": ", std::strerror(err)));
-  }
-  if (kind == Kind::kOther) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file or a directory"));
+  struct stat st;
+  if (absl::Status s = StatPath(path, "model", &st); !s.ok()) return s;
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": is ", DescribeFileType(st.st_mode),
+                                                   ", not a model file or directory"));
   }
   const std::vector<TensorSourceFormat> formats = TensorSourceFormats();
-  if (kind == Kind::kFile) {
+  if (S_ISREG(st.st_mode)) {
     for (const TensorSourceFormat& f : formats) {
       if (!f.extension.empty() && absl::EndsWith(path, f.extension)) {
         return LoadWithConfig(path, f, Dirname(path));
@@ -180,7 +166,9 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
   // A directory: config.json plus one weights file.
   std::string dir = path;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (!IsFile(dir + "/config.json")) {
+  absl::StatusOr<bool> has_config = RegularFileIfPresent(dir + "/config.json", kConfigFile);
+  if (!has_config.ok()) return has_config.status();
+  if (!*has_config) {
     return absl::NotFoundError(
         absl::StrCat(dir,
                      ": no config.json in this directory (a model directory holds "
@@ -193,7 +181,9 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
   for (const TensorSourceFormat& f : formats) {
     for (const std::string& name : f.file_names) {
       looked_for.push_back(name);
-      if (IsFile(dir + "/" + name)) return LoadWithConfig(dir + "/" + name, f, dir);
+      absl::StatusOr<bool> found = RegularFileIfPresent(dir + "/" + name, kWeightsFile);
+      if (!found.ok()) return found.status();
+      if (*found) return LoadWithConfig(dir + "/" + name, f, dir);
     }
   }
   for (const TensorSourceFormat& f : formats) {
@@ -201,7 +191,10 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
     looked_for.push_back("*" + f.extension);
     std::vector<std::string> matches;
     for (const std::string& e : entries) {
-      if (absl::EndsWith(e, f.extension) && IsFile(dir + "/" + e)) matches.push_back(e);
+      if (!absl::EndsWith(e, f.extension)) continue;
+      absl::StatusOr<bool> found = RegularFileIfPresent(dir + "/" + e, kWeightsFile);
+      if (!found.ok()) return found.status();
+      if (*found) matches.push_back(e);
     }
     if (matches.size() == 1) return LoadWithConfig(dir + "/" + matches[0], f, dir);
     if (matches.size() > 1) {

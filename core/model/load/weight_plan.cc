@@ -1,5 +1,7 @@
 #include "core/model/load/weight_plan.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -9,6 +11,15 @@
 #include "absl/strings/str_join.h"
 
 namespace memlens {
+
+absl::Status CheckWeightsFit(const std::string& source, uint64_t bytes) {
+  const uint64_t physical =
+      static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (bytes <= physical) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      source, ": the weights need ", bytes >> 20, " MB as float32, more than this machine's ",
+      physical >> 20, " MB of physical memory; refused before loading"));
+}
 
 absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPlan>& plan,
                          const std::function<bool(absl::string_view)>& ignorable,
@@ -39,6 +50,13 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
         missing.size() > kShown ? absl::StrCat(" and ", missing.size() - kShown, " more") : "",
         " (", why, ")"));
   }
+  uint64_t bytes = 0;  // shapes come from a validated config: no overflow
+  for (const TensorPlan& p : plan) {
+    uint64_t n = sizeof(float);
+    for (int64_t d : p.shape) n *= static_cast<uint64_t>(d);
+    bytes += n;
+  }
+  if (absl::Status s = CheckWeightsFit(src, bytes); !s.ok()) return s;
   for (const std::string& name : source.TensorNames()) {
     if (planned.count(name) == 0 && !ignorable(name)) {
       return absl::InvalidArgumentError(

@@ -35,6 +35,11 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
                          const std::function<bool(absl::string_view)>& ignorable,
                          absl::string_view why);
 
+// Refuses weights that cannot fit in this machine's physical memory as float32 (`bytes`), before
+// anything is converted: a 27 GB checkpoint on a 16 GB machine is an error naming `source` and
+// both sizes, not an hour of swapping and a bad_alloc. ExecutePlan checks its plan's total.
+absl::Status CheckWeightsFit(const std::string& source, uint64_t bytes);
+
 // ---- Layout conversions (inputs have the shapes named; the plan guarantees them) ----
 
 // [n, a, b] -> [a, n * b]: TransformerLens's per-head W_Q/W_K/W_V ([H, D, dh]) to memlens's
