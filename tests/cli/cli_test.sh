@@ -170,7 +170,14 @@ for i in range(400): print('The manual page describes how the server writes its 
 "$MEMLENS" report --dataset="$TMP/long.txt" --plugins=cleanup_dla --out="$TMP/long.json" --format=json \
   > "$TMP/int.out" 2>&1 &
 pid=$!
-sleep 2
+# Signal only once memlens catches SIGINT (its SigCgt mask has bit 2): on a loaded machine two
+# seconds may not reach that point, and the default action would kill it without a word.
+for _ in $(seq 300); do
+  mask=$(awk '/^SigCgt:/ {print $2}' /proc/$pid/status 2>/dev/null)
+  [ -n "$mask" ] && [ $(( 0x$mask & 0x2 )) -ne 0 ] && break
+  sleep 0.1
+done
+sleep 1  # into the run
 kill -INT $pid
 wait $pid
 rc=$?
