@@ -173,3 +173,33 @@ INSTANTIATE_TEST_SUITE_P(Planted, PlantedTest, ::testing::Values(true, false),
 
 }  // namespace
 }  // namespace memlens
+
+namespace memlens {
+namespace {
+
+// The activation detector leaves bias writers out (a constant vector carries nothing to erase)
+// and keeps a head erased the same way; both pairs have median PR -1.
+TEST(PrMatrixTest, BiasWritersAreNotErasers) {
+  std::vector<Node> nodes = {{NodeKind::kEmbed, -1, -1, "embed"},
+                             {NodeKind::kHead, 0, 0, "L0H0"},
+                             {NodeKind::kAttnBias, 0, -1, "L0.b_O"},
+                             {NodeKind::kMlp, 0, -1, "M0"}};
+  PrMatrix prm(nodes, {0, 1, 2});
+  for (int t = 0; t < 4; ++t) {
+    Tensor out({4, 4});
+    out.row(0)[0] = 10;                       // embed
+    out.row(1)[1] = 1 + t;                    // the head's write
+    out.row(2)[2] = 2;                        // the bias
+    out.row(3)[1] = -(1 + t);                 // M0 erases both
+    out.row(3)[2] = -2;
+    prm.AddPosition(out, t);
+  }
+  const auto erasers = prm.Erasers(-0.1, 0.0);
+  ASSERT_EQ(erasers.size(), 1u);
+  EXPECT_EQ(nodes[erasers[0].writer].name, "L0H0");
+  EXPECT_EQ(nodes[erasers[0].node].name, "M0");
+  EXPECT_NEAR(erasers[0].median, -1.0, 1e-6);
+}
+
+}  // namespace
+}  // namespace memlens
