@@ -9,11 +9,13 @@
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
 #include "core/model/forward.h"
 #include "core/plugin/loader.h"
 #include "core/plugin/runner.h"
+#include "core/report/render.h"
 #include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
 #include "tests/analysis/planted_model.h"
@@ -414,6 +416,22 @@ TEST_P(PluginsTest, OtherAblationsAndAutoWriters) {
 
 std::string VariantName(Variant v) {
   return v == kEraser ? "Eraser" : v == kControl ? "Control" : "ParallelEraser";
+}
+
+// A terminal is read at 100 columns: the whole text report of the planted and control models
+// (summary, metadata, every section) fits, counted in characters, not bytes.
+TEST_P(PluginsTest, TextReportFitsOneHundredColumns) {
+  auto report = RunPlugins(tf_, plugins_, Prompts());
+  ASSERT_TRUE(report.ok()) << report.status();
+  const std::string text = RenderText(*report);
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    size_t chars = 0;
+    for (unsigned char c : line) chars += (c & 0xC0) != 0x80;  // UTF-8 lead bytes
+    EXPECT_LE(chars, 100u) << line;
+    ++lines;
+  }
+  EXPECT_GT(lines, 50) << text;  // the report itself, not an error line
 }
 
 INSTANTIATE_TEST_SUITE_P(Planted, PluginsTest,

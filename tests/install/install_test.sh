@@ -65,6 +65,15 @@ assert not missing, f"sections missing: {missing} (have {names})"
 PY
 fi
 
+# The text report is read in a terminal: every line within 100 columns (characters).
+as_user memlens report --prompt="The manual page describes the" > "$SCRATCH/report.txt" 2>&1
+check "text report of the shipped model fits 100 columns" python3 -c "
+import sys
+lines = open('$SCRATCH/report.txt', encoding='utf-8').read().splitlines()
+wide = [l for l in lines if len(l) > 100]
+assert len(lines) > 50 and not wide, (len(lines), wide[:3])
+"
+
 # Out of tree, as docs/writing-plugins.md tells a plugin author: the example's source renamed
 # (its name and flag would collide with the installed example), compiled against the
 # installed headers only, from a folder that is not the source tree.
