@@ -12,9 +12,9 @@
 // benchmark's own. benchmarks/full_report_pytorch.py runs this beside a PyTorch
 // implementation of the same computation.
 //
-// One benchmark iteration is a whole report over all prompts (resample ablation needs a
-// donor, so the first prompt's total effect is computed when the second arrives): the time
-// per prompt is the iteration time over the prompt count.
+// One benchmark iteration is a whole report over all prompts (each prompt's resample donor is
+// another prompt of the dataset, re-run): the time per prompt is the iteration time over the
+// prompt count.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>

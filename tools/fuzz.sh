@@ -76,10 +76,12 @@ declare -A SRCS=(
     $TOK/llama2c_tokenizer.cc $TOK/sentencepiece_bpe.cc $BPE $ST $MODEL"
   [npy_fuzz]="$IO/npy.cc $IO/atomic_file.cc $IO/mapped_file.cc $IO/checked_file.cc core/tensor.cc"
   [bpe_fuzz]="$BPE"
+  [state_file_fuzz]="core/plugin/state_file.cc core/analysis/state_codec.cc \
+    core/analysis/sketch.cc $IO/json.cc $IO/atomic_file.cc"
 )
 ALL=(json_fuzz safetensors_fuzz torch_zip_fuzz pickle_fuzz torch_checkpoint_fuzz
      llama2c_model_fuzz llama2c_tokenizer_fuzz gpt2_tokenizer_fuzz tokenizer_json_fuzz
-     model_config_fuzz npy_fuzz bpe_fuzz)
+     model_config_fuzz npy_fuzz bpe_fuzz state_file_fuzz)
 if [[ -n "${LIST:-}" ]]; then printf '%s\n' "${ALL[@]}"; exit 0; fi
 [[ ${#targets[@]} -gt 0 ]] || targets=("${ALL[@]}")
 for t in "${targets[@]}"; do

@@ -9,7 +9,8 @@ PACKAGES="bazel-bootstrap bazel-rules-cc bazel-rules-java bazel-skylib bazel-pla
   g++ python3 python3-numpy pkgconf
   libhwy-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas0-pthread libopenblas-pthread-dev
-  chromium"
+  chromium
+  munge slurm-client slurmctld slurmd"  # the last line: sharded runs (tests/scale/slurm_test.sh)
 # Only the PyTorch baselines and the fixture generators (tools/, benchmarks/*.py) use these:
 EXTRA="python3-torch"
 [ "${1:-}" = "--with-python" ] && PACKAGES="$PACKAGES $EXTRA"

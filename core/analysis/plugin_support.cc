@@ -104,26 +104,4 @@ uint64_t MixSeed(uint64_t seed, absl::string_view salt) {
   return h;
 }
 
-const std::vector<int>* DonorPool::Pick(int64_t index) const {
-  std::vector<size_t> candidates;
-  for (size_t i = 0; i < tokens_.size(); ++i) {
-    if (index_[i] != index) candidates.push_back(i);
-  }
-  if (candidates.empty()) return nullptr;
-  const uint64_t h = SplitMix(seed_ ^ SplitMix(static_cast<uint64_t>(index) + 1));
-  return &tokens_[candidates[h % candidates.size()]];
-}
-
-void DonorPool::Add(int64_t index, absl::Span<const int> tokens) {
-  if (capacity_ == 0) return;
-  if (tokens_.size() < capacity_) {
-    tokens_.emplace_back(tokens.begin(), tokens.end());
-    index_.push_back(index);
-    return;
-  }
-  const size_t slot = SplitMix(seed_ + 0x51ED27ull * (static_cast<uint64_t>(index) + 7)) % capacity_;
-  tokens_[slot].assign(tokens.begin(), tokens.end());
-  index_[slot] = index;
-}
-
 }  // namespace memlens

@@ -1,6 +1,5 @@
 // Small helpers shared by the analysis plugins (dla, cleanup_dla, erasure, adversarial):
-// position selection, node lists, a bounded pool of donor prompts for resample ablation, and
-// running statistics. Plain C++ over the core headers, so plugins can compile it in.
+// position selection, node lists, seeds, and running statistics (mergeable). Plain C++ over the core headers, so plugins can compile it in.
 #ifndef MEMLENS_CORE_ANALYSIS_PLUGIN_SUPPORT_H_
 #define MEMLENS_CORE_ANALYSIS_PLUGIN_SUPPORT_H_
 
@@ -41,24 +40,6 @@ absl::StatusOr<std::vector<int>> ParseNodeList(absl::string_view spec,
 // All nodes except embed, pos_embed and the b_O constants (heads and MLPs).
 std::vector<int> ComponentNodes(const std::vector<Node>& nodes);
 
-// A bounded, deterministic pool of earlier prompts' tokens for resample ablation (the plugin
-// API gives one prompt at a time, so donors are re-run from their tokens). Keeps up to
-// `capacity` prompts; once full, prompt n replaces slot hash(seed, n) % capacity.
-class DonorPool {
- public:
-  DonorPool(size_t capacity, uint64_t seed) : capacity_(capacity), seed_(seed) {}
-  // The donor for prompt `index` (never the prompt itself), or nullptr while the pool is empty.
-  const std::vector<int>* Pick(int64_t index) const;
-  void Add(int64_t index, absl::Span<const int> tokens);
-  size_t size() const { return tokens_.size(); }
-
- private:
-  size_t capacity_;
-  uint64_t seed_;
-  std::vector<std::vector<int>> tokens_;
-  std::vector<int64_t> index_;
-};
-
 uint64_t MixSeed(uint64_t seed, absl::string_view salt);
 
 // Running mean / variance / extremes (Welford).
@@ -76,6 +57,22 @@ struct RunningStats {
     sum_abs += std::fabs(x);
     if (x < min) min = x;
     if (x > max) max = x;
+  }
+  // Adds another accumulator's samples (Chan et al.'s pairwise update); merging into an empty
+  // accumulator copies exactly.
+  void Merge(const RunningStats& o) {
+    if (o.n == 0) return;
+    if (n == 0) {
+      *this = o;
+      return;
+    }
+    const double na = static_cast<double>(n), nb = static_cast<double>(o.n), d = o.mean - mean;
+    n += o.n;
+    mean += d * nb / (na + nb);
+    m2 += o.m2 + d * d * na * nb / (na + nb);
+    sum_abs += o.sum_abs;
+    if (o.min < min) min = o.min;
+    if (o.max > max) max = o.max;
   }
   double stddev() const { return n > 1 ? std::sqrt(m2 / (n - 1)) : 0.0; }
   double mean_abs() const { return n ? sum_abs / n : std::nan(""); }

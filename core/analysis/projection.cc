@@ -129,6 +129,33 @@ PrMatrix::Eraser PrMatrix::Summarize(const Cell& c) {
   return e;
 }
 
+void PrMatrix::Save(StateWriter& w) const {
+  w.U64(cells_.size());
+  for (const auto& row : cells_) {
+    w.U64(row.size());
+    for (const Cell& c : row) {
+      w.Sketch(c.rest);
+      w.Sketch(c.bos);
+      w.Sketch(c.share);
+      w.Sketch(c.erased);
+    }
+  }
+}
+
+bool PrMatrix::Load(StateReader& r) {
+  if (!r.Expect(cells_.size(), "PR matrix writers")) return false;
+  for (auto& row : cells_) {
+    if (!r.Expect(row.size(), "PR matrix row length")) return false;
+    for (Cell& c : row) {
+      if (!r.Sketch(&c.rest) || !r.Sketch(&c.bos) || !r.Sketch(&c.share) ||
+          !r.Sketch(&c.erased)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 std::vector<PrMatrix::Eraser> PrMatrix::Erasers(double threshold, double min_share) const {
   std::vector<Eraser> out;
   for (const auto& row : cells_) {

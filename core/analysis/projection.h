@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "core/analysis/nodes.h"
 #include "core/analysis/sketch.h"
+#include "core/analysis/state_codec.h"
 #include "core/model/weights.h"
 #include "core/store/activation_store.h"
 #include "core/tensor.h"
@@ -46,6 +47,10 @@ class PrMatrix {
   // Adds PR(node_out, writer_out) for one pair (e.g. after a causal intervention).
   void AddSample(int writer_row, int node, double pr, bool bos);
   void Merge(const PrMatrix& other);
+  // Mergeable plugin state: every cell's sketches. Load reads into this matrix (same nodes,
+  // writers and sketch size; anything else is an error in `r`).
+  void Save(StateWriter& w) const;
+  bool Load(StateReader& r);
 
   struct Cell {
     int writer = -1, node = -1;  // indices into nodes()

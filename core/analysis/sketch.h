@@ -46,6 +46,10 @@ class QuantileSketch {
   size_t RetainedItems() const;
 
  private:
+  // Serialization for mergeable plugin state (core/analysis/state_codec.h).
+  friend class StateWriter;
+  friend class StateReader;
+
   void Compact(size_t level);
   void CompactAll();
 

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/types/optional.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "core/cli/commands.h"
@@ -24,6 +26,7 @@
 #include "core/io/json.h"
 #include "core/plugin/plugin_flags.h"
 #include "core/plugin/runner.h"
+#include "core/plugin/state_file.h"
 #include "core/report/render.h"
 #include "core/util/interrupt.h"
 
@@ -42,6 +45,13 @@ ABSL_FLAG(std::string, title, "memlens report", "Title of the report.");
 ABSL_FLAG(bool, timings, false,
           "report: print where the time went on stderr (the cached forward passes, each plugin "
           "with its reruns), e.g. to find the slow plugin. Not part of the report.");
+ABSL_FLAG(std::string, shard, "",
+          "report: I/N runs only shard I (0-based) of N of the dataset (a deterministic split "
+          "into contiguous parts) and writes the plugins' state to --state_out instead of a "
+          "report; `memlens merge` makes the report from all N files. See docs/scale.md.");
+ABSL_FLAG(std::string, state_out, "",
+          "report --shard: the state file to write (atomically: an interrupted shard leaves "
+          "none).");
 ABSL_FLAG(std::string, preset, "",
           "paper: the reference study's analysis (arXiv 2310.07325), on gelu-4l or any model: "
           "TransformerLens weight processing, each plugin's own paper settings (e.g. writer "
@@ -240,6 +250,61 @@ void PrintTimings(const RunTimings& t) {
                    .c_str());
 }
 
+absl::StatusOr<ShardSpec> ParseShard(const std::string& text) {
+  ShardSpec spec;
+  std::vector<std::string> parts = absl::StrSplit(text, '/');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &spec.index) ||
+      !absl::SimpleAtoi(parts[1], &spec.count) || spec.count < 1 || spec.index < 0 ||
+      spec.index >= spec.count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--shard=", text, ": expected I/N with 0 <= I < N, e.g. 0/4"));
+  }
+  return spec;
+}
+
+// Runs shard `spec` and writes its state file (the report's metadata without the shard's own
+// flags, which differ between shards by design).
+int RunReportShard(const Session& s, const std::vector<LoadedPlugin>& plugins,
+                   PromptSource& prompts, ShardSpec spec, RunnerOptions& options) {
+  const std::string path = absl::GetFlag(FLAGS_state_out);
+  auto shard = RunShard(*s.transformer, plugins, prompts, spec, options);
+  if (shard.ok() && InterruptRequested()) {  // a signal after the last prompt: still nothing
+    shard = absl::CancelledError("interrupted after the last prompt; nothing was written");
+  }
+  if (!shard.ok()) {
+    Fail("report", shard.status());
+    return shard.status().code() == absl::StatusCode::kCancelled ? InterruptExitCode() : 1;
+  }
+  absl::StatusOr<uint64_t> dataset_hash = PromptsHash(prompts);
+  if (!dataset_hash.ok()) return Fail("report", dataset_hash.status());
+  StateHeader header;
+  header.plugin_abi = MEMLENS_PLUGIN_ABI_VERSION;
+  header.shard = spec;
+  header.prompt_begin = shard->prompt_begin;
+  header.prompt_end = shard->prompt_end;
+  header.model_hash = WeightsHash(s.model());
+  header.dataset_hash = *dataset_hash;
+  header.metadata = shard->metadata;
+  auto& settings = header.metadata.settings;
+  settings.erase(std::remove_if(settings.begin(), settings.end(),
+                                [](const std::pair<std::string, std::string>& kv) {
+                                  return kv.first == "--shard" || kv.first == "--state_out";
+                                }),
+                 settings.end());
+  std::vector<std::string> states;
+  for (auto& p : shard->plugins) {
+    header.plugins.push_back({p.name, p.version, p.state.size()});
+    states.push_back(std::move(p.state));
+  }
+  if (absl::Status st = WriteStateFile(path, header, states); !st.ok()) return Fail("report", st);
+  std::fprintf(stderr, "memlens report: shard %lld/%lld (prompts %lld..%lld of %lld) wrote %s\n",
+               static_cast<long long>(spec.index), static_cast<long long>(spec.count),
+               static_cast<long long>(shard->prompt_begin),
+               static_cast<long long>(shard->prompt_end), static_cast<long long>(prompts.size()),
+               path.c_str());
+  return 0;
+}
+
 std::string DefaultDataset(const Session& s) {
   const std::string candidate = s.model_path + "/prompts.txt";
   return access(candidate.c_str(), R_OK) == 0 ? candidate : "";
@@ -295,6 +360,20 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   const std::string out = absl::GetFlag(FLAGS_out);
   if (!out.empty() && out != "-") {
     if (auto st = CheckOutputFile(out, "--out"); !st.ok()) return Fail("report", st);
+  }
+  absl::optional<ShardSpec> shard;
+  if (!absl::GetFlag(FLAGS_shard).empty()) {
+    auto spec = ParseShard(absl::GetFlag(FLAGS_shard));
+    if (!spec.ok()) return Fail("report", spec.status());
+    if (absl::GetFlag(FLAGS_state_out).empty()) {
+      return Fail("report", absl::InvalidArgumentError("--shard needs --state_out=FILE"));
+    }
+    if (auto st = CheckOutputFile(absl::GetFlag(FLAGS_state_out), "--state_out"); !st.ok()) {
+      return Fail("report", st);
+    }
+    shard = *spec;
+  } else if (!absl::GetFlag(FLAGS_state_out).empty()) {
+    return Fail("report", absl::InvalidArgumentError("--state_out needs --shard=I/N"));
   }
   auto s = OpenSession(/*analysis=*/true);
   if (!s.ok()) return Fail("report", s.status());
@@ -411,6 +490,11 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       absl::GetFlag(FLAGS_plugins).empty() ? SortByReportOrder(*plugins) : *plugins;
   RunTimings timings;
   if (absl::GetFlag(FLAGS_timings)) options.timings = &timings;
+  if (shard.has_value()) {
+    const int code = RunReportShard(*s, ordered, source, *shard, options);
+    if (code == 0 && options.timings != nullptr) PrintTimings(timings);
+    return code;
+  }
   auto report = RunPlugins(*s->transformer, ordered, source, options);
   if (report.ok() && options.timings != nullptr) PrintTimings(timings);
   if (report.ok() && InterruptRequested()) {  // a signal after the last prompt: still nothing
@@ -420,14 +504,20 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     Fail("report", report.status());
     return report.status().code() == absl::StatusCode::kCancelled ? InterruptExitCode() : 1;
   }
+  return OutputReport("report", *report, *format);
+}
+
+int OutputReport(const char* command, const Report& report, ReportFormat format) {
+  const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty() || out == "-") {
-    const std::string text = RenderReport(*report, *format);
+    const std::string text = RenderReport(report, format);
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else {
-    if (auto st = WriteReport(*report, *format, out); !st.ok()) return Fail("report", st);
-    std::fprintf(stderr, "memlens report: wrote %s (%s)\n", out.c_str(), ReportFormatName(*format));
+    if (auto st = WriteReport(report, format, out); !st.ok()) return Fail(command, st);
+    std::fprintf(stderr, "memlens %s: wrote %s (%s)\n", command, out.c_str(),
+                 ReportFormatName(format));
   }
-  for (const Section& section : report->sections) {
+  for (const Section& section : report.sections) {
     if (!section.ok) return 3;  // the report says which plugin failed
   }
   return 0;

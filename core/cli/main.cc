@@ -47,8 +47,15 @@ const Command kCommands[] = {
      "--prompt, --hooks, --out: write activations as .npy/safetensors", false},
     {"plugins", memlens::RunPluginsList, "the attribution plugins found, with descriptions", true},
     {"report", memlens::RunReport,
-     "--prompt or --dataset [--target --contrast] --plugins: the comparative report", true},
+     "--prompt or --dataset [--target --contrast] --plugins: the comparative report "
+     "(--shard=I/N --state_out=FILE: one shard's state)",
+     true},
 };
+
+// merge takes arguments (the state files), so main dispatches it apart from kCommands.
+const Command kMerge = {"merge", nullptr,
+                        "FILE... [--format --out]: the report of a sharded run from its state files",
+                        true};
 
 // The command named in argv before flags are parsed: the first argument that is a command's
 // name and not the value of a preceding "--flag value" (a host flag that takes a value).
@@ -65,6 +72,7 @@ const Command* PrescanCommand(int argc, char** argv, bool* asks_help) {
       if (flag != nullptr && !flag->IsOfType<bool>()) ++i;  // its value follows
       continue;
     }
+    if (arg == kMerge.name) return &kMerge;
     for (const Command& c : kCommands) {
       if (arg == c.name) return &c;
     }
@@ -78,6 +86,7 @@ std::string Usage() {
       "shows where a transformer's components erase each other's output, and where direct "
       "logit attribution misleads.\n\nusage: memlens <command> [--flags]\n\ncommands:\n";
   for (const Command& c : kCommands) u += absl::StrCat("  ", c.name, std::string(9 - strlen(c.name), ' '), c.summary, "\n");
+  u += absl::StrCat("  ", kMerge.name, std::string(9 - strlen(kMerge.name), ' '), kMerge.summary, "\n");
   u += "\n--help shows every flag; --helpfull also Abseil's own.";
   return u;
 }
@@ -127,6 +136,10 @@ int main(int argc, char** argv) {
   if (name == "help") {
     std::printf("memlens %s\n", Usage().c_str());
     return 0;
+  }
+  if (name == kMerge.name) {  // the one command with arguments: the state files
+    if (absl::Status s = memlens::ValidateNumericFlags(); !s.ok()) return memlens::Fail("merge", s);
+    return memlens::RunMerge(plugins, std::vector<std::string>(args.begin() + 2, args.end()));
   }
   if (args.size() > 2) {
     std::fprintf(stderr, "memlens %s: unexpected argument '%s' (flags are --name=value)\n",

@@ -107,6 +107,30 @@ void PluginInstance::AnalyzePrompt(const PromptRun& run) {
         [&]() { return impl_->AnalyzePrompt(run); });
 }
 
+bool PluginInstance::Mergeable() {
+  bool mergeable = false;
+  Guard("Mergeable", [&]() -> absl::Status {
+    mergeable = impl_->Mergeable();
+    return absl::OkStatus();
+  });
+  return ok() && mergeable;
+}
+
+std::string PluginInstance::SaveState() {
+  std::string state;
+  Guard("SaveState", [&]() -> absl::Status {
+    absl::StatusOr<std::string> s = impl_->SaveState();
+    if (!s.ok()) return s.status();
+    state = std::move(*s);
+    return absl::OkStatus();
+  });
+  return ok() ? state : std::string();
+}
+
+void PluginInstance::MergeState(absl::string_view state, absl::string_view from) {
+  Guard(absl::StrCat("MergeState (", from, ")"), [&]() { return impl_->MergeState(state); });
+}
+
 Section PluginInstance::Finish() {
   Section section;
   section.plugin = plugin_.name;

@@ -46,6 +46,11 @@ class PluginInstance {
   void AnalyzePrompt(const PromptRun& run);
   // The plugin's section: its items, or ok = false and the error. Call once.
   Section Finish();
+  // Mergeable state (plugin_api.h): whether the plugin implements it; its state after the
+  // prompts seen (empty and failed on error); merging another instance's state.
+  bool Mergeable();
+  std::string SaveState();
+  void MergeState(absl::string_view state, absl::string_view from);
 
   // Fails the instance from outside (e.g. its hook patterns match nothing): `stage` says when.
   void Fail(absl::string_view stage, const absl::Status& status);

@@ -24,6 +24,14 @@
 //      keeps running aggregates (sums, sketches, top-k), never the activations themselves;
 //   5. Finish(report): write the section (tables, series, matrices, notes);
 //   6. the instance is destroyed.
+// Sharded runs (`memlens report --shard=I/N --state_out=F`, then `memlens merge F...`): each
+// shard runs steps 1-4 on its prompts and then SaveState() instead of Finish(); the merge
+// creates one instance, calls Begin() with the same context (the recorded flags restored),
+// MergeState() once per shard in shard order, and Finish(). A plugin that does not override
+// Mergeable() works in one process only and is refused, by name, in a sharded run.
+// Everything a plugin decides from "the dataset" (resample donors, mean ablation, choices
+// made on the first prompt) must come from the whole dataset, not from the prompts this
+// instance saw: AnalysisContext::prompt_tokens reads any prompt, and DatasetInfo counts all.
 // A plugin that returns an error or throws from any step is reported as failed (by name and
 // file) in the report; the other plugins still produce their sections.
 //
@@ -41,17 +49,23 @@
 // the model families' ModelConfig fields (rotary style/fraction/scaling, parallel residual,
 // attention windows, per-projection biases) and ops::Rope's RotaryParams / AttentionScores'
 // window; findings (report.h: Finding, ReportBuilder::AddFinding, Line styles and error
-// bars, ReportMetadata::caveats), AnalysisSettings::preset, ReportOrder() and PresetFlags().
+// bars, ReportMetadata::caveats), AnalysisSettings::preset, ReportOrder() and PresetFlags();
+// the mergeable state (Mergeable/SaveState/MergeState), AnalysisContext::prompt_tokens and
+// PromptRun::shared.
 #ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 #define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/model/config.h"
 #include "core/model/forward.h"
@@ -70,7 +84,8 @@ namespace memlens {
 
 class AnalysisPlugin;
 
-// What the dataset is, for plugins that size their aggregates and for the report.
+// What the dataset is, for plugins that size their aggregates and for the report. In a sharded
+// run these describe the whole dataset, not the shard.
 struct DatasetInfo {
   std::string name;
   std::string path;
@@ -101,6 +116,9 @@ struct AnalysisContext {
   const Transformer* transformer = nullptr;
   DatasetInfo dataset;
   AnalysisSettings settings;
+  // The token ids of any prompt of the dataset, 0 <= index < dataset.num_prompts (e.g. a
+  // resample donor, which may lie outside this shard). Null in a merge (no prompts are run).
+  std::function<absl::StatusOr<std::vector<int>>(int64_t index)> prompt_tokens;
 
   const ModelConfig& config() const { return model->config; }
   const Weights& weights() const { return model->weights; }
@@ -123,6 +141,10 @@ struct PromptRun {
   // a large vocabulary the full unembedding is the costliest product of a forward pass).
   const Tensor* logits = nullptr;
   const AnalysisContext* context = nullptr;
+  // Results shared between the plugins for this prompt (cleared before each prompt; plugins
+  // run in order, so a later plugin finds what an earlier one put here). Keys are agreed
+  // between plugins, e.g. core/analysis/ablation.h's shared total effects.
+  std::map<std::string, std::vector<double>>* shared = nullptr;
 
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
 };
@@ -156,6 +178,20 @@ class AnalysisPlugin {
   virtual std::vector<std::pair<std::string, std::string>> PresetFlags(
       const std::string& /*preset*/) const {
     return {};
+  }
+
+  // Mergeable state (see "Sharded runs" above). True when SaveState/MergeState are implemented.
+  virtual bool Mergeable() const { return false; }
+  // The aggregate state after the prompts seen, as bytes (core/analysis/state_codec.h helps).
+  // Its size must not grow with the number of prompts.
+  virtual absl::StatusOr<std::string> SaveState() const {
+    return absl::UnimplementedError("this plugin has no mergeable state");
+  }
+  // Adds another instance's SaveState() (same plugin version, same flags) to this one's, as if
+  // this instance had also seen that instance's prompts. Called after Begin(). Bad bytes are an
+  // error, never a crash.
+  virtual absl::Status MergeState(absl::string_view /*state*/) {
+    return absl::UnimplementedError("this plugin has no mergeable state");
   }
 };
 

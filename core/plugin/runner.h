@@ -106,6 +106,57 @@ std::vector<LoadedPlugin> SortByReportOrder(std::vector<LoadedPlugin> plugins);
 std::vector<std::pair<std::string, std::string>> CollectPresetFlags(
     const std::vector<LoadedPlugin>& plugins, const std::string& preset);
 
+// A sharded run (`memlens report --shard=I/N`): shard `index` (0-based) of `count`.
+struct ShardSpec {
+  int64_t index = 0;
+  int64_t count = 1;
+};
+// The deterministic split: shard i of n covers prompts [floor(i P / n), floor((i+1) P / n)) of
+// P, so the shards are contiguous, disjoint and cover every prompt in order.
+inline std::pair<int64_t, int64_t> ShardRange(int64_t num_prompts, ShardSpec shard) {
+  auto edge = [&](int64_t i) {
+    return static_cast<int64_t>(static_cast<__int128>(i) * num_prompts / shard.count);
+  };
+  return {edge(shard.index), edge(shard.index + 1)};
+}
+
+// What a shard produces: the report's metadata as the one-process run would have it (the
+// model, the whole dataset, settings and flags) and each plugin's state, in run order.
+struct ShardResult {
+  ReportMetadata metadata;
+  struct PluginState {
+    std::string name, version, state;
+  };
+  std::vector<PluginState> plugins;
+  int64_t prompt_begin = 0, prompt_end = 0;  // the prompts this shard covered
+};
+
+// Runs the prompts of `shard` only; the plugins see the whole dataset (DatasetInfo,
+// prompt_tokens). Errors, besides RunPlugins's: a plugin that is not Mergeable (named; refused
+// before any prompt runs), a plugin that fails (a shard with a failed plugin has no state).
+absl::StatusOr<ShardResult> RunShard(const Transformer& transformer,
+                                     const std::vector<LoadedPlugin>& plugins,
+                                     PromptSource& prompts, ShardSpec shard,
+                                     const RunnerOptions& options = {});
+// The same over a vector of prompts.
+absl::StatusOr<ShardResult> RunShard(const Transformer& transformer,
+                                     const std::vector<LoadedPlugin>& plugins,
+                                     const std::vector<Prompt>& prompts, ShardSpec shard,
+                                     const RunnerOptions& options = {});
+
+// Gives shard k's plugin states, in plugin order (so a merge holds one shard at a time).
+using ShardStates = std::function<absl::StatusOr<std::vector<std::string>>(size_t shard)>;
+
+// The merge: one instance per plugin, Begin() with options.dataset as recorded (num_prompts
+// and num_tokens of the whole dataset), MergeState() of shards 0..num_shards-1 in order, and
+// the report as RunPlugins would make it. A state a plugin refuses fails the merge (the error
+// names the plugin; `describe(k)` names shard k, e.g. its file).
+absl::StatusOr<Report> MergeShards(const Transformer& transformer,
+                                   const std::vector<LoadedPlugin>& plugins, size_t num_shards,
+                                   const ShardStates& states,
+                                   const std::function<std::string(size_t)>& describe,
+                                   const RunnerOptions& options);
+
 // "4 layers, d_model 512, 8 heads of 64, d_mlp 2048, vocab 48262, ctx 1024, LayerNorm,
 // gelu (erf), learned positions" (for ReportMetadata::model_summary).
 std::string ModelSummary(const ModelConfig& config);

@@ -10,10 +10,14 @@
 // keeps less than half of the DLA). At most --adversarial_per_node rows per node, and nodes in
 // --adversarial_exclude (default M0, the de facto embedding of GPT-2-style models) are skipped.
 // Cost: one ablated rerun per analysed node with a candidate position (|DLA| >= the minimum)
-// and prompt, plus one donor run when any node has one (restrict with --adversarial_nodes). Memory: a top-N list (with each entry's text), a donor pool of token
-// ids, and per-node running means (mean ablation).
+// and prompt, plus one donor run when any node has one (restrict with --adversarial_nodes);
+// none when cleanup_dla ran the same ablation before it (core/analysis/shared_ablation.h: same
+// donors by default). Memory: a top-N list with each entry's text (mergeable state). Ties in
+// gap are broken by (prompt, position, node), so the list does not depend on how the dataset
+// was split.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +30,8 @@
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
 #include "core/analysis/plugin_support.h"
+#include "core/analysis/shared_ablation.h"
+#include "core/analysis/state_codec.h"
 #include "core/plugin/plugin_api.h"
 
 ABSL_FLAG(int64_t, adversarial_top, 20, "adversarial: how many positions to report.");
@@ -44,7 +50,8 @@ ABSL_FLAG(double, adversarial_min_dla, 0.5,
 ABSL_FLAG(std::string, adversarial_ablation, "resample",
           "adversarial: ablation for the total effect: resample, zero or mean.");
 ABSL_FLAG(int64_t, adversarial_seed, -1,
-          "adversarial: seed for resample donors; -1 = derive from the run's --seed.");
+          "adversarial: seed for resample donors; -1 = derive from the run's --seed (the same "
+          "donors as cleanup_dla, whose reruns are then reused).");
 ABSL_FLAG(std::string, adversarial_positions, "all",
           "adversarial: positions to scan: all (>= 1 with a target), last, or a list like -1.");
 ABSL_FLAG(int64_t, adversarial_context, 24,
@@ -98,16 +105,11 @@ class Adversarial : public AnalysisPlugin {
     }
     mode_ = *mode;
     const int64_t seed = absl::GetFlag(FLAGS_adversarial_seed);
-    seed_ = seed >= 0 ? static_cast<uint64_t>(seed) : MixSeed(context.settings.seed, "adversarial");
-    donors_ = std::make_unique<DonorPool>(16, seed_);
+    seed_ = seed >= 0 ? static_cast<uint64_t>(seed) : SharedResampleSeed(context.settings.seed);
+    ablator_ = std::make_unique<SharedAblator>(context, nodes_, mode_, seed_);
     top_ = std::max<int64_t>(1, absl::GetFlag(FLAGS_adversarial_top));
     min_dla_ = absl::GetFlag(FLAGS_adversarial_min_dla);
     context_tokens_ = std::max<int64_t>(1, absl::GetFlag(FLAGS_adversarial_context));
-    if (mode_ == AblationMode::kMean) {
-      for (size_t k = 0; k < selected_.size(); ++k) {
-        means_.emplace_back(context.config().n_ctx, context.config().d_model);
-      }
-    }
     return absl::OkStatus();
   }
 
@@ -115,15 +117,7 @@ class Adversarial : public AnalysisPlugin {
     const Model& model = *context_->model;
     const int64_t T = run.num_tokens();
     const std::vector<int64_t> positions = SelectPositions(spec_, T, run.targets, false);
-    const std::vector<int>* donor = nullptr;
-    if (mode_ == AblationMode::kResample) {
-      donor = donors_->Pick(run.index);
-      if (donor == nullptr) {  // the first prompt: no donor yet
-        donors_->Add(run.index, run.tokens);
-        ++skipped_;
-        return absl::OkStatus();
-      }
-    }
+    if (!ablator_->available()) return absl::OkStatus();
     std::vector<DlaDirection> dirs;
     for (int64_t i : positions) {
       absl::StatusOr<DlaDirection> d = MakeDlaDirection(model, run.targets[i], run.contrasts[i]);
@@ -133,7 +127,7 @@ class Adversarial : public AnalysisPlugin {
     absl::StatusOr<const Tensor*> fscale = run.store->Get("ln_final.hook_scale");
     if (!fscale.ok()) return fscale.status();
     // Every node's DLA first: only nodes with a candidate position (|DLA| >= the minimum) need
-    // an ablation run, and the donor run is needed only if some node does.
+    // an ablation run (and the donor run is needed only if some node does).
     std::vector<std::vector<double>> dlas(selected_.size());
     std::vector<size_t> to_ablate;
     for (size_t k = 0; k < selected_.size(); ++k) {
@@ -144,41 +138,27 @@ class Adversarial : public AnalysisPlugin {
         dlas[k].push_back(Dla(h->row(positions[p]), (*fscale)->data[positions[p]], dirs[p]));
         any |= std::fabs(dlas[k].back()) >= min_dla_;
       }
-      if (mode_ == AblationMode::kMean) means_[k].Add(*h);
       if (any) to_ablate.push_back(k);
     }
-    ActivationStore donor_store;
-    if (donor != nullptr && !to_ablate.empty()) {
-      absl::StatusOr<ActivationStore> r = RunDonor(*context_->transformer, *donor);
-      if (!r.ok()) return r.status();
-      donor_store = std::move(*r);
-    }
-    // Only now may the pool change (Add can reallocate what `donor` points into).
-    if (donor != nullptr) donors_->Add(run.index, run.tokens);
     for (size_t k : to_ablate) {
       const Node& node = nodes_[selected_[k]];
       const std::vector<double>& dla = dlas[k];
-      absl::StatusOr<Tensor> replacement =
-          AblationReplacement(
-          mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
-      if (!replacement.ok()) return replacement.status();
-      absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, run.tokens, node, *replacement, *run.store, positions, dirs, rerun_);
+      absl::StatusOr<std::vector<double>> effect = ablator_->Effect(run, selected_[k], positions);
       if (!effect.ok()) return effect.status();
       for (size_t p = 0; p < positions.size(); ++p) {
         if (std::fabs(dla[p]) < min_dla_) continue;
         ++candidates_;
-        const double gap = std::fabs(dla[p]) - (dla[p] > 0 ? 1 : -1) * (*effect)[p];
-        // Adversarial only when the total effect keeps less than half of the DLA.
-        if (gap < 0.5 * std::fabs(dla[p])) continue;
-        if (static_cast<int64_t>(found_.size()) >= top_ && gap <= found_.back().gap) continue;
         Found f;
-        f.gap = gap;
+        f.gap = std::fabs(dla[p]) - (dla[p] > 0 ? 1 : -1) * (*effect)[p];
         f.dla = dla[p];
         f.effect = (*effect)[p];
+        f.node_index = selected_[k];
         f.node = node.name;
         f.prompt = run.index;
         f.position = positions[p];
+        // Adversarial only when the total effect keeps less than half of the DLA.
+        if (f.gap < 0.5 * std::fabs(f.dla)) continue;
+        if (static_cast<int64_t>(found_.size()) >= top_ && !Before(f, found_.back())) continue;
         const int64_t i = positions[p];
         std::string text;
         for (int64_t j = std::max<int64_t>(0, i - context_tokens_ + 1); j <= i; ++j) {
@@ -187,22 +167,65 @@ class Adversarial : public AnalysisPlugin {
         f.text = text;
         f.target = TokenText(run, run.targets[i]);
         f.contrast = run.contrasts[i] >= 0 ? TokenText(run, run.contrasts[i]) : "";
-        found_.push_back(std::move(f));
-        std::sort(found_.begin(), found_.end(),
-                  [](const Found& a, const Found& b) { return a.gap > b.gap; });
-        if (per_node_ > 0) {  // keep each node's best per_node_ entries
-          int64_t same = 0;
-          for (size_t q = 0; q < found_.size();) {
-            if (found_[q].node == node.name && ++same > per_node_) {
-              found_.erase(found_.begin() + q);
-            } else {
-              ++q;
-            }
-          }
-        }
-        if (static_cast<int64_t>(found_.size()) > top_) found_.pop_back();
+        Keep(std::move(f));
       }
     }
+    return absl::OkStatus();
+  }
+
+  bool Mergeable() const override { return true; }
+
+  absl::StatusOr<std::string> SaveState() const override {
+    StateWriter w;
+    w.U64(kStateVersion);
+    w.I64(candidates_);
+    w.U64(found_.size());
+    for (const Found& f : found_) {
+      w.F64(f.gap);
+      w.F64(f.dla);
+      w.F64(f.effect);
+      w.I64(f.node_index);
+      w.I64(f.prompt);
+      w.I64(f.position);
+      w.Str(f.text);
+      w.Str(f.target);
+      w.Str(f.contrast);
+    }
+    return w.Take();
+  }
+
+  absl::Status MergeState(absl::string_view bytes) override {
+    StateReader r(bytes, "adversarial");
+    r.Expect(kStateVersion, "state version");
+    int64_t candidates = 0;
+    uint64_t n = 0;
+    r.I64(&candidates);
+    r.U64(&n);
+    if (r.ok() && (candidates < 0 || n > static_cast<uint64_t>(top_))) {
+      r.Fail(absl::StrCat(n, " positions for a top list of ", top_));
+    }
+    std::vector<Found> found;
+    for (uint64_t i = 0; r.ok() && i < n; ++i) {
+      Found f;
+      r.F64(&f.gap);
+      r.F64(&f.dla);
+      r.F64(&f.effect);
+      r.I64(&f.node_index);
+      r.I64(&f.prompt);
+      r.I64(&f.position);
+      r.Str(&f.text);
+      r.Str(&f.target);
+      r.Str(&f.contrast);
+      if (r.ok() && (f.node_index < 0 || f.node_index >= static_cast<int64_t>(nodes_.size()))) {
+        r.Fail(absl::StrCat("node index ", f.node_index, " outside the model's ", nodes_.size(),
+                            " nodes"));
+      }
+      if (r.ok()) f.node = nodes_[f.node_index].name;
+      found.push_back(std::move(f));
+    }
+    if (absl::Status s = r.Finish(); !s.ok()) return s;
+    candidates_ += candidates;
+    for (Found& f : found) Keep(std::move(f));
     return absl::OkStatus();
   }
 
@@ -258,19 +281,43 @@ class Adversarial : public AnalysisPlugin {
                                               : "",
                                 excluded_.empty() ? "" : absl::StrCat("; not scanned: ",
                                                                       absl::StrJoin(excluded_, ", ")),
-                                ".",
-                                skipped_ ? " The first prompt was skipped: resample ablation "
-                                           "needs an earlier prompt as donor."
-                                         : ""));
+                                "."));
+    if (!ablator_->available()) report.AddNote(kNoDonorNote);
     return absl::OkStatus();
   }
 
  private:
+  static constexpr uint64_t kStateVersion = 1;
+
   struct Found {
     double gap = 0, dla = 0, effect = 0;
     std::string node, text, target, contrast;
-    int64_t prompt = 0, position = 0;
+    int64_t node_index = 0, prompt = 0, position = 0;
   };
+  // The list's order: larger gap first, ties by (prompt, position, node): a total order, so
+  // the top list is the same however the prompts were split.
+  static bool Before(const Found& a, const Found& b) {
+    if (a.gap != b.gap) return a.gap > b.gap;
+    if (a.prompt != b.prompt) return a.prompt < b.prompt;
+    if (a.position != b.position) return a.position < b.position;
+    return a.node_index < b.node_index;
+  }
+  // Inserts f in order (Before), then keeps each node's best per_node_ entries and the best
+  // top_ overall. The same rule for each prompt and for each merged shard's list gives the
+  // one-process list: an entry a shard dropped has per_node_ better entries of its node, or
+  // top_ better entries, in that shard already.
+  void Keep(Found f) {
+    found_.insert(std::upper_bound(found_.begin(), found_.end(), f, Before), std::move(f));
+    if (per_node_ > 0) {
+      std::map<int64_t, int64_t> per_node;  // node index -> entries kept
+      std::vector<Found> kept;
+      for (Found& e : found_) {
+        if (++per_node[e.node_index] <= per_node_) kept.push_back(std::move(e));
+      }
+      found_ = std::move(kept);
+    }
+    if (static_cast<int64_t>(found_.size()) > top_) found_.pop_back();
+  }
   static std::string Piece(const PromptRun& run, int64_t j) {
     if (j < static_cast<int64_t>(run.pieces.size())) return run.pieces[j];
     return absl::StrCat("[", run.tokens[j], "]");
@@ -289,13 +336,11 @@ class Adversarial : public AnalysisPlugin {
   PositionSpec spec_;
   AblationMode mode_ = AblationMode::kResample;
   uint64_t seed_ = 0;
-  std::unique_ptr<DonorPool> donors_;
-  std::vector<NodeMean> means_;
-  int64_t top_ = 20, context_tokens_ = 24, candidates_ = 0, skipped_ = 0, per_node_ = 3;
-  std::vector<std::string> excluded_;
+  std::unique_ptr<SharedAblator> ablator_;
+  int64_t top_ = 20, context_tokens_ = 24, candidates_ = 0, per_node_ = 3;
+  std::vector<std::string> excluded_;  // --adversarial_exclude's nodes among the selection
   double min_dla_ = 0.5;
   std::vector<Found> found_;
-  RunResult rerun_;  // reused by every ablation rerun
 };
 
 }  // namespace

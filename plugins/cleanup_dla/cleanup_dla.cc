@@ -11,11 +11,10 @@
 // Rows where DLA and the total effect disagree in sign, or differ by more than
 // --cleanup_threshold, are flagged: there DLA misleads.
 //
-// Resample donors: the plugin sees one prompt at a time, so it keeps a bounded pool of earlier
-// prompts' token ids (--cleanup_donor_pool) and re-runs the donor; the first prompt's total
-// effect is computed when the second arrives (with it as the donor). Mean ablation uses the
-// per-position mean of the node's output over the prompts seen so far (this one included).
-// Memory: running sums per node plus the donor pool's token ids.
+// Ablations (core/analysis/shared_ablation.h): the resample donor of each prompt is chosen from
+// the whole dataset by (seed, prompt index, dataset size), mean ablation uses a fixed sample of
+// the dataset, and the reruns are shared with the adversarial plugin, so a sharded run gives
+// the numbers of a one-process run. Memory: running sums per node (mergeable state).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -34,6 +33,8 @@
 #include "core/analysis/path_corrected.h"
 #include "core/analysis/plugin_support.h"
 #include "core/analysis/projection.h"
+#include "core/analysis/shared_ablation.h"
+#include "core/analysis/state_codec.h"
 #include "core/plugin/plugin_api.h"
 
 ABSL_FLAG(std::string, cleanup_positions, "all",
@@ -43,9 +44,8 @@ ABSL_FLAG(std::string, cleanup_nodes, "auto",
 ABSL_FLAG(std::string, cleanup_ablation, "resample",
           "cleanup_dla: ablation for the total effect: resample, zero or mean.");
 ABSL_FLAG(int64_t, cleanup_seed, -1,
-          "cleanup_dla: seed for choosing resample donors; -1 = derive from the run's --seed.");
-ABSL_FLAG(int64_t, cleanup_donor_pool, 16,
-          "cleanup_dla: how many earlier prompts to keep (token ids) as resample donors.");
+          "cleanup_dla: seed for choosing resample donors; -1 = derive from the run's --seed "
+          "(the same donors as adversarial, which then reuses these reruns).");
 ABSL_FLAG(double, cleanup_threshold, 0.25,
           "cleanup_dla: flag a node when |mean DLA - mean total effect| exceeds this (logits).");
 ABSL_FLAG(std::string, cleanup_writer, "auto",
@@ -56,6 +56,9 @@ ABSL_FLAG(std::string, cleanup_summary_skip, "embed,pos_embed,M0",
           "cleanup_dla: nodes left out of the summary's 'DLA misleads most' list (still in the "
           "table): ablating the embeddings, or M0, the de facto embedding of GPT-2-style "
           "models, changes what the model reads, so their total effect says little about DLA.");
+ABSL_FLAG(int64_t, cleanup_plot_points, 400,
+          "cleanup_dla: how many (DLA, write-back) samples the write-back scatter plots (the "
+          "first ones in dataset order; the fitted slope uses every sample).");
 ABSL_FLAG(double, cleanup_min_magnitude, 0.05,
           "cleanup_dla: a sign disagreement counts only when |DLA| or |total effect| exceeds "
           "this.");
@@ -99,10 +102,8 @@ class CleanupDla : public AnalysisPlugin {
     mode_ = *mode;
     const int64_t seed_flag = absl::GetFlag(FLAGS_cleanup_seed);
     seed_ = seed_flag >= 0 ? static_cast<uint64_t>(seed_flag)
-                           : MixSeed(context.settings.seed, "cleanup_dla");
-    const int64_t pool = absl::GetFlag(FLAGS_cleanup_donor_pool);
-    if (pool < 1) return absl::InvalidArgumentError("--cleanup_donor_pool must be >= 1");
-    donors_ = std::make_unique<DonorPool>(static_cast<size_t>(pool), seed_);
+                           : SharedResampleSeed(context.settings.seed);
+    ablator_ = std::make_unique<SharedAblator>(context, nodes_, mode_, seed_);
     threshold_ = absl::GetFlag(FLAGS_cleanup_threshold);
     preset_ = context.settings.preset;
     summary_skip_.clear();
@@ -125,12 +126,8 @@ class CleanupDla : public AnalysisPlugin {
       }
     }
     min_magnitude_ = absl::GetFlag(FLAGS_cleanup_min_magnitude);
+    max_points_ = static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_cleanup_plot_points)));
     stats_.assign(selected_.size(), NodeStats());
-    if (mode_ == AblationMode::kMean) {
-      for (size_t k = 0; k < selected_.size(); ++k) {
-        means_.emplace_back(model.config.n_ctx, model.config.d_model);
-      }
-    }
     return absl::OkStatus();
   }
 
@@ -151,17 +148,11 @@ class CleanupDla : public AnalysisPlugin {
     absl::StatusOr<PathCorrector> corrector = PathCorrector::Create(
         model, *run.store, positions, dirs, context_->transformer->pool());
     if (!corrector.ok()) return corrector.status();
-    Pending pending;
-    pending.index = run.index;
-    pending.tokens.assign(run.tokens.begin(), run.tokens.end());
-    pending.positions = positions;
-    pending.dirs = dirs;
-    pending.dla.assign(selected_.size(), std::vector<double>(positions.size(), 0.0));
+    std::vector<std::vector<double>> dla(selected_.size());  // [selected node][position]
     for (size_t k = 0; k < selected_.size(); ++k) {
       const Node& node = nodes_[selected_[k]];
       absl::StatusOr<Tensor> h = NodeOutputAll(*run.store, model, node);
       if (!h.ok()) return h.status();
-      if (mode_ == AblationMode::kMean) means_[k].Add(*h);
       absl::StatusOr<PathCorrectedDla> pc = corrector->Compute(node, *h);
       if (!pc.ok()) return pc.status();
       NodeStats& st = stats_[k];
@@ -178,33 +169,96 @@ class CleanupDla : public AnalysisPlugin {
           st.sy += y;
           st.sxx += x * x;
           st.sxy += x * y;
-          if (st.xs.size() < kMaxPoints) {
+          if (st.xs.size() < max_points_) {
             st.xs.push_back(x);
             st.ys.push_back(y);
           }
         }
-        pending.dla[k][p] = pc->dla[p];
+        dla[k].push_back(pc->dla[p]);
       }
     }
-    // Total effects.
-    if (mode_ != AblationMode::kResample) {
-      absl::Status s = TotalEffects(pending, *run.store, nullptr);
-      if (!s.ok()) return s;
-    } else {
-      if (first_.has_value()) {  // the first prompt, with this one as its donor
-        absl::Status s = DeferredFirst(pending.tokens);
-        if (!s.ok()) return s;
+    if (positions.empty() || !ablator_->available()) return absl::OkStatus();
+    for (size_t k = 0; k < selected_.size(); ++k) {
+      absl::StatusOr<std::vector<double>> effect = ablator_->Effect(run, selected_[k], positions);
+      if (!effect.ok()) return effect.status();
+      NodeStats& st = stats_[k];
+      for (size_t q = 0; q < positions.size(); ++q) {
+        const double e = (*effect)[q], d = dla[k][q];
+        st.effect.Add(e);
+        st.dla_paired.Add(d);
+        if (st.examples.size() < kMaxExamples) st.examples.emplace_back(d, e);
+        if (SignsDisagree(d, e) || std::fabs(d - e) > threshold_) ++st.disagree;
       }
-      const std::vector<int>* donor = donors_->Pick(run.index);
-      if (donor == nullptr) {
-        first_ = std::move(pending);
-      } else {
-        absl::Status s = TotalEffects(pending, *run.store, donor);
-        if (!s.ok()) return s;
-      }
-      donors_->Add(run.index, run.tokens);
     }
-    ++prompts_;
+    return absl::OkStatus();
+  }
+
+  bool Mergeable() const override { return true; }
+
+  absl::StatusOr<std::string> SaveState() const override {
+    StateWriter w;
+    w.U64(kStateVersion);
+    w.U64(stats_.size());
+    for (const NodeStats& st : stats_) {
+      for (const RunningStats* r : st.all()) w.Stats(*r);
+      w.I64(st.disagree);
+      for (const double* x : st.sums()) w.F64(*x);
+      w.Doubles(st.xs);
+      w.Doubles(st.ys);
+      std::vector<double> examples;  // (DLA, total effect) pairs, flattened
+      for (const auto& [d, e] : st.examples) {
+        examples.push_back(d);
+        examples.push_back(e);
+      }
+      w.Doubles(examples);
+    }
+    return w.Take();
+  }
+
+  absl::Status MergeState(absl::string_view bytes) override {
+    StateReader r(bytes, "cleanup_dla");
+    r.Expect(kStateVersion, "state version");
+    r.Expect(stats_.size(), "number of analysed nodes");
+    std::vector<NodeStats> other(stats_.size());
+    for (NodeStats& st : other) {
+      if (!r.ok()) break;
+      for (RunningStats* x : st.all()) r.Stats(x);
+      r.I64(&st.disagree);
+      for (double* x : st.sums()) r.F64(x);
+      r.Doubles(&st.xs);
+      r.Doubles(&st.ys);
+      std::vector<double> examples;
+      r.Doubles(&examples);
+      if (r.ok() && (st.xs.size() != st.ys.size() || st.xs.size() > max_points_ ||
+                     examples.size() % 2 != 0 || examples.size() > 2 * kMaxExamples)) {
+        r.Fail(absl::StrCat("plot points (", st.xs.size(), " x, ", st.ys.size(),
+                            " y) or examples (", examples.size(), " values) malformed"));
+      }
+      for (size_t i = 0; r.ok() && i + 1 < examples.size(); i += 2) {
+        st.examples.emplace_back(examples[i], examples[i + 1]);
+      }
+    }
+    if (absl::Status s = r.Finish(); !s.ok()) return s;
+    // Sums add; plot points and examples are the first ones in dataset order: the shards come
+    // in order, so concatenate and cut to the limit.
+    for (size_t k = 0; k < stats_.size(); ++k) {
+      NodeStats& mine = stats_[k];
+      const NodeStats& theirs = other[k];
+      std::vector<RunningStats*> a = mine.all();
+      std::vector<const RunningStats*> b = theirs.all();
+      for (size_t j = 0; j < a.size(); ++j) a[j]->Merge(*b[j]);
+      mine.disagree += theirs.disagree;
+      std::vector<double*> sa = mine.sums();
+      std::vector<const double*> sb = theirs.sums();
+      for (size_t j = 0; j < sa.size(); ++j) *sa[j] += *sb[j];
+      for (size_t i = 0; i < theirs.xs.size() && mine.xs.size() < max_points_; ++i) {
+        mine.xs.push_back(theirs.xs[i]);
+        mine.ys.push_back(theirs.ys[i]);
+      }
+      for (size_t i = 0; i < theirs.examples.size() && mine.examples.size() < kMaxExamples; ++i) {
+        mine.examples.push_back(theirs.examples[i]);
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -299,20 +353,18 @@ class CleanupDla : public AnalysisPlugin {
         mode_ == AblationMode::kResample ? absl::StrCat(" (seed ", seed_, ")") : std::string(),
         ". Path-corrected DLA includes only the one-step value path through later attention "
         "heads (not MLPs, not query/key paths, not chains)."));
-    if (first_.has_value()) {
-      report.AddNote(
-          "Resample ablation needs at least two prompts: the total effect is missing for the "
-          "only prompt (use --cleanup_ablation=zero or mean for a single prompt).");
-    }
+    if (!ablator_->available()) report.AddNote(kNoDonorNote);
     return absl::OkStatus();
   }
 
  private:
+  static constexpr uint64_t kStateVersion = 1;
+
   struct NodeStats {
     RunningStats dla, survival, path, effect, dla_paired;
     int64_t disagree = 0;
     // x = DLA, y = path_dla - DLA (what later heads write back through their value path):
-    // sums for the least-squares line, and the first kMaxPoints samples for the plot.
+    // sums for the least-squares line, and the first --cleanup_plot_points samples for the plot.
     double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
     std::vector<double> xs, ys;
     // The first kMaxExamples (DLA, total effect) pairs, in dataset order.
@@ -322,15 +374,14 @@ class CleanupDla : public AnalysisPlugin {
       return den > 0 ? (n * sxy - sx * sy) / den : std::nan("");
     }
     double Intercept() const { return n > 0 ? (sy - Slope() * sx) / n : std::nan(""); }
+    std::vector<RunningStats*> all() { return {&dla, &survival, &path, &effect, &dla_paired}; }
+    std::vector<const RunningStats*> all() const {
+      return {&dla, &survival, &path, &effect, &dla_paired};
+    }
+    std::vector<double*> sums() { return {&n, &sx, &sy, &sxx, &sxy}; }
+    std::vector<const double*> sums() const { return {&n, &sx, &sy, &sxx, &sxy}; }
   };
-  static constexpr size_t kMaxPoints = 400, kMaxExamples = 8;
-  struct Pending {
-    int64_t index = 0;
-    std::vector<int> tokens;
-    std::vector<int64_t> positions;
-    std::vector<DlaDirection> dirs;
-    std::vector<std::vector<double>> dla;  // [selected node][position]
-  };
+  static constexpr size_t kMaxExamples = 8;
 
   // --cleanup_writer, or the node whose later heads' value-path write-back cancels most of its
   // DLA (the most negative mean of DLA * write-back); -1 when no node has samples.
@@ -438,67 +489,19 @@ class CleanupDla : public AnalysisPlugin {
     return (a > 0) != (b > 0) && std::max(std::fabs(a), std::fabs(b)) > min_magnitude_;
   }
 
-  absl::Status DeferredFirst(const std::vector<int>& donor) {
-    Pending p = std::move(*first_);
-    first_.reset();
-    RunOptions o;
-    o.logits = RunOptions::Logits::kNone;
-    absl::StatusOr<HookFilter> f = HookFilter::Parse(
-        absl::StrJoin(TotalEffectHooks(context_->config()), ","), AllHookNames(context_->config()));
-    if (!f.ok()) return f.status();
-    o.cache = *f;
-    absl::StatusOr<RunResult> clean = context_->transformer->Run(p.tokens, o);
-    if (!clean.ok()) return clean.status();
-    return TotalEffects(p, clean->store, &donor);
-  }
-
-  absl::Status TotalEffects(const Pending& p, const ActivationStore& clean,
-                            const std::vector<int>* donor) {
-    const Model& model = *context_->model;
-    const int64_t T = p.tokens.size();
-    ActivationStore donor_store;
-    if (donor != nullptr) {
-      absl::StatusOr<ActivationStore> r = RunDonor(*context_->transformer, *donor);
-      if (!r.ok()) return r.status();
-      donor_store = std::move(*r);
-    }
-    for (size_t k = 0; k < selected_.size(); ++k) {
-      const Node& node = nodes_[selected_[k]];
-      absl::StatusOr<Tensor> replacement =
-          AblationReplacement(
-          mode_, mode_ == AblationMode::kMean ? &means_[k] : nullptr, donor_store, model, node, T);
-      if (!replacement.ok()) return replacement.status();
-      absl::StatusOr<std::vector<double>> effect = TotalEffect(
-          *context_->transformer, p.tokens, node, *replacement, clean, p.positions, p.dirs, rerun_);
-      if (!effect.ok()) return effect.status();
-      NodeStats& st = stats_[k];
-      for (size_t q = 0; q < p.positions.size(); ++q) {
-        const double e = (*effect)[q], d = p.dla[k][q];
-        st.effect.Add(e);
-        st.dla_paired.Add(d);
-        if (st.examples.size() < kMaxExamples) st.examples.emplace_back(d, e);
-        if (SignsDisagree(d, e) || std::fabs(d - e) > threshold_) ++st.disagree;
-      }
-    }
-    return absl::OkStatus();
-  }
-
   const AnalysisContext* context_ = nullptr;
   std::vector<Node> nodes_;
   std::vector<int> selected_;
   PositionSpec spec_;
   AblationMode mode_ = AblationMode::kResample;
   uint64_t seed_ = 0;
-  std::unique_ptr<DonorPool> donors_;
+  std::unique_ptr<SharedAblator> ablator_;
   double threshold_ = 0.25, min_magnitude_ = 0.05;
   std::string preset_;
   std::vector<int> summary_skip_;  // node indices
   int writer_ = -1;  // index into selected_ of --cleanup_writer; -1: auto
+  size_t max_points_ = 400;  // --cleanup_plot_points
   std::vector<NodeStats> stats_;
-  std::vector<NodeMean> means_;
-  absl::optional<Pending> first_;
-  RunResult rerun_;  // reused by every ablation rerun
-  int64_t prompts_ = 0;
 };
 
 }  // namespace

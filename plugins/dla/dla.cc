@@ -18,6 +18,7 @@
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
 #include "core/analysis/plugin_support.h"
+#include "core/analysis/state_codec.h"
 #include "core/plugin/plugin_api.h"
 
 ABSL_FLAG(std::string, dla_positions, "all",
@@ -83,6 +84,50 @@ class DlaPlugin : public AnalysisPlugin {
     return absl::OkStatus();
   }
 
+  bool Mergeable() const override { return true; }
+
+  absl::StatusOr<std::string> SaveState() const override {
+    StateWriter w;
+    w.U64(kStateVersion);
+    w.U64(nodes_.size());
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      w.Stats(rest_[n]);
+      w.Stats(bos_[n]);
+    }
+    for (const RunningStats* s : {&logit_, &bos_logit_, &bias_, &bos_bias_}) w.Stats(*s);
+    w.F64(max_error_);
+    w.F64(max_rel_error_);
+    return w.Take();
+  }
+
+  absl::Status MergeState(absl::string_view bytes) override {
+    StateReader r(bytes, "dla");
+    r.Expect(kStateVersion, "state version");
+    r.Expect(nodes_.size(), "number of nodes");
+    std::vector<RunningStats> rest(nodes_.size()), bos(nodes_.size());
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      r.Stats(&rest[n]);
+      r.Stats(&bos[n]);
+    }
+    RunningStats logit, bos_logit, bias, bos_bias;
+    for (RunningStats* s : {&logit, &bos_logit, &bias, &bos_bias}) r.Stats(s);
+    double max_error = 0, max_rel_error = 0;
+    r.F64(&max_error);
+    r.F64(&max_rel_error);
+    if (absl::Status s = r.Finish(); !s.ok()) return s;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      rest_[n].Merge(rest[n]);
+      bos_[n].Merge(bos[n]);
+    }
+    logit_.Merge(logit);
+    bos_logit_.Merge(bos_logit);
+    bias_.Merge(bias);
+    bos_bias_.Merge(bos_bias);
+    max_error_ = std::max(max_error_, max_error);
+    max_rel_error_ = std::max(max_rel_error_, max_rel_error);
+    return absl::OkStatus();
+  }
+
   absl::Status Finish(ReportBuilder& report) override {
     const bool diff = context_->settings.contrast != "none";
     report.SetDescription(absl::StrCat(
@@ -139,6 +184,8 @@ class DlaPlugin : public AnalysisPlugin {
   }
 
  private:
+  static constexpr uint64_t kStateVersion = 1;
+
   const AnalysisContext* context_ = nullptr;
   PositionSpec spec_;
   bool bos_enabled_ = true;

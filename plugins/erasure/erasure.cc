@@ -14,10 +14,12 @@
 //                        from attending to BOS (pattern[h, i, 0] v[0] W_O[h]) and onto the rest
 //   static detector      weights only: V-composition and signed composition of head pairs,
 //                        anti-aligned MLP neurons (core/analysis/static_erasure.h)
-// Selected writers: --erasure_writer (e.g. L0H2), or automatically, after the first prompt, the
+// Selected writers: --erasure_writer (e.g. L0H2), or automatically from the dataset's first
+// prompt (prompt 0, in every shard of a sharded run: a shard without it runs it to choose), the
 // --erasure_num_writers heads/MLPs (with later readers) whose most negative median PR from a
 // later node is lowest (ties: largest mean output norm).
-// Memory: sketches only (bounded: k * log(n / k) floats each), independent of the dataset.
+// Memory: sketches only (bounded: k * log(n / k) floats each), independent of the dataset;
+// they are the mergeable state.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -31,8 +33,10 @@
 #include "absl/strings/str_join.h"
 #include "core/analysis/nodes.h"
 #include "core/analysis/plugin_support.h"
+#include "core/analysis/ablation.h"
 #include "core/analysis/projection.h"
 #include "core/analysis/sketch.h"
+#include "core/analysis/state_codec.h"
 #include "core/analysis/static_erasure.h"
 #include "core/plugin/plugin_api.h"
 
@@ -106,7 +110,7 @@ class Erasure : public AnalysisPlugin {
 
   absl::Status AnalyzePrompt(const PromptRun& run) override {
     const Model& model = *context_->model;
-    const int64_t T = run.num_tokens(), D = model.config.d_model;
+    const int64_t T = run.num_tokens();
     std::vector<Tensor> outs;  // per position [N, D]
     for (int64_t t = 0; t < T; ++t) {
       absl::StatusOr<Tensor> o = NodeOutputs(*run.store, model, nodes_, t);
@@ -115,42 +119,96 @@ class Erasure : public AnalysisPlugin {
       outs.push_back(std::move(*o));
     }
     if (writers_.empty()) {
-      // Auto, after the first prompt: the heads/MLPs with the strongest erasure evidence so far:
-      // first those with a flagged eraser, by the largest erased share; then by the most
-      // negative median PR of any later node onto them; ties by the largest mean output norm.
-      std::vector<std::tuple<double, double, double, int>> scores;
-      for (int n : ComponentNodes(nodes_)) {
-        double min_median = 0, best_erased = 0;
-        bool has_reader = false;
-        for (const auto& c : matrix_->cells()[n]) {
-          has_reader = true;
-          if (!c.rest.count()) continue;
-          const PrMatrix::Eraser e = PrMatrix::Summarize(c);
-          min_median = std::min(min_median, e.median);
-          if (IsEraser(e)) best_erased = std::max(best_erased, e.erased_share);
-        }
-        if (!has_reader) continue;
-        double sum = 0;
-        int64_t cnt = 0;
-        for (int64_t t = T > 1 ? 1 : 0; t < T; ++t) {
-          double s = 0;
-          for (int64_t d = 0; d < D; ++d) s += static_cast<double>(outs[t].row(n)[d]) * outs[t].row(n)[d];
-          sum += std::sqrt(s);
-          ++cnt;
-        }
-        scores.emplace_back(-best_erased, min_median, -sum / std::max<int64_t>(1, cnt), n);
+      if (run.index == 0) {  // the dataset's first prompt: matrix_ holds it alone
+        SetWriters(ChooseWriters(*matrix_, outs));
+      } else {
+        absl::Status s = ChooseWritersOnPromptZero();
+        if (!s.ok()) return s;
       }
-      std::sort(scores.begin(), scores.end());
-      std::vector<int> chosen;
-      for (size_t i = 0; i < scores.size() && static_cast<int64_t>(i) < num_auto_; ++i) {
-        chosen.push_back(std::get<3>(scores[i]));
-      }
-      SetWriters(chosen);
       auto_chosen_ = true;
     }
     for (size_t r = 0; r < writers_.size(); ++r) {
       absl::Status s = AnalyzeWriter(run, outs, r);
       if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  bool Mergeable() const override { return true; }
+
+  absl::StatusOr<std::string> SaveState() const override {
+    StateWriter w;
+    w.U64(kStateVersion);
+    w.U64(auto_chosen_);
+    w.U64(writers_.size());
+    for (int wi : writers_) w.I64(wi);
+    matrix_->Save(w);
+    for (const WriterState& ws : state_) {
+      for (const std::vector<QuantileSketch>* v : ws.sketches()) {
+        w.U64(v->size());
+        for (const QuantileSketch& q : *v) w.Sketch(q);
+      }
+      w.Stats(ws.bos_share);
+    }
+    return w.Take();
+  }
+
+  // A shard that saw no prompt has no automatic writers yet; every other shard must have chosen
+  // the same ones (they are chosen on prompt 0 everywhere).
+  absl::Status MergeState(absl::string_view bytes) override {
+    StateReader r(bytes, "erasure");
+    r.Expect(kStateVersion, "state version");
+    uint64_t auto_chosen = 0, num_writers = 0;
+    r.U64(&auto_chosen);
+    r.U64(&num_writers);
+    if (r.ok() && num_writers > nodes_.size()) r.Fail(absl::StrCat(num_writers, " writers"));
+    std::vector<int> writers;
+    for (uint64_t i = 0; r.ok() && i < num_writers; ++i) {
+      int64_t wi = -1;
+      r.I64(&wi);
+      if (r.ok() && (wi < 0 || wi >= static_cast<int64_t>(nodes_.size()))) {
+        r.Fail(absl::StrCat("writer index ", wi, " outside the model's nodes"));
+      }
+      writers.push_back(static_cast<int>(wi));
+    }
+    if (r.ok() && !writers.empty() && !writers_.empty() && writers != writers_) {
+      r.Fail(absl::StrCat("its writers (", WriterNames(writers), ") differ from ",
+                          WriterNames(writers_)));
+    }
+    if (!r.ok()) return r.Finish();
+    Erasure other;
+    other.context_ = context_;
+    other.nodes_ = nodes_;
+    other.threshold_ = threshold_;
+    other.min_share_ = min_share_;
+    other.k_ = k_;
+    other.points_ = points_;
+    std::vector<int> all(nodes_.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    other.matrix_ = std::make_unique<PrMatrix>(nodes_, all, k_);
+    other.matrix_->Load(r);
+    other.SetWriters(writers);
+    for (WriterState& ws : other.state_) {
+      for (std::vector<QuantileSketch>* v : ws.sketches()) {
+        if (!r.Expect(v->size(), "writer sketches")) break;
+        for (QuantileSketch& q : *v) r.Sketch(&q);
+      }
+      r.Stats(&ws.bos_share);
+    }
+    if (absl::Status s = r.Finish(); !s.ok()) return s;
+    matrix_->Merge(*other.matrix_);
+    if (writers.empty()) return absl::OkStatus();
+    if (writers_.empty()) {
+      SetWriters(writers);
+      auto_chosen_ = auto_chosen != 0;
+    }
+    for (size_t k = 0; k < state_.size(); ++k) {
+      std::vector<std::vector<QuantileSketch>*> mine = state_[k].sketches();
+      std::vector<std::vector<QuantileSketch>*> theirs = other.state_[k].sketches();
+      for (size_t j = 0; j < mine.size(); ++j) {
+        for (size_t e = 0; e < mine[j]->size(); ++e) (*mine[j])[e].Merge((*theirs[j])[e]);
+      }
+      state_[k].bos_share.Merge(other.state_[k].bos_share);
     }
     return absl::OkStatus();
   }
@@ -317,6 +375,8 @@ class Erasure : public AnalysisPlugin {
   }
 
  private:
+  static constexpr uint64_t kStateVersion = 1;
+
   struct WriterState {
     std::vector<int> later;  // nodes that read the writer
     std::vector<QuantileSketch> causal, on_bos_part, on_rest;       // per later node
@@ -325,7 +385,81 @@ class Erasure : public AnalysisPlugin {
     // PR(node, writer) (positions >= 1), clean and causal.
     std::vector<QuantileSketch> own, own_causal;
     RunningStats bos_share;
+    std::vector<std::vector<QuantileSketch>*> sketches() {
+      return {&causal,          &on_bos_part,  &on_rest, &survival,
+              &survival_causal, &survival_bos, &own,     &own_causal};
+    }
+    std::vector<const std::vector<QuantileSketch>*> sketches() const {
+      return {&causal,          &on_bos_part,  &on_rest, &survival,
+              &survival_causal, &survival_bos, &own,     &own_causal};
+    }
   };
+
+  std::string WriterNames(const std::vector<int>& writers) const {
+    std::vector<std::string> names;
+    for (int w : writers) names.push_back(nodes_[w].name);
+    return absl::StrJoin(names, ",");
+  }
+
+  // Automatic writers from the first prompt's PR matrix `first` and node outputs `outs` (per
+  // position [N, D]): the heads/MLPs with the strongest erasure evidence: first those with a
+  // flagged eraser, by the largest erased share; then by the most negative median PR of any
+  // later node onto them; ties by the largest mean output norm. Every shard chooses on the
+  // dataset's prompt 0, so the choice does not depend on the split.
+  std::vector<int> ChooseWriters(const PrMatrix& first, const std::vector<Tensor>& outs) const {
+    const int64_t T = static_cast<int64_t>(outs.size()), D = context_->config().d_model;
+    std::vector<std::tuple<double, double, double, int>> scores;
+    for (int n : ComponentNodes(nodes_)) {
+      double min_median = 0, best_erased = 0;
+      bool has_reader = false;
+      for (const auto& c : first.cells()[n]) {
+        has_reader = true;
+        if (!c.rest.count()) continue;
+        const PrMatrix::Eraser e = PrMatrix::Summarize(c);
+        min_median = std::min(min_median, e.median);
+        if (IsEraser(e)) best_erased = std::max(best_erased, e.erased_share);
+      }
+      if (!has_reader) continue;
+      double sum = 0;
+      int64_t cnt = 0;
+      for (int64_t t = T > 1 ? 1 : 0; t < T; ++t) {
+        double s = 0;
+        for (int64_t d = 0; d < D; ++d) s += static_cast<double>(outs[t].row(n)[d]) * outs[t].row(n)[d];
+        sum += std::sqrt(s);
+        ++cnt;
+      }
+      scores.emplace_back(-best_erased, min_median, -sum / std::max<int64_t>(1, cnt), n);
+    }
+    std::sort(scores.begin(), scores.end());
+    std::vector<int> chosen;
+    for (size_t i = 0; i < scores.size() && static_cast<int64_t>(i) < num_auto_; ++i) {
+      chosen.push_back(std::get<3>(scores[i]));
+    }
+    return chosen;
+  }
+
+  // A shard that does not hold prompt 0 runs it to choose the same writers as every other.
+  absl::Status ChooseWritersOnPromptZero() {
+    if (!context_->prompt_tokens) {
+      return absl::FailedPreconditionError("erasure: automatic writers need the dataset's prompt 0");
+    }
+    absl::StatusOr<std::vector<int>> tokens = context_->prompt_tokens(0);
+    if (!tokens.ok()) return tokens.status();
+    absl::StatusOr<ActivationStore> store = RunDonor(*context_->transformer, *tokens);
+    if (!store.ok()) return store.status();
+    std::vector<int> all(nodes_.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    PrMatrix first(nodes_, all, k_);
+    std::vector<Tensor> outs;
+    for (int64_t t = 0; t < static_cast<int64_t>(tokens->size()); ++t) {
+      absl::StatusOr<Tensor> o = NodeOutputs(*store, *context_->model, nodes_, t);
+      if (!o.ok()) return o.status();
+      first.AddPosition(*o, t);
+      outs.push_back(std::move(*o));
+    }
+    SetWriters(ChooseWriters(first, outs));
+    return absl::OkStatus();
+  }
 
   void SetWriters(const std::vector<int>& w) {
     writers_ = w;

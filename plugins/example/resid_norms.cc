@@ -5,7 +5,13 @@
 // (memory does not grow with the dataset), and reports a table and a plot. Position 0 (BOS) is
 // kept apart: its residual norm is typically far larger than any other position's, and
 // mixing it in would hide what the other positions do.
+//
+// Its state merges (Mergeable, SaveState, MergeState), so it also runs sharded
+// (`memlens report --shard=I/N --state_out=F`, then `memlens merge`): the running sums are
+// written as raw numbers and added with the pairwise update. (The in-tree plugins use
+// core/analysis/state_codec.h for the bytes; this file needs only the installed headers.)
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -41,6 +47,34 @@ struct Stats {
     m2 += d * (x - mean);
     min = std::min(min, x);
     max = std::max(max, x);
+  }
+  // Adds another shard's samples (Chan et al.'s pairwise update of mean and m2).
+  void Merge(const Stats& o) {
+    if (o.n == 0) return;
+    if (n == 0) {
+      *this = o;
+      return;
+    }
+    const double na = static_cast<double>(n), nb = static_cast<double>(o.n), d = o.mean - mean;
+    n += o.n;
+    mean += d * nb / (na + nb);
+    m2 += o.m2 + d * d * na * nb / (na + nb);
+    min = std::min(min, o.min);
+    max = std::max(max, o.max);
+  }
+  // The state's bytes: n, then mean, m2, min, max (host byte order: shards and merge run the
+  // same build).
+  static constexpr size_t kBytes = sizeof(int64_t) + 4 * sizeof(double);
+  void Save(std::string& out) const {
+    out.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    for (double v : {mean, m2, min, max}) out.append(reinterpret_cast<const char*>(&v), sizeof(v));
+  }
+  // Reads kBytes from `in` (the caller checked the length); false on impossible values.
+  bool Load(const char* in) {
+    std::memcpy(&n, in, sizeof(n));
+    double* fields[] = {&mean, &m2, &min, &max};
+    for (int i = 0; i < 4; ++i) std::memcpy(fields[i], in + sizeof(n) + i * sizeof(double), sizeof(double));
+    return n >= 0 && (n == 0 || (!std::isnan(mean) && !std::isnan(m2) && min <= max));
   }
   double stddev() const { return n > 1 ? std::sqrt(m2 / (n - 1)) : 0.0; }
 };
@@ -86,6 +120,52 @@ class ResidNorms : public memlens::AnalysisPlugin {
     return absl::OkStatus();
   }
 
+  // The state: a version, the number of residual points (a check that both sides ran the same
+  // model), then the statistics. Its size depends on the model only, never on the prompts.
+  bool Mergeable() const override { return true; }
+
+  absl::StatusOr<std::string> SaveState() const override {
+    std::string out;
+    const uint64_t header[2] = {kStateVersion, points_.size()};
+    out.append(reinterpret_cast<const char*>(header), sizeof(header));
+    for (size_t p = 0; p < points_.size(); ++p) {
+      rest_[p].Save(out);
+      bos_[p].Save(out);
+    }
+    return out;
+  }
+
+  // Called on an instance that has run Begin() (with the same flags) and maybe other merges.
+  // Check the size first (never read past the bytes), read everything, then add: a bad state
+  // leaves this instance untouched.
+  absl::Status MergeState(absl::string_view bytes) override {
+    const size_t want = 2 * sizeof(uint64_t) + 2 * points_.size() * Stats::kBytes;
+    if (bytes.size() != want) {
+      return absl::DataLossError(absl::StrCat("resid_norms state: ", bytes.size(),
+                                              " bytes, expected ", want));
+    }
+    uint64_t header[2];
+    std::memcpy(header, bytes.data(), sizeof(header));
+    if (header[0] != kStateVersion || header[1] != points_.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "resid_norms state: version ", header[0], " with ", header[1],
+          " residual points; expected version ", kStateVersion, " with ", points_.size()));
+    }
+    std::vector<Stats> rest(points_.size()), bos(points_.size());
+    const char* in = bytes.data() + sizeof(header);
+    for (size_t p = 0; p < points_.size(); ++p, in += 2 * Stats::kBytes) {
+      if (!rest[p].Load(in) || !bos[p].Load(in + Stats::kBytes)) {
+        return absl::DataLossError(absl::StrCat("resid_norms state: impossible statistics at ",
+                                                points_[p].name));
+      }
+    }
+    for (size_t p = 0; p < points_.size(); ++p) {
+      rest_[p].Merge(rest[p]);
+      bos_[p].Merge(bos[p]);
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Finish(memlens::ReportBuilder& report) override {
     const char* what = rms_ ? "RMS" : "L2 norm";
     report.SetDescription(absl::StrCat(
@@ -121,6 +201,8 @@ class ResidNorms : public memlens::AnalysisPlugin {
   }
 
  private:
+  static constexpr uint64_t kStateVersion = 1;
+
   struct Point {
     std::string name;
     int layer;

@@ -2,7 +2,8 @@
 """Regenerates the seed corpus of the fuzz targets in tests/fuzz/corpus/ (python3, no extra
 packages). Seeds are tiny hand-made files plus small files from tests/fixtures and
 tests/io/testdata; run from anywhere: python3 tests/fuzz/make_seeds.py. Targets whose seeds
-are hand-maintained (json_fuzz, bpe_fuzz, llama2c_tokenizer_fuzz, tokenizer_json_fuzz) are
+are hand-maintained (json_fuzz, bpe_fuzz, llama2c_tokenizer_fuzz, tokenizer_json_fuzz; state_file_fuzz:
+state files written by memlens report --shard on tests/fixtures/tl_safetensors) are
 left alone."""
 
 import collections

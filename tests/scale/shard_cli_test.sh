@@ -1,0 +1,99 @@
+#!/bin/bash
+# memlens report --shard / memlens merge end to end on the shipped model: 2 and 3 shards
+# merge into the one-process report (tests/scale/compare_reports.py), and every way the files
+# can fail to belong together is refused with the file named and a non-zero exit.
+set -u
+MEMLENS="$1"
+COMPARE="$2"
+TMP="${TEST_TMPDIR:-/tmp}/shard_cli_test.$$"
+mkdir -p "$TMP"
+failures=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+# expect NAME nonzero|0 NEEDLE -- command...
+expect() {
+  local name="$1" want="$2" needle="$3"
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$want" = "0" ] && [ $rc -ne 0 ]; then fail "$name: exit $rc: $out"; return; fi
+  if [ "$want" = "nonzero" ] && [ $rc -eq 0 ]; then fail "$name: exit 0, wanted an error: $out"; return; fi
+  case "$out" in
+    *"$needle"*) pass "$name" ;;
+    *) fail "$name: output lacks '$needle': $out" ;;
+  esac
+}
+
+MODEL="$(dirname "$MEMLENS")/../../models/default"
+[ -d "$MODEL" ] || MODEL="models/default"
+head -n 7 "$MODEL/prompts.txt" > "$TMP/p.txt"
+F=(--dataset="$TMP/p.txt" --seq_len=20)
+"$MEMLENS" report "${F[@]}" --format=json --out="$TMP/one.json" 2> /dev/null || fail "one-process report"
+for n in 2 3; do
+  files=()
+  for ((i = 0; i < n; i++)); do
+    "$MEMLENS" report "${F[@]}" --shard=$i/$n --state_out="$TMP/s$i-$n.state" 2> /dev/null \
+      || fail "shard $i/$n"
+    files+=("$TMP/s$i-$n.state")
+  done
+  # Given out of order: the merge orders by shard index.
+  rev=()
+  for ((i = n - 1; i >= 0; i--)); do rev+=("${files[$i]}"); done
+  if "$MEMLENS" merge "${rev[@]}" --format=json --out="$TMP/m$n.json" 2> "$TMP/merge$n.log" &&
+     python3 "$COMPARE" "$TMP/one.json" "$TMP/m$n.json"; then
+    pass "$n shards merge into the one-process report"
+  else
+    fail "$n shards: $(cat "$TMP/merge$n.log")"
+  fi
+done
+
+# The refusals, on cheap shards (one plugin).
+F=(--dataset="$TMP/p.txt" --seq_len=20 --plugins=dla,resid_norms)
+for i in 0 1; do
+  "$MEMLENS" report "${F[@]}" --shard=$i/2 --state_out="$TMP/c$i-2.state" 2> /dev/null || fail "cheap shard $i"
+done
+"$MEMLENS" report "${F[@]}" --shard=1/3 --state_out="$TMP/c1-3.state" 2> /dev/null || fail "cheap shard 1/3"
+S0="$TMP/c0-2.state" S1="$TMP/c1-2.state"
+expect "a missing shard" nonzero "missing shard(s) 1 of 2" -- "$MEMLENS" merge "$S0"
+expect "a duplicate shard names both files" nonzero "c0-2.state and" -- "$MEMLENS" merge "$S0" "$S0"
+expect "shards of different splits" nonzero "the number of shards differs" -- \
+  "$MEMLENS" merge "$S0" "$TMP/c1-3.state"
+"$MEMLENS" report "${F[@]}" --seed=7 --shard=1/2 --state_out="$TMP/seed.state" 2> /dev/null
+expect "another seed" nonzero "seed.state does not belong with" -- "$MEMLENS" merge "$S0" "$TMP/seed.state"
+"$MEMLENS" report "${F[@]}" --dla_bos=false --shard=1/2 --state_out="$TMP/flag.state" 2> /dev/null
+expect "another plugin flag" nonzero "--dla_bos=false" -- "$MEMLENS" merge "$S0" "$TMP/flag.state"
+head -n 5 "$MODEL/prompts.txt" > "$TMP/q.txt"
+"$MEMLENS" report --dataset="$TMP/q.txt" --seq_len=20 --plugins=dla,resid_norms --shard=1/2 \
+  --state_out="$TMP/data.state" 2> /dev/null
+expect "another dataset" nonzero "data.state does not belong with" -- "$MEMLENS" merge "$S0" "$TMP/data.state"
+"$MEMLENS" report "${F[@]}" --process_weights=no --shard=1/2 --state_out="$TMP/model.state" 2> /dev/null
+expect "another model (weights as analysed)" nonzero "weights hash" -- "$MEMLENS" merge "$S0" "$TMP/model.state"
+"$MEMLENS" report "${F[@]}" --plugins=dla --shard=1/2 --state_out="$TMP/plugins.state" 2> /dev/null
+# (--plugins is a flag like any other: the settings differ before the plugin lists are compared)
+expect "other plugins" nonzero "the settings or flags differ" -- "$MEMLENS" merge "$S0" "$TMP/plugins.state"
+
+size=$(stat -c %s "$S1")
+head -c $((size - 10)) "$S1" > "$TMP/cut.state"
+expect "a truncated file" nonzero "cut.state: checksum mismatch" -- "$MEMLENS" merge "$S0" "$TMP/cut.state"
+cp "$S1" "$TMP/flip.state"
+printf '\x55' | dd of="$TMP/flip.state" bs=1 seek=$((size / 2)) conv=notrunc 2> /dev/null
+expect "a corrupted byte" nonzero "flip.state: checksum mismatch" -- "$MEMLENS" merge "$S0" "$TMP/flip.state"
+cp "$S1" "$TMP/v9.state"
+printf '\x09' | dd of="$TMP/v9.state" bs=1 seek=8 conv=notrunc 2> /dev/null
+expect "an unknown format version" nonzero "v9.state: state file format version 9" -- \
+  "$MEMLENS" merge "$S0" "$TMP/v9.state"
+expect "not a state file" nonzero "p.txt: not a memlens state file" -- "$MEMLENS" merge "$S0" "$TMP/p.txt"
+expect "a file that does not exist" nonzero "nope.state: cannot open" -- "$MEMLENS" merge "$TMP/nope.state"
+expect "merge without files" nonzero "give the state files" -- "$MEMLENS" merge
+expect "merge refuses analysis flags" nonzero "--seed: a merge takes the analysis settings" -- \
+  "$MEMLENS" merge "$S0" "$S1" --seed=3
+expect "--shard needs --state_out" nonzero "--shard needs --state_out" -- \
+  "$MEMLENS" report "${F[@]}" --shard=0/2
+expect "--shard must be I/N" nonzero "expected I/N" -- \
+  "$MEMLENS" report "${F[@]}" --shard=2/2 --state_out="$TMP/x.state"
+[ ! -e "$TMP/x.state" ] && pass "a refused shard writes no file" || fail "a refused shard wrote a file"
+
+rm -rf "$TMP"
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]
