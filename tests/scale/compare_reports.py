@@ -2,7 +2,7 @@
 """Compares two memlens JSON reports (a merged sharded report and the one-process one).
 
 Usage: compare_reports.py A.json B.json
-Sections must match exactly in structure, strings, integers, flags and selections; floats
+Sections and the summary must match exactly in structure, strings, integers, flags and selections; floats
 within 1e-6 relative. Metadata: the dataset's counts must match; "created" and the output
 flags (--out, --format) may differ. Exit 1 with every difference listed.
 """
@@ -43,6 +43,8 @@ def main():
     a, b = (json.load(open(p)) for p in sys.argv[1:3])
     out = []
     compare(a["sections"], b["sections"], "sections", out)
+    # The summary (caveats and every section's findings) leads every format: the same too.
+    compare(a.get("summary"), b.get("summary"), "summary", out)
     for key in ("num_prompts", "num_tokens", "model_name", "processing", "seed"):
         compare(a["metadata"].get(key), b["metadata"].get(key), f"metadata.{key}", out)
     if out:
