@@ -25,6 +25,14 @@ if [ -z "$missing" ]; then
 fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# A root folder other users cannot enter (a chroot unpacked into a `mktemp -d` folder, as
+# ../shared/tools/fresh-machine-check's is, has mode 700) breaks every package whose install
+# script runs a command as its own user: munge's `su munge -c mungekey` fails with "su: failed
+# to execute /bin/sh: Permission denied". A Debian system's / is 755; say so and restore it.
+if [ "$(stat -c %a /)" != "755" ]; then
+  echo "setup: / has mode $(stat -c %a /), so system users cannot run programs; setting it to 755"
+  $SUDO chmod 755 /
+fi
 echo "setup: installing$missing"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
