@@ -25,6 +25,7 @@ done
 T="$(mktemp -d /tmp/memlens-slurm.XXXXXX)"
 chmod 755 "$T"
 pids=()
+mounted_cgroup=0
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done
   for p in "${pids[@]}"; do
@@ -32,6 +33,7 @@ cleanup() {
     kill -9 "$p" 2> /dev/null
   done
   # Job steps slurmd started (the shards) belong to it; none should outlive the test.
+  [ "$mounted_cgroup" = 1 ] && umount /sys/fs/cgroup 2> /dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -86,10 +88,18 @@ CONF
 export SLURM_CONF="$T/slurm.conf"
 slurmctld -D -i -f "$SLURM_CONF" > "$T/slurmctld.out.log" 2>&1 &
 pids+=($!)
+# slurmd 22.05 initializes its cgroup plugin even with task/none and fails without a cgroup
+# file system ("No filesystem mounted on /sys/fs/cgroup"), as in a bare chroot such as the
+# fresh-machine check's: mount cgroup2 there for the test, and unmount it at the end.
+if ! mountpoint -q /sys/fs/cgroup 2> /dev/null; then
+  mkdir -p /sys/fs/cgroup 2> /dev/null
+  mount -t cgroup2 none /sys/fs/cgroup 2> /dev/null && mounted_cgroup=1
+fi
 slurmd -D -f "$SLURM_CONF" -N "$HOST" > "$T/slurmd.out.log" 2>&1 &
 pids+=($!)
 up=0
 for _ in $(seq 100); do
+  kill -0 "${pids[2]}" 2> /dev/null || fail "slurmd exited at start"
   if sinfo -h -o %T 2> /dev/null | grep -qE '^idle'; then up=1; break; fi
   sleep 0.3
 done
