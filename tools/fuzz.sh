@@ -77,7 +77,7 @@ declare -A SRCS=(
   [npy_fuzz]="$IO/npy.cc $IO/atomic_file.cc $IO/mapped_file.cc $IO/checked_file.cc core/tensor.cc"
   [bpe_fuzz]="$BPE"
   [state_file_fuzz]="core/plugin/state_file.cc core/analysis/state_codec.cc \
-    core/analysis/sketch.cc $IO/json.cc $IO/atomic_file.cc"
+    core/analysis/sketch.cc $IO/json.cc $IO/atomic_file.cc $IO/checked_file.cc"
 )
 ALL=(json_fuzz safetensors_fuzz torch_zip_fuzz pickle_fuzz torch_checkpoint_fuzz
      llama2c_model_fuzz llama2c_tokenizer_fuzz gpt2_tokenizer_fuzz tokenizer_json_fuzz
