@@ -33,7 +33,7 @@ cleanup() {
     kill -9 "$p" 2> /dev/null
   done
   # Job steps slurmd started (the shards) belong to it; none should outlive the test.
-  [ "$mounted_cgroup" = 1 ] && umount /sys/fs/cgroup 2> /dev/null
+  [ "$mounted_cgroup" = 1 ] && umount -R /sys/fs/cgroup 2> /dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -90,10 +90,29 @@ slurmctld -D -i -f "$SLURM_CONF" > "$T/slurmctld.out.log" 2>&1 &
 pids+=($!)
 # slurmd 22.05 initializes its cgroup plugin even with task/none and fails without a cgroup
 # file system ("No filesystem mounted on /sys/fs/cgroup"), as in a bare chroot such as the
-# fresh-machine check's: mount cgroup2 there for the test, and unmount it at the end.
+# fresh-machine check's. Mount there, for the test, the hierarchies this process belongs to
+# (/proc/self/cgroup: v1 controllers under a tmpfs, v2 as unified, or v2 alone), as the host
+# has them (slurmd refuses a v2-only mount on a v1 host: "Hybrid mode is not supported").
+mount_cgroups() {
+  local id ctrls path
+  if ! grep -q '^[1-9]' /proc/self/cgroup; then
+    mount -t cgroup2 none /sys/fs/cgroup && mounted_cgroup=1
+    return
+  fi
+  mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup && mounted_cgroup=1 || return
+  while IFS=: read -r id ctrls path; do
+    if [ "$id" = 0 ]; then
+      mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified
+    else
+      local dir=${ctrls#name=} opt=$ctrls
+      case "$ctrls" in name=*) opt="none,$ctrls" ;; esac
+      mkdir -p "/sys/fs/cgroup/$dir" && mount -t cgroup -o "$opt" cgroup "/sys/fs/cgroup/$dir"
+    fi
+  done < /proc/self/cgroup
+}
 if ! mountpoint -q /sys/fs/cgroup 2> /dev/null; then
   mkdir -p /sys/fs/cgroup 2> /dev/null
-  mount -t cgroup2 none /sys/fs/cgroup 2> /dev/null && mounted_cgroup=1
+  mount_cgroups 2> /dev/null
 fi
 slurmd -D -f "$SLURM_CONF" -N "$HOST" > "$T/slurmd.out.log" 2>&1 &
 pids+=($!)
