@@ -2,8 +2,8 @@
 // own child process (so each peak RSS is that format's alone), --repeat times; the table gives
 // the fastest load, the child's peak RSS (VmHWM) and that peak over the float32 weights' size.
 //
-//   bazel run -c opt //benchmarks:load_benchmark -- /tmp/memlens-gelu4l-random \
-//       /tmp/memlens-gelu4l-random-f16 ...
+//   bazel run -c opt //benchmarks:load_benchmark -- /tmp/memlens-gelu4l-random
+//       /tmp/memlens-gelu4l-random-f16 ...   (one command line)
 // (benchmarks/make_random_model.py writes the gelu-4l-shaped model in each format.)
 #include <sys/wait.h>
 #include <unistd.h>
