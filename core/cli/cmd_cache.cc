@@ -28,7 +28,7 @@ int RunCache() {
   // Checked before any work: a run is not lost to an output that cannot be written.
   if (auto st = CheckActivationOutput(path); !st.ok()) return Fail("cache", st);
   InstallInterruptHandler();
-  auto s = OpenSession(/*analysis=*/true);
+  auto s = OpenSession(SessionPurpose::kAnalysis);
   if (!s.ok()) return Fail("cache", s.status());
   auto tokens = PromptTokens(*s);
   if (!tokens.ok()) return Fail("cache", tokens.status());

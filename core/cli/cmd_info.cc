@@ -10,6 +10,7 @@
 #include "core/cli/output.h"
 #include "core/cli/session.h"
 #include "core/io/json.h"
+#include "core/model/load/weight_plan.h"
 
 namespace memlens {
 namespace {
@@ -27,10 +28,20 @@ std::string WithThousands(size_t n) {
 }  // namespace
 
 int RunInfo() {
-  auto s = OpenSession();
+  auto s = OpenSession(SessionPurpose::kInspect);
   if (!s.ok()) return Fail("info", s.status());
   const ModelConfig& c = s->model().config;
-  const size_t params = s->model().weights.NumParameters();
+  // Names and shapes from the config: the loader checked the file's tensors against them
+  // without reading any (SessionPurpose::kInspect), so this costs the same at any model size.
+  size_t params = 0;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  ForEachWeightShape(c, [&](const std::string& name, const std::vector<int64_t>& shape) {
+    shapes.emplace_back(name, shape);
+    params += Tensor::NumElements(shape);
+  });
+  // What run, report and cache would refuse before loading (info reads no weight, so it can
+  // still describe a model too large for this machine).
+  const absl::Status fits = CheckWeightsFit(s->model_path, uint64_t{4} * params);
   const bool json_out = absl::GetFlag(FLAGS_format) == "json";
   json::JsonWriter j(2);
   std::vector<std::vector<std::string>> tensors;
@@ -41,6 +52,8 @@ int RunInfo() {
   j.EndArray();
   j.Key("name").String(c.name).Key("parameters").Int(params);
   j.Key("processing").String(s->model().processing);
+  j.Key("weights_read").Bool(s->weights_read);
+  j.Key("fits_in_memory").Bool(fits.ok());
   j.Key("config").BeginObject();
   j.Key("norm").String(NormKindName(c.norm)).Key("act").String(ActKindName(c.act));
   j.Key("positions").String(PosKindName(c.pos)).Key("n_layers").Int(c.n_layers);
@@ -52,12 +65,12 @@ int RunInfo() {
   j.EndObject();
   j.Key("tokenizer").String(s->tokenizer ? s->tokenizer->name() : "");
   j.Key("tensors").BeginArray();
-  ForEachWeight(s->model(), [&](const std::string& name, const Tensor& t) {
+  for (const auto& [name, shape] : shapes) {
     j.BeginObject().Key("name").String(name).Key("shape").BeginArray();
-    for (int64_t d : t.shape) j.Int(d);
+    for (int64_t d : shape) j.Int(d);
     j.EndArray().EndObject();
-    tensors.push_back({name, ShapeString(t.shape), absl::StrCat(t.size())});
-  });
+    tensors.push_back({name, ShapeString(shape), absl::StrCat(Tensor::NumElements(shape))});
+  }
   j.EndArray().EndObject();
   if (json_out) {
     std::printf("%s\n", j.str().c_str());
@@ -68,6 +81,7 @@ int RunInfo() {
               absl::StrJoin(s->quirks, ", ").c_str());
   std::printf("parameters  %s (%.1f MB as float32)\n", WithThousands(params).c_str(),
               params * 4.0 / (1 << 20));
+  if (!fits.ok()) std::printf("memory      %s\n", std::string(fits.message()).c_str());
   std::printf("layers      %d, d_model %d, %d heads of %d (%d key/value heads), d_mlp %d\n",
               c.n_layers, c.d_model, c.n_heads, c.d_head, c.n_kv_heads, c.d_mlp);
   std::printf("vocabulary  %d tokens, context %d\n", c.d_vocab, c.n_ctx);
@@ -82,6 +96,11 @@ int RunInfo() {
                                         .c_str()
                                   : "none");
   std::printf("processing  %s\n", s->model().processing.c_str());
+  std::printf("weights     %s\n",
+              s->weights_read
+                  ? "read and checked (every value finite)"
+                  : "names and shapes checked against the config; values not read (run, "
+                    "report and cache check them)");
   std::printf("tokenizer   %s\n\n",
               s->tokenizer ? s->tokenizer->name().c_str() : "none found (use --tokenizer)");
   std::printf("%s", TextTable({"tensor", "shape", "elements"}, tensors, {false, false, true}).c_str());
@@ -89,7 +108,7 @@ int RunInfo() {
 }
 
 int RunHooks() {
-  auto s = OpenSession();
+  auto s = OpenSession(SessionPurpose::kInspect);
   if (!s.ok()) return Fail("hooks", s.status());
   const ModelConfig& c = s->model().config;
   std::vector<std::vector<std::string>> rows;

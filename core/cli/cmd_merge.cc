@@ -122,7 +122,7 @@ int RunMerge(const absl::StatusOr<std::vector<LoadedPlugin>>& loaded,
     plugins.push_back(*found);
   }
   if (absl::Status s = RestoreFlags(first.metadata, files[0]); !s.ok()) return Fail("merge", s);
-  auto s = OpenSession(/*analysis=*/true);
+  auto s = OpenSession(SessionPurpose::kAnalysis);
   if (!s.ok()) return Fail("merge", s.status());
   if (WeightsHash(s->model()) != first.model_hash) {
     return Fail("merge", absl::InvalidArgumentError(absl::StrCat(

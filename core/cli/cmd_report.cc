@@ -375,7 +375,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   } else if (!absl::GetFlag(FLAGS_state_out).empty()) {
     return Fail("report", absl::InvalidArgumentError("--state_out needs --shard=I/N"));
   }
-  auto s = OpenSession(/*analysis=*/true);
+  auto s = OpenSession(SessionPurpose::kAnalysis);
   if (!s.ok()) return Fail("report", s.status());
   const ModelConfig& c = s->model().config;
 

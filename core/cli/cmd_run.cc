@@ -17,7 +17,7 @@
 
 namespace memlens {
 int RunModel() {
-  auto s = OpenSession();
+  auto s = OpenSession(SessionPurpose::kRun);
   if (!s.ok()) return Fail("run", s.status());
   auto tokens = PromptTokens(*s);
   if (!tokens.ok()) return Fail("run", tokens.status());

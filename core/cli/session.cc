@@ -43,7 +43,7 @@ std::string DefaultModelPath() {
   return "";
 }
 
-absl::StatusOr<Session> OpenSession(bool analysis) {
+absl::StatusOr<Session> OpenSession(SessionPurpose purpose) {
   Session s;
   s.model_path = absl::GetFlag(FLAGS_model);
   s.model_label = s.model_path;
@@ -56,17 +56,22 @@ absl::StatusOr<Session> OpenSession(bool analysis) {
           "binary or in the current directory");
     }
   }
-  auto resolved = ResolveModel(s.model_path);
-  if (!resolved.ok()) return resolved.status();
-  s.model_storage = std::make_unique<Model>(std::move(resolved->model));
-  s.family = resolved->family;
-  s.quirks = std::move(resolved->quirks);
   const std::string process = absl::GetFlag(FLAGS_process_weights);
   if (process != "auto" && process != "yes" && process != "no") {
     return absl::InvalidArgumentError(
         absl::StrCat("--process_weights must be auto, yes or no, not '", process, "'"));
   }
-  if (process == "yes" || (process == "auto" && analysis)) {
+  const bool processed =
+      process == "yes" || (process == "auto" && purpose == SessionPurpose::kAnalysis);
+  ResolveOptions resolve;
+  resolve.read_weights = purpose != SessionPurpose::kInspect || processed;
+  auto resolved = ResolveModel(s.model_path, resolve);
+  if (!resolved.ok()) return resolved.status();
+  s.model_storage = std::make_unique<Model>(std::move(resolved->model));
+  s.family = resolved->family;
+  s.quirks = std::move(resolved->quirks);
+  s.weights_read = resolved->weights_read;
+  if (processed) {
     ProcessingOptions p;
     p.fold_ln = absl::GetFlag(FLAGS_fold_ln);
     p.center_writing_weights = absl::GetFlag(FLAGS_center_writing_weights);
@@ -86,6 +91,7 @@ absl::StatusOr<Session> OpenSession(bool analysis) {
     if (!tok.ok()) return tok.status();
     s.tokenizer = std::move(*tok);
   }
+  if (!s.weights_read) return s;
   s.pool = std::make_unique<ThreadPool>(absl::GetFlag(FLAGS_threads));
   s.transformer = std::make_unique<Transformer>(s.model(), *s.pool);
   return s;

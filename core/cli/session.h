@@ -26,15 +26,25 @@ struct Session {
   std::string family;               // the model family that loaded it ("hf-llama", ...)
   std::vector<std::string> quirks;  // its quirks in force (core/model/load/family.h)
   std::unique_ptr<Tokenizer> tokenizer;  // null when none was found (ids only)
+  // False for SessionPurpose::kInspect: the model's tensors are empty (names and shapes were
+  // checked against the config, no value was read), and there is no pool or transformer.
+  bool weights_read = true;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Transformer> transformer;
 };
 
+enum class SessionPurpose {
+  kRun,       // `run`: weights as stored unless --process_weights=yes
+  kAnalysis,  // `report`, `cache`, `merge`: --process_weights=auto processes them, as
+              // TransformerLens's from_pretrained does, since their numbers are compared with it
+  kInspect,   // `info`, `hooks`: config, shapes and tokenizer only; the weights are read only
+              // when --process_weights=yes asks for their processing
+};
+
 // Loads --model (default: the model shipped in models/default) and --tokenizer (default: the
-// tokenizer ResolveModel finds next to the model, if any), applies --process_weights ("auto" means
-// `analysis`: on for commands whose numbers are compared with TransformerLens), and starts
-// --threads workers.
-absl::StatusOr<Session> OpenSession(bool analysis = false);
+// tokenizer ResolveModel finds next to the model, if any), applies --process_weights as
+// `purpose` says, and starts --threads workers.
+absl::StatusOr<Session> OpenSession(SessionPurpose purpose);
 
 // The model shipped with memlens, found next to the binary (Bazel runfiles, or
 // PREFIX/share/memlens/models/default for an installed PREFIX/bin/memlens) or under the

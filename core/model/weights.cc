@@ -90,6 +90,16 @@ void ForEachWeight(const Model& model,
                 });
 }
 
+void ForEachWeightShape(
+    const ModelConfig& config,
+    const std::function<void(const std::string& name, const std::vector<int64_t>& shape)>& fn) {
+  Weights none;
+  none.layers.resize(config.n_layers);
+  ForEachTensor(none, config, [&](const std::string& name, const Tensor&, const Shape& want) {
+    if (!want.empty()) fn(name, want);
+  });
+}
+
 size_t Weights::NumParameters() const {
   size_t n = W_E.size() + W_pos.size() + ln_final_w.size() + ln_final_b.size() + W_U.size() +
              b_U.size();

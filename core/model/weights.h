@@ -57,6 +57,10 @@ struct Model {
 // (e.g. "blocks.0.attn.W_Q"; shapes in memlens's layout). Absent optional tensors are skipped.
 void ForEachWeight(const Model& model,
                    const std::function<void(const std::string& name, const Tensor& t)>& fn);
+// The same names with the shapes `config` gives them, without any weights (`memlens info`).
+void ForEachWeightShape(
+    const ModelConfig& config,
+    const std::function<void(const std::string& name, const std::vector<int64_t>& shape)>& fn);
 
 }  // namespace memlens
 

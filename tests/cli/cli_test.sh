@@ -78,6 +78,37 @@ assert [s['plugin'] for s in r['sections']] == ['dla'] and r['sections'][0]['sta
 
 # --- bad input: clear error, non-zero exit ---
 expect "missing model file" nonzero "/nonexistent/model.bin" -- "$MEMLENS" info --model=/nonexistent/model.bin
+
+# info and hooks read no weight (names and shapes only): a NaN planted in the fixture's W_E
+# goes unseen by info, which says so, while run refuses the model naming the tensor. A tensor
+# of the wrong shape is still an error for info.
+mkdir -p "$TMP/nan_model" "$TMP/bad_shape"
+cp "$FIXTURES/tl_safetensors/config.json" "$TMP/nan_model/"
+cp "$FIXTURES/tl_safetensors/config.json" "$TMP/bad_shape/"
+python3 - "$FIXTURES/tl_safetensors/model.safetensors" "$TMP/nan_model/model.safetensors" \
+    "$TMP/bad_shape/model.safetensors" <<'EOF'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+start = 8 + n + head['embed.W_E']['data_offsets'][0]
+nan = bytearray(raw)
+nan[start + 8:start + 12] = struct.pack('<f', float('nan'))  # W_E flat index 2
+open(sys.argv[2], 'wb').write(nan)
+# The same bytes under another shape of the same size: [d_vocab, d_model] -> [d_model, d_vocab].
+head['embed.W_E']['shape'] = head['embed.W_E']['shape'][::-1]
+text = json.dumps(head).encode()
+text += b' ' * (-len(text) % 8)
+open(sys.argv[3], 'wb').write(struct.pack('<Q', len(text)) + text + raw[8 + n:])
+EOF
+expect "info reads no weight value (a planted NaN is not seen, and info says so)" 0 \
+  "values not read" -- "$MEMLENS" info --model="$TMP/nan_model"
+expect "run refuses the planted NaN, naming the tensor" nonzero "embed.W_E holds a non-finite value" -- \
+  "$MEMLENS" run --model="$TMP/nan_model" --tokens=1,2
+expect "info --process_weights=yes reads and checks the values" nonzero "embed.W_E holds a non-finite" -- \
+  "$MEMLENS" info --model="$TMP/nan_model" --process_weights=yes
+expect "info still checks every tensor's shape" nonzero "tensor embed.W_E has shape" -- \
+  "$MEMLENS" info --model="$TMP/bad_shape"
 expect "unknown flag" nonzero "bogus_flag" -- "$MEMLENS" run --bogus_flag=1
 expect "unknown command" nonzero "unknown command" -- "$MEMLENS" frobnicate
 expect "token id out of range" nonzero "outside the vocabulary" -- \

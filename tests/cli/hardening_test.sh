@@ -111,6 +111,8 @@ with open(sys.argv[1], "wb") as f:
     f.truncate(28 + 4 * floats)
 EOF
 check "a sparse llama2.c file too large for memory is refused before loading" 1 \
+  "more than this machine's" -- "$MEMLENS" run --model="$TMP/huge.bin" --tokens=1,2
+check "info describes a model too large for memory without reading its weights" 0 \
   "more than this machine's" -- "$MEMLENS" info --model="$TMP/huge.bin"
 rm -f "$TMP/huge.bin"
 

@@ -21,6 +21,9 @@ struct FamilyInput {
   const TensorSource& source;      // the weights
   int tokenizer_bos = -1;  // BOS declared by the tokenizer files beside the model, when the
                            // config has no bos_token_id; -1 otherwise
+  // False: check the config and every tensor's name and shape, read no weight; the model
+  // comes back with its config and empty tensors (ResolveOptions::read_weights).
+  bool read_weights = true;
 };
 
 struct FamilyModel {

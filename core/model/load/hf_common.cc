@@ -111,9 +111,10 @@ void HfPlan::AddVector(const std::string& name, int64_t n, Tensor* dst) {
   Add(name, {n}, [dst](Tensor&& t) { *dst = std::move(t); });
 }
 
-absl::Status ValidateLoaded(const TensorSource& source, const Model& model) {
-  if (auto s = model.weights.Validate(model.config); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(source.source_name(), ": ", s.message()));
+absl::Status ValidateLoaded(const FamilyInput& in, const Model& model) {
+  absl::Status s = in.read_weights ? model.weights.Validate(model.config) : model.config.Validate();
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(in.source.source_name(), ": ", s.message()));
   }
   return absl::OkStatus();
 }

@@ -71,8 +71,9 @@ class HfPlan {
   std::vector<TensorPlan> plan_;
 };
 
-// Prefixes a Weights::Validate error with the source.
-absl::Status ValidateLoaded(const TensorSource& source, const Model& model);
+// Weights::Validate with the source named in the error; only the config when no weights were
+// read (FamilyInput::read_weights).
+absl::Status ValidateLoaded(const FamilyInput& in, const Model& model);
 
 }  // namespace memlens
 

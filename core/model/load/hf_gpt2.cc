@@ -103,7 +103,7 @@ absl::StatusOr<ModelConfig> ParseHfGpt2Config(const json::Value& config,
 }
 
 absl::StatusOr<Model> BuildHfGpt2Model(const ModelConfig& config, const std::string& config_source,
-                                       const TensorSource& source) {
+                                       const TensorSource& source, bool read_weights) {
   const ModelConfig& c = config;
   if (auto s = c.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(config_source, ": ", s.message()));
@@ -178,7 +178,8 @@ absl::StatusOr<Model> BuildHfGpt2Model(const ModelConfig& config, const std::str
   const std::string why = absl::StrCat(ConfigFileName(config_source), " (n_layer ", c.n_layers,
                                        ", n_embd ", D, ", n_head ", c.n_heads, ", n_inner ", F,
                                        ", vocab_size ", V, ", n_positions ", c.n_ctx, ")");
-  if (auto s = ExecutePlan(source, plan, ignorable, why); !s.ok()) return s;
+  if (auto s = ExecutePlan(source, plan, ignorable, why, read_weights); !s.ok()) return s;
+  if (!read_weights) return model;
   if (w.W_U.empty()) w.W_U = Transposed(w.W_E);  // tied embeddings
   w.b_U = Filled({V}, 0.0f);
   if (auto s = w.Validate(c); !s.ok()) {
@@ -202,7 +203,7 @@ ModelFamily HfGpt2Family() {
     FamilyModel out;
     out.quirks.push_back("fused c_attn split into q, k, v");
     if (!in.source.Has("lm_head.weight")) out.quirks.push_back("tied embeddings");
-    absl::StatusOr<Model> model = BuildHfGpt2Model(*c, in.config_path, in.source);
+    absl::StatusOr<Model> model = BuildHfGpt2Model(*c, in.config_path, in.source, in.read_weights);
     if (!model.ok()) return model.status();
     out.model = std::move(*model);
     return out;

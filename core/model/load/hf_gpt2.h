@@ -28,9 +28,10 @@ bool IsHfGpt2Config(const json::Value& config);
 // Errors start with `source` and name the field.
 absl::StatusOr<ModelConfig> ParseHfGpt2Config(const json::Value& config, const std::string& source);
 
-// `config_source` names the config in shape errors.
+// `config_source` names the config in shape errors. With `read_weights` false only the shapes
+// are checked (FamilyInput::read_weights).
 absl::StatusOr<Model> BuildHfGpt2Model(const ModelConfig& config, const std::string& config_source,
-                                       const TensorSource& source);
+                                       const TensorSource& source, bool read_weights = true);
 
 // config.json with model_type "gpt2" (or n_embd): the functions above, the BOS from the
 // tokenizer files when the config names none.

@@ -151,10 +151,12 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
     return absl::EndsWith(name, ".attn.attention.bias") ||
            absl::EndsWith(name, ".attn.attention.masked_bias");
   };
-  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why); !s.ok()) return s;
-  if (tied) w.W_U = Transposed(w.W_E);
+  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why, in.read_weights); !s.ok()) {
+    return s;
+  }
+  if (tied && in.read_weights) w.W_U = Transposed(w.W_E);
   out.model.config = c;
-  if (auto s = ValidateLoaded(in.source, out.model); !s.ok()) return s;
+  if (auto s = ValidateLoaded(in, out.model); !s.ok()) return s;
   out.quirks.push_back("attention scores not scaled (scale 1)");
   if (n_local > 0) {
     out.quirks.push_back(absl::StrCat(n_local, " local attention layers, window ", window_size));

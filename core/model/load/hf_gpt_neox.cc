@@ -151,10 +151,12 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
            absl::EndsWith(name, ".attention.masked_bias") ||
            absl::EndsWith(name, ".attention.rotary_emb.inv_freq");
   };
-  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why); !s.ok()) return s;
-  if (tied) w.W_U = Transposed(w.W_E);
+  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why, in.read_weights); !s.ok()) {
+    return s;
+  }
+  if (tied && in.read_weights) w.W_U = Transposed(w.W_E);
   out.model.config = c;
-  if (auto s = ValidateLoaded(in.source, out.model); !s.ok()) return s;
+  if (auto s = ValidateLoaded(in, out.model); !s.ok()) return s;
   if (c.parallel_residual) out.quirks.push_back("parallel residual");
   out.quirks.push_back(c.rotary_dim > 0 ? absl::StrCat("rotary on ", c.rotary_dim, " of ", dh,
                                                        " dims per head (rotate_half)")

@@ -144,7 +144,7 @@ uint64_t Llama2cFileSize(const Llama2cHeader& h) {
   return kLlama2cHeaderBytes + floats * sizeof(float);
 }
 
-absl::StatusOr<Model> LoadLlama2c(const std::string& path) {
+absl::StatusOr<Model> LoadLlama2c(const std::string& path, bool read_weights) {
   absl::StatusOr<MappedFile> file = MappedFile::Open(path);
   if (!file.ok()) return file.status();
   if (file->size() < kLlama2cHeaderBytes) {
@@ -177,6 +177,12 @@ absl::StatusOr<Model> LoadLlama2c(const std::string& path) {
         truncated ? " missing)" : " extra)"));
   }
 
+  if (!read_weights) {
+    Model model;
+    model.config = *config;
+    model.weights.layers.resize(config->n_layers);
+    return model;
+  }
   // The float32 model: the file's arrays (less the RoPE tables), plus W_U when it is tied.
   const uint64_t model_bytes = expected - kLlama2cHeaderBytes +
                                (h.vocab_size > 0 ? uint64_t{4} * h.vocab_size * h.dim : 0);

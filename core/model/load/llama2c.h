@@ -44,8 +44,9 @@ uint64_t Llama2cFileSize(const Llama2cHeader& header);
 // Maps and loads `path`. Checks the header before allocating anything, then that the file
 // size is exactly the one the header implies ("truncated" / "trailing bytes", with expected
 // and actual byte counts), then runs Weights::Validate (a NaN or Inf is named by tensor).
-// Every error message starts with `path`.
-absl::StatusOr<Model> LoadLlama2c(const std::string& path);
+// Every error message starts with `path`. With `read_weights` false it stops after the header
+// and size checks: the model comes back with its config and empty tensors.
+absl::StatusOr<Model> LoadLlama2c(const std::string& path, bool read_weights = true);
 
 }  // namespace memlens
 

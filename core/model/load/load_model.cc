@@ -50,8 +50,9 @@ bool LooksLikeZip(const std::string& path) {
 }
 
 absl::StatusOr<ResolvedModel> LoadWithConfig(const std::string& weights_path,
-                                     const TensorSourceFormat& format,
-                                     const std::string& model_dir) {
+                                             const TensorSourceFormat& format,
+                                             const std::string& model_dir,
+                                             const ResolveOptions& options) {
   const std::string config_path = model_dir + "/config.json";
   absl::StatusOr<bool> has_config = RegularFileIfPresent(config_path, kConfigFile);
   if (!has_config.ok()) return has_config.status();
@@ -59,10 +60,10 @@ absl::StatusOr<ResolvedModel> LoadWithConfig(const std::string& weights_path,
     return absl::NotFoundError(
         absl::StrCat(weights_path, ": no config.json next to it (", config_path, " is missing)"));
   }
-  json::ParseOptions options;
-  options.source_name = config_path;
-  options.max_depth = 64;
-  absl::StatusOr<json::Value> config = json::ParseFile(config_path, options);
+  json::ParseOptions parse;
+  parse.source_name = config_path;
+  parse.max_depth = 64;
+  absl::StatusOr<json::Value> config = json::ParseFile(config_path, parse);
   if (!config.ok()) return config.status();
   absl::StatusOr<std::unique_ptr<TensorSource>> source = format.open(weights_path);
   if (!source.ok()) return source.status();
@@ -70,7 +71,7 @@ absl::StatusOr<ResolvedModel> LoadWithConfig(const std::string& weights_path,
     return absl::InternalError(
         absl::StrCat(weights_path, ": the ", format.name, " reader returned no tensor source"));
   }
-  return BuildModelFromSource(*config, config_path, **source, format.name, model_dir);
+  return BuildModelFromSource(*config, config_path, **source, format.name, model_dir, options);
 }
 
 }  // namespace
@@ -79,7 +80,8 @@ absl::StatusOr<ResolvedModel> BuildModelFromSource(const json::Value& config,
                                                    const std::string& config_path,
                                                    const TensorSource& source,
                                                    const std::string& format,
-                                                   const std::string& model_dir) {
+                                                   const std::string& model_dir,
+                                                   const ResolveOptions& options) {
   if (!config.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": not a JSON object"));
   }
@@ -97,13 +99,15 @@ absl::StatusOr<ResolvedModel> BuildModelFromSource(const json::Value& config,
     if (!bos.ok()) return bos.status();
     tokenizer_bos = *bos;
   }
-  absl::StatusOr<FamilyModel> built = family->build({config, config_path, source, tokenizer_bos});
+  absl::StatusOr<FamilyModel> built =
+      family->build({config, config_path, source, tokenizer_bos, options.read_weights});
   if (!built.ok()) return built.status();
   ResolvedModel out;
   out.model = std::move(built->model);
   out.quirks = std::move(built->quirks);
   out.family = family->name;
   out.weights_path = source.source_name();
+  out.weights_read = options.read_weights;
   out.model.config.format = absl::StrCat(family->name, "-", format);
   if (out.model.config.name.empty() && !model_dir.empty()) {
     out.model.config.name = Basename(model_dir);
@@ -119,7 +123,7 @@ absl::StatusOr<Model> LoadModel(const std::string& path) {
 
 namespace {
 
-absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
+absl::StatusOr<ResolvedModel> FindWeights(const std::string& path, const ResolveOptions& options) {
   struct stat st;
   if (absl::Status s = StatPath(path, "model", &st); !s.ok()) return s;
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
@@ -130,14 +134,14 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
   if (S_ISREG(st.st_mode)) {
     for (const TensorSourceFormat& f : formats) {
       if (!f.extension.empty() && absl::EndsWith(path, f.extension)) {
-        return LoadWithConfig(path, f, Dirname(path));
+        return LoadWithConfig(path, f, Dirname(path), options);
       }
     }
     if (absl::EndsWith(path, ".bin")) {
       if (LooksLikeZip(path)) {
         for (const TensorSourceFormat& f : formats) {
           if (f.extension == ".pth" || f.extension == ".pt") {
-            return LoadWithConfig(path, f, Dirname(path));
+            return LoadWithConfig(path, f, Dirname(path), options);
           }
         }
         return absl::UnimplementedError(absl::StrCat(
@@ -145,13 +149,14 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
             ": a PyTorch zip checkpoint, not a llama2.c file, and no PyTorch reader is "
             "linked in"));
       }
-      absl::StatusOr<Model> model = LoadLlama2c(path);
+      absl::StatusOr<Model> model = LoadLlama2c(path, options.read_weights);
       if (!model.ok()) return model.status();
       ResolvedModel out;
       out.model = std::move(*model);
       out.family = "llama2c";
       out.quirks.push_back("interleaved rotary pairs, tied embeddings unless a classifier follows");
       out.weights_path = path;
+      out.weights_read = options.read_weights;
       return out;
     }
     std::vector<std::string> known = {".bin (llama2.c)"};
@@ -183,7 +188,7 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
       looked_for.push_back(name);
       absl::StatusOr<bool> found = RegularFileIfPresent(dir + "/" + name, kWeightsFile);
       if (!found.ok()) return found.status();
-      if (*found) return LoadWithConfig(dir + "/" + name, f, dir);
+      if (*found) return LoadWithConfig(dir + "/" + name, f, dir, options);
     }
   }
   for (const TensorSourceFormat& f : formats) {
@@ -196,7 +201,7 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
       if (!found.ok()) return found.status();
       if (*found) matches.push_back(e);
     }
-    if (matches.size() == 1) return LoadWithConfig(dir + "/" + matches[0], f, dir);
+    if (matches.size() == 1) return LoadWithConfig(dir + "/" + matches[0], f, dir, options);
     if (matches.size() > 1) {
       return absl::InvalidArgumentError(absl::StrCat(dir, ": several ", f.name, " files (",
                                                      absl::StrJoin(matches, ", "),
@@ -215,8 +220,9 @@ absl::StatusOr<ResolvedModel> FindWeights(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<ResolvedModel> ResolveModel(const std::string& path) {
-  absl::StatusOr<ResolvedModel> r = FindWeights(path);
+absl::StatusOr<ResolvedModel> ResolveModel(const std::string& path,
+                                           const ResolveOptions& options) {
+  absl::StatusOr<ResolvedModel> r = FindWeights(path, options);
   if (!r.ok()) return r.status();
   absl::StatusOr<std::string> tokenizer = FindTokenizerIn(Dirname(r->weights_path));
   if (tokenizer.ok()) {

@@ -29,10 +29,20 @@ struct ResolvedModel {
   std::vector<std::string> quirks;  // see FamilyModel::quirks
   std::string weights_path;         // the file the weights came from
   std::string tokenizer_path;       // the tokenizer beside the model; "" when there is none
+  bool weights_read = true;         // false: model.weights holds empty tensors
+};
+
+struct ResolveOptions {
+  // False: resolve and check everything (config, every tensor's name and shape against it,
+  // the file sizes the headers imply, the tokenizer's path) but read no weight, so the cost is
+  // that of parsing headers whatever the model's size (`memlens info`, `memlens hooks`).
+  // Values (NaN/Inf) and whether the weights fit in memory are checked only when read.
+  bool read_weights = true;
 };
 
 // Loads and validates a model; see above. Errors name the file and the field or tensor.
-absl::StatusOr<ResolvedModel> ResolveModel(const std::string& path);
+absl::StatusOr<ResolvedModel> ResolveModel(const std::string& path,
+                                           const ResolveOptions& options = {});
 // ResolveModel(path)->model.
 absl::StatusOr<Model> LoadModel(const std::string& path);
 
@@ -44,7 +54,8 @@ absl::StatusOr<ResolvedModel> BuildModelFromSource(const json::Value& config,
                                                    const std::string& config_path,
                                                    const TensorSource& source,
                                                    const std::string& format,
-                                                   const std::string& model_dir);
+                                                   const std::string& model_dir,
+                                                   const ResolveOptions& options = {});
 
 }  // namespace memlens
 

@@ -171,7 +171,7 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
 }
 
 absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
-                                                const TensorSource& source) {
+                                                const TensorSource& source, bool read_weights) {
   ModelConfig& c = spec.config;
   if (auto s = c.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(spec.config_source, ": ", s.message()));
@@ -252,9 +252,10 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
       H, ", n_kv_heads ", KVH, ", d_head ", dh, ", d_mlp ", F, ", d_vocab ", V, ", n_ctx ", c.n_ctx,
       ", ", NormKindName(c.norm), ", ", ActKindName(c.act), ", ", PosKindName(c.pos),
       c.any_bias() ? ", with biases" : ", no biases", ")");
-  if (auto s = ExecutePlan(source, plan, IsTlBuffer, why); !s.ok()) return s;
+  if (auto s = ExecutePlan(source, plan, IsTlBuffer, why, read_weights); !s.ok()) return s;
   model.config = c;
   if (!spec.ln_weights_stored) model.processing = "fold_ln";
+  if (!read_weights) return model;
   if (auto s = w.Validate(c); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(source.source_name(), ": ", s.message()));
   }
@@ -276,7 +277,7 @@ ModelFamily TransformerLensFamily() {
     const bool permuted = spec->config.pos == PosKind::kRotary && !spec->rotary_adjacent_pairs;
     const bool folded = !spec->ln_weights_stored;
     FamilyModel out;
-    absl::StatusOr<Model> model = BuildTransformerLensModel(std::move(*spec), in.source);
+    absl::StatusOr<Model> model = BuildTransformerLensModel(std::move(*spec), in.source, in.read_weights);
     if (!model.ok()) return model.status();
     out.model = std::move(*model);
     if (permuted) out.quirks.push_back("rotate-half q/k permuted to interleaved pairs");

@@ -48,9 +48,11 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
                                                                const std::string& source);
 
 // Checks every tensor's shape against the spec, then converts to memlens's layout and runs
-// Weights::Validate. Errors start with the source's or the config's name.
+// Weights::Validate. Errors start with the source's or the config's name. With `read_weights`
+// false only the shapes are checked (FamilyInput::read_weights).
 absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
-                                                const TensorSource& source);
+                                                const TensorSource& source,
+                                                bool read_weights = true);
 
 // config.json with TransformerLens fields ("d_model"): the two functions above, with the BOS
 // from the tokenizer files when the config names none.

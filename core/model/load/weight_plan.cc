@@ -23,7 +23,7 @@ absl::Status CheckWeightsFit(const std::string& source, uint64_t bytes) {
 
 absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPlan>& plan,
                          const std::function<bool(absl::string_view)>& ignorable,
-                         absl::string_view why) {
+                         absl::string_view why, bool read_weights) {
   const std::string& src = source.source_name();
   std::set<absl::string_view> planned;
   std::vector<std::string> missing;
@@ -50,6 +50,13 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
         missing.size() > kShown ? absl::StrCat(" and ", missing.size() - kShown, " more") : "",
         " (", why, ")"));
   }
+  for (const std::string& name : source.TensorNames()) {
+    if (planned.count(name) == 0 && !ignorable(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(src, ": unexpected tensor ", name, " (", why, " has no such weight)"));
+    }
+  }
+  if (!read_weights) return absl::OkStatus();
   uint64_t bytes = 0;  // shapes come from a validated config: no overflow
   for (const TensorPlan& p : plan) {
     uint64_t n = sizeof(float);
@@ -57,12 +64,6 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
     bytes += n;
   }
   if (absl::Status s = CheckWeightsFit(src, bytes); !s.ok()) return s;
-  for (const std::string& name : source.TensorNames()) {
-    if (planned.count(name) == 0 && !ignorable(name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(src, ": unexpected tensor ", name, " (", why, " has no such weight)"));
-    }
-  }
   for (const TensorPlan& p : plan) {
     absl::StatusOr<Tensor> t = source.ReadFloat(p.name);
     if (!t.ok()) return t.status();

@@ -6,7 +6,9 @@
 // goes. ExecutePlan first checks that every planned tensor exists with exactly that shape and
 // that the source holds nothing unexpected (a tensor the builder does not understand usually
 // means a config/weights mismatch, e.g. a gated MLP in a file whose config says otherwise);
-// only then does it read, convert and place the tensors one at a time.
+// only then does it read, convert and place the tensors one at a time. With
+// `read_weights` false it stops after the checks (names and shapes, nothing read): what
+// `memlens info` needs, in the time it takes to parse the headers.
 #ifndef MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
 #define MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
 
@@ -33,7 +35,7 @@ struct TensorPlan {
 // weights (attention-mask buffers and the like); every other unplanned tensor is an error.
 absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPlan>& plan,
                          const std::function<bool(absl::string_view)>& ignorable,
-                         absl::string_view why);
+                         absl::string_view why, bool read_weights = true);
 
 // Refuses weights that cannot fit in this machine's physical memory as float32 (`bytes`), before
 // anything is converted: a 27 GB checkpoint on a 16 GB machine is an error naming `source` and
