@@ -38,7 +38,12 @@ model_dir() {
 M="$FIXTURES/tl_safetensors"
 mkfifo "$TMP/fifo"
 # A character device of our own when allowed (root outside a sandbox), else the system's.
-if mknod "$TMP/zero" c 1 5 2> /dev/null; then DEV="$TMP/zero"; else DEV=/dev/zero; fi
+if mknod "$TMP/zero" c 1 5 2> /dev/null; then
+  DEV="$TMP/zero"
+else
+  DEV=/dev/zero
+  echo "note: mknod refused (no CAP_MKNOD); using /dev/zero"
+fi
 
 # --- tokenizers ---
 check "--tokenizer=/dev/zero is refused, not read until memory runs out" 2 "character device" -- \

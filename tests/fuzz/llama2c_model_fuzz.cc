@@ -2,7 +2,9 @@
 // 7-field header, the size checks and the weight layout. The input is a whole .bin file
 // (written to a scratch file: the loader maps a path). Invariants: no crash, no allocation
 // before the header and the exact file size are checked (libFuzzer's -malloc_limit_mb catches
-// that); a loaded model's config matches its header; errors name the file.
+// that); a loaded model's config matches its header; errors name the file. The header-only
+// load `memlens info` uses (read_weights false) accepts every file the full load accepts, with
+// the same config, and refuses nothing the full load accepts.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string path = fuzz::WriteScratch("model.bin", fuzz::AsText(data, size));
   absl::StatusOr<Model> model = LoadLlama2c(path);
+  absl::StatusOr<Model> header_only = LoadLlama2c(path, /*read_weights=*/false);
+  if (model.ok() && (!header_only.ok() || header_only->config.d_model != model->config.d_model ||
+                     header_only->config.d_vocab != model->config.d_vocab ||
+                     header_only->config.n_layers != model->config.n_layers)) {
+    std::abort();
+  }
+  if (!header_only.ok() && header_only.status().message().find(path) != 0) std::abort();
   if (!model.ok()) {
     if (model.status().message().find(path) != 0) std::abort();  // "<path>: ..."
     return 0;

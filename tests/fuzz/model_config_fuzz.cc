@@ -4,7 +4,9 @@
 // fixtures (tests/fixtures/{tl_safetensors,hf_gpt2}/model.safetensors, found through
 // MEMLENS_FUZZ_ROOT, which tools/fuzz.sh sets) and from an empty source, so mutated configs
 // reach every shape check. Invariants: no crash; no allocation sized by the config before its
-// shapes are checked against the tensors (-malloc_limit_mb); errors name config.json.
+// shapes are checked against the tensors (-malloc_limit_mb); errors name config.json; the
+// shapes-only build `memlens info` uses (read_weights false) accepts every config the full
+// build accepts, with the same config.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -48,6 +50,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& source : *Sources()) {
     absl::StatusOr<ResolvedModel> model =
         BuildModelFromSource(*config, "fuzz/config.json", *source, "safetensors", "");
+    ResolveOptions shapes_only;
+    shapes_only.read_weights = false;
+    absl::StatusOr<ResolvedModel> described = BuildModelFromSource(
+        *config, "fuzz/config.json", *source, "safetensors", "", shapes_only);
+    if (model.ok() &&
+        (!described.ok() || described->model.config.d_model != model->model.config.d_model ||
+         described->model.config.n_layers != model->model.config.n_layers ||
+         described->family != model->family || described->quirks != model->quirks)) {
+      std::abort();
+    }
     if (!model.ok()) {
       const absl::string_view msg = model.status().message();
       if (msg.find("fuzz/config.json") == absl::string_view::npos &&
