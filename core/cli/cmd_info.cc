@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "core/cli/commands.h"
 #include "core/cli/flags.h"
 #include "core/cli/output.h"
@@ -63,7 +64,13 @@ int RunInfo() {
   j.Key("attn_scale").Number(c.attn_scale).Key("biases").Bool(c.any_bias());
   j.Key("bos_token_id").Int(c.bos_token_id).Key("prepend_bos").Bool(c.prepend_bos);
   j.EndObject();
-  j.Key("tokenizer").String(s->tokenizer ? s->tokenizer->name() : "");
+  // The shipped model's tokenizer is named as the model is (models/default/...), not by
+  // wherever its copy was found (a Bazel runfiles tree, an install prefix).
+  const std::string tokenizer =
+      s->tokenizer == nullptr
+          ? ""
+          : absl::StrReplaceAll(s->tokenizer->name(), {{s->model_path, s->model_label}});
+  j.Key("tokenizer").String(tokenizer);
   j.Key("tensors").BeginArray();
   for (const auto& [name, shape] : shapes) {
     j.BeginObject().Key("name").String(name).Key("shape").BeginArray();
@@ -99,10 +106,9 @@ int RunInfo() {
   std::printf("weights     %s\n",
               s->weights_read
                   ? "read and checked (every value finite)"
-                  : "names and shapes checked against the config; values not read (run, "
-                    "report and cache check them)");
+                  : "names and shapes checked, values not read (run and report check them)");
   std::printf("tokenizer   %s\n\n",
-              s->tokenizer ? s->tokenizer->name().c_str() : "none found (use --tokenizer)");
+              s->tokenizer ? tokenizer.c_str() : "none found (use --tokenizer)");
   std::printf("%s", TextTable({"tensor", "shape", "elements"}, tensors, {false, false, true}).c_str());
   return 0;
 }
