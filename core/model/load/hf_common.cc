@@ -111,8 +111,27 @@ void HfPlan::AddVector(const std::string& name, int64_t n, Tensor* dst) {
   Add(name, {n}, [dst](Tensor&& t) { *dst = std::move(t); });
 }
 
-absl::Status ValidateLoaded(const FamilyInput& in, const Model& model) {
-  absl::Status s = in.read_weights ? model.weights.Validate(model.config) : model.config.Validate();
+void HfPlan::AddLinearWithBias(const std::string& name, int64_t out, int64_t in, Tensor* w,
+                               Tensor* b) {
+  AddLinear(name + ".weight", out, in, w);
+  AddVector(name + ".bias", out, b);
+}
+
+void HfPlan::AddLayerNorm(const std::string& name, int64_t n, Tensor* w, Tensor* b) {
+  AddVector(name + ".weight", n, w);
+  AddVector(name + ".bias", n, b);
+}
+
+absl::Status FinishHfModel(const FamilyInput& in, const HfPlan& plan,
+                           const std::function<bool(absl::string_view)>& ignorable,
+                           absl::string_view why, bool tied, const ModelConfig& c, Model* model) {
+  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why, in.read_weights); !s.ok()) {
+    return s;
+  }
+  Weights& w = model->weights;
+  if (tied && in.read_weights) w.W_U = Transposed(w.W_E);
+  model->config = c;
+  absl::Status s = in.read_weights ? w.Validate(c) : c.Validate();
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(in.source.source_name(), ": ", s.message()));
   }

@@ -64,6 +64,10 @@ class HfPlan {
   // A stored nn.Linear weight [out, in] placed as memlens's [in, out].
   void AddLinear(const std::string& name, int64_t out, int64_t in, Tensor* dst);
   void AddVector(const std::string& name, int64_t n, Tensor* dst);
+  // `name`.weight [out, in] as AddLinear and `name`.bias [out].
+  void AddLinearWithBias(const std::string& name, int64_t out, int64_t in, Tensor* w, Tensor* b);
+  // A LayerNorm: `name`.weight and `name`.bias, both [n].
+  void AddLayerNorm(const std::string& name, int64_t n, Tensor* w, Tensor* b);
   const std::vector<TensorPlan>& plan() const { return plan_; }
 
  private:
@@ -71,9 +75,13 @@ class HfPlan {
   std::vector<TensorPlan> plan_;
 };
 
-// Weights::Validate with the source named in the error; only the config when no weights were
-// read (FamilyInput::read_weights).
-absl::Status ValidateLoaded(const FamilyInput& in, const Model& model);
+// The end of every HF family's build: runs `plan` (ExecutePlan: `ignorable` and `why` as
+// there; nothing read when !in.read_weights), ties W_U to W_E's transpose when `tied`, sets
+// model->config = c and validates the weights (only the config when none were read), errors
+// naming the weights file.
+absl::Status FinishHfModel(const FamilyInput& in, const HfPlan& plan,
+                           const std::function<bool(absl::string_view)>& ignorable,
+                           absl::string_view why, bool tied, const ModelConfig& c, Model* model);
 
 }  // namespace memlens
 

@@ -124,22 +124,16 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& L = w.layers[l];
     const std::string p = absl::StrCat("h.", l, ".");
-    plan.AddVector(p + "ln_1.weight", D, &L.ln1_w);
-    plan.AddVector(p + "ln_1.bias", D, &L.ln1_b);
+    plan.AddLayerNorm(p + "ln_1", D, &L.ln1_w, &L.ln1_b);
     plan.AddLinear(p + "attn.attention.q_proj.weight", D, D, &L.W_Q);
     plan.AddLinear(p + "attn.attention.k_proj.weight", D, D, &L.W_K);
     plan.AddLinear(p + "attn.attention.v_proj.weight", D, D, &L.W_V);
-    plan.AddLinear(p + "attn.attention.out_proj.weight", D, D, &L.W_O);
-    plan.AddVector(p + "attn.attention.out_proj.bias", D, &L.b_O);
-    plan.AddVector(p + "ln_2.weight", D, &L.ln2_w);
-    plan.AddVector(p + "ln_2.bias", D, &L.ln2_b);
-    plan.AddLinear(p + "mlp.c_fc.weight", F, D, &L.W_in);
-    plan.AddVector(p + "mlp.c_fc.bias", F, &L.b_in);
-    plan.AddLinear(p + "mlp.c_proj.weight", D, F, &L.W_out);
-    plan.AddVector(p + "mlp.c_proj.bias", D, &L.b_out);
+    plan.AddLinearWithBias(p + "attn.attention.out_proj", D, D, &L.W_O, &L.b_O);
+    plan.AddLayerNorm(p + "ln_2", D, &L.ln2_w, &L.ln2_b);
+    plan.AddLinearWithBias(p + "mlp.c_fc", F, D, &L.W_in, &L.b_in);
+    plan.AddLinearWithBias(p + "mlp.c_proj", D, F, &L.W_out, &L.b_out);
   }
-  plan.AddVector("ln_f.weight", D, &w.ln_final_w);
-  plan.AddVector("ln_f.bias", D, &w.ln_final_b);
+  plan.AddLayerNorm("ln_f", D, &w.ln_final_w, &w.ln_final_b);
   if (!tied) plan.AddUnprefixed("lm_head.weight", {V, D}, [&w](Tensor&& t) { w.W_U = Transposed(t); });
 
   const std::string why = absl::StrCat(
@@ -151,12 +145,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
     return absl::EndsWith(name, ".attn.attention.bias") ||
            absl::EndsWith(name, ".attn.attention.masked_bias");
   };
-  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why, in.read_weights); !s.ok()) {
-    return s;
-  }
-  if (tied && in.read_weights) w.W_U = Transposed(w.W_E);
-  out.model.config = c;
-  if (auto s = ValidateLoaded(in, out.model); !s.ok()) return s;
+  if (auto s = FinishHfModel(in, plan, ignorable, why, tied, c, &out.model); !s.ok()) return s;
   out.quirks.push_back("attention scores not scaled (scale 1)");
   if (n_local > 0) {
     out.quirks.push_back(absl::StrCat(n_local, " local attention layers, window ", window_size));

@@ -116,8 +116,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& L = w.layers[l];
     const std::string p = absl::StrCat("layers.", l, ".");
-    plan.AddVector(p + "input_layernorm.weight", D, &L.ln1_w);
-    plan.AddVector(p + "input_layernorm.bias", D, &L.ln1_b);
+    plan.AddLayerNorm(p + "input_layernorm", D, &L.ln1_w, &L.ln1_b);
     plan.Add(p + "attention.query_key_value.weight", {3 * D, D}, [&L, H, dh](Tensor&& t) {
       L.W_Q = FusedPart(t, H, dh, 0);
       L.W_K = FusedPart(t, H, dh, 1);
@@ -128,17 +127,12 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
       L.b_K = FusedPart(t, H, dh, 1);
       L.b_V = FusedPart(t, H, dh, 2);
     });
-    plan.AddLinear(p + "attention.dense.weight", D, D, &L.W_O);
-    plan.AddVector(p + "attention.dense.bias", D, &L.b_O);
-    plan.AddVector(p + "post_attention_layernorm.weight", D, &L.ln2_w);
-    plan.AddVector(p + "post_attention_layernorm.bias", D, &L.ln2_b);
-    plan.AddLinear(p + "mlp.dense_h_to_4h.weight", F, D, &L.W_in);
-    plan.AddVector(p + "mlp.dense_h_to_4h.bias", F, &L.b_in);
-    plan.AddLinear(p + "mlp.dense_4h_to_h.weight", D, F, &L.W_out);
-    plan.AddVector(p + "mlp.dense_4h_to_h.bias", D, &L.b_out);
+    plan.AddLinearWithBias(p + "attention.dense", D, D, &L.W_O, &L.b_O);
+    plan.AddLayerNorm(p + "post_attention_layernorm", D, &L.ln2_w, &L.ln2_b);
+    plan.AddLinearWithBias(p + "mlp.dense_h_to_4h", F, D, &L.W_in, &L.b_in);
+    plan.AddLinearWithBias(p + "mlp.dense_4h_to_h", D, F, &L.W_out, &L.b_out);
   }
-  plan.AddVector("final_layer_norm.weight", D, &w.ln_final_w);
-  plan.AddVector("final_layer_norm.bias", D, &w.ln_final_b);
+  plan.AddLayerNorm("final_layer_norm", D, &w.ln_final_w, &w.ln_final_b);
   if (!tied) plan.AddUnprefixed("embed_out.weight", {V, D}, [&w](Tensor&& t) { w.W_U = Transposed(t); });
 
   const std::string why = absl::StrCat(
@@ -151,12 +145,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
            absl::EndsWith(name, ".attention.masked_bias") ||
            absl::EndsWith(name, ".attention.rotary_emb.inv_freq");
   };
-  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why, in.read_weights); !s.ok()) {
-    return s;
-  }
-  if (tied && in.read_weights) w.W_U = Transposed(w.W_E);
-  out.model.config = c;
-  if (auto s = ValidateLoaded(in, out.model); !s.ok()) return s;
+  if (auto s = FinishHfModel(in, plan, ignorable, why, tied, c, &out.model); !s.ok()) return s;
   if (c.parallel_residual) out.quirks.push_back("parallel residual");
   out.quirks.push_back(c.rotary_dim > 0 ? absl::StrCat("rotary on ", c.rotary_dim, " of ", dh,
                                                        " dims per head (rotate_half)")

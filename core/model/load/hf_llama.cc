@@ -182,12 +182,7 @@ absl::StatusOr<FamilyModel> Build(const FamilyInput& in) {
     return absl::EndsWith(name, ".self_attn.rotary_emb.inv_freq") ||
            (tied && name == "lm_head.weight");
   };
-  if (auto s = ExecutePlan(in.source, plan.plan(), ignorable, why, in.read_weights); !s.ok()) {
-    return s;
-  }
-  if (tied && in.read_weights) w.W_U = Transposed(w.W_E);
-  model.config = c;
-  if (auto s = ValidateLoaded(in, model); !s.ok()) return s;
+  if (auto s = FinishHfModel(in, plan, ignorable, why, tied, c, &model); !s.ok()) return s;
 
   out.quirks.push_back("rotary over halves (rotate_half)");
   if (c.rope_scale != 1.0f) out.quirks.push_back(absl::StrCat("linear rope scaling x", c.rope_scale));
