@@ -28,6 +28,7 @@
 #include "core/plugin/runner.h"
 #include "core/plugin/state_file.h"
 #include "core/report/render.h"
+#include "core/report/token_text.h"
 #include "core/util/interrupt.h"
 
 ABSL_FLAG(std::string, dataset, "",
@@ -85,14 +86,14 @@ absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
   if (!ids.ok()) return ids.status();
   if (ids->size() > 1 && first_of != nullptr) {
     std::vector<std::string> pieces;
-    for (int t : *ids) pieces.push_back(QuotedPiece(s.tokenizer->Piece(t)));
+    for (int t : *ids) pieces.push_back(QuotedToken(s.tokenizer->Piece(t)));
     *first_of = absl::StrCat("\"", value, "\" is ", ids->size(), " tokens (",
                              absl::StrJoin(pieces, " "), "), its first is attributed");
     return (*ids)[0];
   }
   if (ids->size() != 1) {
     std::vector<std::string> pieces;
-    for (int t : *ids) pieces.push_back(QuotedPiece(s.tokenizer->Piece(t)));
+    for (int t : *ids) pieces.push_back(QuotedToken(s.tokenizer->Piece(t)));
     return absl::InvalidArgumentError(absl::StrCat(
         "--", flag, "=\"", value, "\" is ", ids->size(), " tokens (", absl::StrJoin(pieces, " "),
         "), not one; pick a single token or give its id as #ID"));
@@ -470,9 +471,9 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
       p.contrasts.back() = k;
     }
     if (dataset_prompts != nullptr) dataset_prompts->SetTarget(*t, k);
-    options.settings.target = absl::StrCat("token:", *t, " ", QuotedPiece(PieceOf(*s, *t)),
+    options.settings.target = absl::StrCat("token:", *t, " ", QuotedToken(PieceOf(*s, *t)),
                                            " at the last position");
-    if (k >= 0) options.settings.contrast = absl::StrCat("token:", k, " ", QuotedPiece(PieceOf(*s, k)));
+    if (k >= 0) options.settings.contrast = absl::StrCat("token:", k, " ", QuotedToken(PieceOf(*s, k)));
   }
   options.settings.seed = absl::GetFlag(FLAGS_seed);
   options.settings.preset = preset;

@@ -14,6 +14,7 @@
 #include "core/cli/session.h"
 #include "core/io/json.h"
 #include "core/model/generate.h"
+#include "core/report/token_text.h"
 
 namespace memlens {
 int RunModel() {
@@ -93,14 +94,14 @@ int RunModel() {
   }
 
   std::vector<std::string> pieces;
-  for (int id : *tokens) pieces.push_back(QuotedPiece(PieceOf(*s, id)));
+  for (int id : *tokens) pieces.push_back(QuotedToken(PieceOf(*s, id)));
   std::printf("model   %s\n", s->model_label.c_str());
   std::printf("input   %zu tokens: %s\n", tokens->size(), absl::StrJoin(pieces, " ").c_str());
   std::printf("ids     %s\n\n", absl::StrJoin(*tokens, " ").c_str());
   std::vector<std::vector<std::string>> rows;
   for (int i = 0; i < top; ++i) {
     const int id = order[i];
-    rows.push_back({absl::StrCat(i + 1), absl::StrCat(id), QuotedPiece(PieceOf(*s, id)),
+    rows.push_back({absl::StrCat(i + 1), absl::StrCat(id), QuotedToken(PieceOf(*s, id)),
                     absl::StrFormat("%.5f", next_logits.data[id]),
                     absl::StrFormat("%.4f", p[id])});
   }

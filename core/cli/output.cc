@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "absl/strings/str_format.h"
-
 namespace memlens {
 namespace {
 
@@ -48,26 +46,6 @@ std::string TextTable(const std::vector<std::string>& header,
   line(rule);
   for (const auto& row : rows) line(row);
   return out;
-}
-
-std::string QuotedPiece(const std::string& piece) {
-  std::string out = "\"";
-  for (unsigned char c : piece) {
-    switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += absl::StrFormat("\\x%02x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace memlens

@@ -17,10 +17,6 @@ std::string TextTable(const std::vector<std::string>& header,
                       const std::vector<std::vector<std::string>>& rows,
                       const std::vector<bool>& right);
 
-// A token piece made safe for one terminal cell: newlines, tabs and other control characters
-// shown as escapes, the whole quoted.
-std::string QuotedPiece(const std::string& piece);
-
 }  // namespace memlens
 
 #endif  // MEMLENS_CORE_CLI_OUTPUT_H_

@@ -33,6 +33,7 @@
 #include "core/analysis/shared_ablation.h"
 #include "core/analysis/state_codec.h"
 #include "core/plugin/plugin_api.h"
+#include "core/report/token_text.h"
 
 ABSL_FLAG(int64_t, adversarial_top, 20, "adversarial: how many positions to report.");
 ABSL_FLAG(std::string, adversarial_nodes, "auto",
@@ -235,7 +236,8 @@ class Adversarial : public AnalysisPlugin {
         ") but its total effect (", AblationModeName(mode_),
         " ablation) keeps less than half of it or has the other sign, ranked by gap = |DLA| - "
         "sign(DLA) * total effect. Text: the prompt up to and including the position; the model predicts "
-        "the target (vs the contrast) next."));
+        "the target (vs the contrast) next, shown quoted with escapes (\" \" is a space, \"\\n\" a "
+        "newline)."));
     TableBuilder t = report.AddTable(
         "adversarial",
         {{"prompt", ColumnType::kInt}, {"position", ColumnType::kInt},
@@ -245,8 +247,8 @@ class Adversarial : public AnalysisPlugin {
          {"contrast", ColumnType::kString}});
     for (const Found& f : found_) {
       const bool opposite = (f.dla > 0) != (f.effect > 0) && f.effect != 0;
-      t.AddRow({f.prompt, f.position, f.node, f.dla, f.effect, f.gap, f.text, f.target,
-                f.contrast},
+      t.AddRow({f.prompt, f.position, f.node, f.dla, f.effect, f.gap, f.text,
+                QuotedToken(f.target), f.contrast.empty() ? "" : QuotedToken(f.contrast)},
                opposite ? "total effect has the other sign" : "");
     }
     // The summary: the best example of each of the first three nodes in the list.
@@ -259,8 +261,9 @@ class Adversarial : public AnalysisPlugin {
       if (text.size() > 60) text = "..." + text.substr(text.size() - 57);
       report.AddFinding(
           "adversarial",
-          absl::StrCat("\"", text, "\" -> \"", f.target, "\"",
-                       f.contrast.empty() ? "" : absl::StrCat(" (vs \"", f.contrast, "\")"), ": ",
+          absl::StrCat("\"", text, "\" -> ", QuotedToken(f.target),
+                       f.contrast.empty() ? "" : absl::StrCat(" (vs ", QuotedToken(f.contrast), ")"),
+                       ": ",
                        f.node, " has DLA ", absl::StrFormat("%.3g", f.dla), " but total effect ",
                        absl::StrFormat("%.3g", f.effect), " (prompt ", f.prompt, ", position ",
                        f.position, ")."),

@@ -58,7 +58,8 @@ ABSL_FLAG(std::string, cleanup_summary_skip, "embed,pos_embed,M0",
           "models, changes what the model reads, so their total effect says little about DLA.");
 ABSL_FLAG(int64_t, cleanup_plot_points, 400,
           "cleanup_dla: how many (DLA, write-back) samples the write-back scatter plots (the "
-          "first ones in dataset order; the fitted slope uses every sample).");
+          "first ones in dataset order; the fitted slope uses every sample). A shard's state "
+          "keeps this many per node (docs/scale.md).");
 ABSL_FLAG(double, cleanup_min_magnitude, 0.05,
           "cleanup_dla: a sign disagreement counts only when |DLA| or |total effect| exceeds "
           "this.");

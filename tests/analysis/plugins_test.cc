@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,7 @@ class PluginsTest : public ::testing::TestWithParam<Variant> {
     SetFlag("erasure_writer", "L0H1");
     SetFlag("adversarial_nodes", "L0H1");
     SetFlag("adversarial_min_dla", "0.05");
+    SetFlag("adversarial_per_node", "3");  // the default; a test may lift the cap
     SetFlag("cleanup_ablation", "resample");
   }
   bool eraser() const { return GetParam() != kControl; }
@@ -348,6 +350,53 @@ TEST_P(PluginsTest, SummaryStatesTheFinding) {
   EXPECT_NEAR(end, eraser() ? 0.0 : 1.0, 0.05);
   EXPECT_EQ(own->lines[1].name, "L0H1 causal");
   EXPECT_NEAR(own->lines[1].y.back(), 1.0, 0.05);  // without the writer in later value inputs
+}
+
+// A whitespace token is shown, never a blank cell: with pieces " ", "\n" and words, the
+// adversarial table's target column and its sentences quote the token with escapes, as
+// `memlens run` does, and so do the text, markdown and html renderings.
+TEST_P(PluginsTest, WhitespaceTargetsAreVisible) {
+  // The piece of token id, and how it must be shown (written out here, not computed).
+  const auto piece = [](int id) -> std::string {
+    return id % 3 == 0 ? " " : id % 3 == 1 ? "\n" : absl::StrCat("w", id);
+  };
+  const auto shown = [](int id) -> std::string {
+    return id % 3 == 0 ? "\" \"" : id % 3 == 1 ? "\"\\n\"" : absl::StrCat("\"w", id, "\"");
+  };
+  SetFlag("adversarial_per_node", "0");  // every listed position of the writer
+  std::vector<Prompt> prompts = Prompts();
+  for (Prompt& p : prompts) {
+    for (int id : p.tokens) p.pieces.push_back(piece(id));
+  }
+  auto report = RunPlugins(tf_, plugins_, prompts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const Section& s = Get(*report, "adversarial");
+  const Table* t = FindTable(s, "adversarial");
+  ASSERT_NE(t, nullptr);
+  if (eraser()) {
+    ASSERT_FALSE(t->rows.empty());
+  }
+  std::set<std::string> targets;
+  for (const auto& row : t->rows) {
+    const Prompt& p = prompts[row[Col(*t, "prompt")].int_value()];
+    const int next = p.tokens[row[Col(*t, "position")].int_value() + 1];
+    EXPECT_EQ(row[Col(*t, "target")].str(), shown(next));
+    targets.insert(shown(next));
+  }
+  if (!eraser()) return;  // the control model has no adversarial example to show
+  EXPECT_TRUE(targets.count("\" \"") && targets.count("\"\\n\"")) << t->rows.size() << " rows";
+  // The first finding's sentence: "... -> TARGET: NODE has DLA ...".
+  const Finding& f = s.findings[0];
+  const std::vector<Cell>& top = t->rows[0];
+  const std::string target = top[Col(*t, "target")].str();
+  EXPECT_NE(f.text.find(absl::StrCat("-> ", target, ": ")), std::string::npos) << f.text;
+  // Each format shows it (html escapes the quotes).
+  std::string html_target;
+  for (char c : target) html_target += c == '"' ? std::string("&quot;") : std::string(1, c);
+  EXPECT_NE(RenderHtml(*report).find(absl::StrCat("<td>", html_target, "</td>")),
+            std::string::npos) << html_target;
+  EXPECT_NE(RenderMarkdown(*report).find(absl::StrCat("-> ", target)), std::string::npos);
+  EXPECT_NE(RenderText(*report).find(absl::StrCat("-> ", target)), std::string::npos);
 }
 
 // The host knows no plugin by name: the order of the sections and the presets' flags are what

@@ -1,7 +1,9 @@
 #include "core/report/report.h"
 
 #include <cmath>
+#include <string>
 
+#include "core/report/token_text.h"
 #include "gtest/gtest.h"
 
 namespace memlens {
@@ -135,6 +137,17 @@ TEST(SeriesTest, XTextUsesCategories) {
   EXPECT_EQ(s.XText(1), "post0");
   EXPECT_EQ(s.XText(0.5), "0.5");
   EXPECT_EQ(s.XText(7), "7");
+}
+
+// Tokens are shown quoted, with escapes for what would be blank or break a line; UTF-8 as is.
+TEST(QuotedTokenTest, WhitespaceAndControlCharactersShow) {
+  EXPECT_EQ(QuotedToken(" "), R"(" ")");
+  EXPECT_EQ(QuotedToken("\n"), R"("\n")");
+  EXPECT_EQ(QuotedToken("\t\r"), R"("\t\r")");
+  EXPECT_EQ(QuotedToken(""), R"("")");
+  EXPECT_EQ(QuotedToken(std::string("a\0\x01\x1f\x7f", 5)), R"("a\x00\x01\x1f\x7f")");
+  EXPECT_EQ(QuotedToken("say \"hi\" \\"), R"("say \"hi\" \\")");
+  EXPECT_EQ(QuotedToken(" caf\xc3\xa9"), "\" caf\xc3\xa9\"");
 }
 
 }  // namespace
