@@ -9,10 +9,12 @@
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/analysis/dla.h"
 #include "core/analysis/nodes.h"
+#include "core/io/json.h"
 #include "core/model/forward.h"
 #include "core/plugin/loader.h"
 #include "core/plugin/runner.h"
@@ -350,6 +352,108 @@ TEST_P(PluginsTest, SummaryStatesTheFinding) {
   EXPECT_NEAR(end, eraser() ? 0.0 : 1.0, 0.05);
   EXPECT_EQ(own->lines[1].name, "L0H1 causal");
   EXPECT_NEAR(own->lines[1].y.back(), 1.0, 0.05);  // without the writer in later value inputs
+}
+
+const Series* FindSeries(const Section& s, const std::string& name) {
+  for (const SectionItem& item : s.items) {
+    if (const Series* x = absl::get_if<Series>(&item); x != nullptr && x->name == name) return x;
+  }
+  return nullptr;
+}
+
+// The survival figures agree with the per-writer table, as the report holds them and as the
+// json and html draw them. In the planted model only L1H0 writes along the writer's direction
+// d (every other node writes orthogonally to it, or nothing; embeddings and positions live in
+// other dims), so sample by sample PR(resid_p, L0H1) = 1 + PR(L1H0, L0H1) at the residual
+// points that include L1H0's write (mid1 and post1; post1 alone with parallel blocks) and 1
+// at the earlier ones; the writer's own share 1 + sum of later PR is the same. A median
+// commutes with "+ 1" and the sketches are exact here (132 samples < k), so every point of
+// both curves is 1, or 1 + the writer_L0H1 table's median_pr of L1H0 (clean) or its
+// causal_median_pr (causal: the writer removed from later value inputs).
+// A json object's string member ("" when absent: notes have no name).
+std::string JsonString(const json::Value& v, const char* key) {
+  const json::Value* m = v.Find(key);
+  return m != nullptr ? m->string_value() : "";
+}
+
+TEST_P(PluginsTest, SurvivalFiguresAgreeWithTheWriterTable) {
+  auto report = RunPlugins(tf_, plugins_, Prompts());
+  ASSERT_TRUE(report.ok()) << report.status();
+  const Section& s = Get(*report, "erasure");
+  ASSERT_TRUE(s.ok) << s.error;
+  const Table* t = FindTable(s, "writer_L0H1");
+  ASSERT_NE(t, nullptr);
+  const int row = Row(*t, "L1H0");
+  ASSERT_GE(row, 0);
+  const double clean = t->rows[row][Col(*t, "median_pr")].float_value();
+  const double causal = t->rows[row][Col(*t, "causal_median_pr")].float_value();
+  // The planted truth: L1H0 erases the writer (its write is gone causally); the control's
+  // L1H0 writes nothing.
+  EXPECT_NEAR(clean, eraser() ? -1.0 : 0.0, 0.05);
+  EXPECT_NEAR(causal, 0.0, 0.05);
+  // The point includes layer 1's attention: mid1 or post1.
+  const auto after_eraser = [](const std::string& point) { return point.back() == '1'; };
+
+  const std::string json_text = RenderJson(*report);
+  absl::StatusOr<json::Value> json = json::Parse(json_text);
+  ASSERT_TRUE(json.ok()) << json.status();
+  const json::Value* json_section = nullptr;
+  ASSERT_NE(json->Find("sections"), nullptr);
+  for (const json::Value& sec : json->Find("sections")->array()) {
+    if (JsonString(sec, "plugin") == "erasure") json_section = &sec;
+  }
+  ASSERT_NE(json_section, nullptr);
+  const std::string html = RenderHtml(*report);
+
+  for (const char* name : {"survival_resid", "survival_own"}) {
+    SCOPED_TRACE(name);
+    const Series* series = FindSeries(s, name);
+    ASSERT_NE(series, nullptr);
+    ASSERT_EQ(series->x_categories.size(), parallel() ? 2u : 4u);
+    // The json's lines of this series.
+    const json::Value* json_series = nullptr;
+    for (const json::Value& item : json_section->Find("items")->array()) {
+      if (JsonString(item, "name") == name) json_series = &item;
+    }
+    ASSERT_NE(json_series, nullptr);
+    // The html figure of this series: from its <title> to the end of its svg.
+    const size_t begin = html.find(absl::StrCat("<title>", name, "</title>"));
+    ASSERT_NE(begin, std::string::npos);
+    const std::string figure = html.substr(begin, html.find("</svg>", begin) - begin);
+
+    for (const auto& [line_name, table_pr] :
+         {std::pair<std::string, double>{"L0H1 clean", clean}, {"L0H1 causal", causal}}) {
+      SCOPED_TRACE(line_name);
+      const Line* line = nullptr;
+      for (const Line& l : series->lines) {
+        if (l.name == line_name) line = &l;
+      }
+      ASSERT_NE(line, nullptr);
+      const json::Value* json_line = nullptr;
+      for (const json::Value& l : json_series->Find("lines")->array()) {
+        if (JsonString(l, "name") == line_name) json_line = &l;
+      }
+      ASSERT_NE(json_line, nullptr);
+      const std::vector<json::Value>& json_y = json_line->Find("y")->array();
+      ASSERT_EQ(line->y.size(), series->x_categories.size());
+      ASSERT_EQ(json_y.size(), line->y.size());
+      for (size_t i = 0; i < line->y.size(); ++i) {
+        const std::string& point = series->x_categories[i];
+        const double expected = after_eraser(point) ? 1.0 + table_pr : 1.0;
+        EXPECT_NEAR(line->y[i], expected, 1e-5) << point;
+        // json: the same double (shortest round-trip text).
+        EXPECT_EQ(json_y[i].number(), line->y[i]) << point;
+        // html: the point's hover text "LINE, POINT: VALUE", 4 significant digits.
+        const std::string tip = absl::StrCat("<title>", line_name, ", ", point, ": ");
+        const size_t at = figure.find(tip);
+        ASSERT_NE(at, std::string::npos) << tip;
+        const size_t from = at + tip.size();
+        double drawn = 0;
+        ASSERT_TRUE(absl::SimpleAtod(figure.substr(from, figure.find('<', from) - from), &drawn));
+        EXPECT_NEAR(drawn, expected, 1e-3) << point;
+      }
+    }
+  }
 }
 
 // A whitespace token is shown, never a blank cell: with pieces " ", "\n" and words, the

@@ -48,6 +48,44 @@ for n in 2 3; do
   fi
 done
 
+# --preset=paper through shards: the preset's plugin flags and weight processing, the study's
+# four prompts with their own target and contrast tokens (without --dataset), the caveat that
+# a multi-token target is attributed by its first token, and the published numbers beside the
+# computed ones all come through the state files: 2 shards of the preset's prompts, and 3 of a
+# dataset, merge into the one-process report.
+# paper_checks REPORT: every section ok, and the summary carries the published numbers.
+paper_checks() {
+  python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = [s["plugin"] for s in r["sections"] if s["status"] != "ok"]
+assert not bad, f"sections failed: {bad}"
+assert r["metadata"]["settings"].get("--preset") == "paper", r["metadata"]["settings"]
+kinds = [f["kind"] for f in r["summary"]["findings"] if "published" in f]
+assert "paper_erasers" in kinds and "paper_survival" in kinds, kinds
+PY
+}
+for case in "2 prompts" "3 dataset"; do
+  n=${case%% *}
+  P=(--preset=paper)
+  [ "${case#* }" = dataset ] && P+=(--dataset="$TMP/p.txt" --seq_len=20)
+  "$MEMLENS" report "${P[@]}" --format=json --out="$TMP/paper-one.json" 2> "$TMP/paper.log" \
+    || fail "paper preset, one process: $(cat "$TMP/paper.log")"
+  files=()
+  for ((i = 0; i < n; i++)); do
+    "$MEMLENS" report "${P[@]}" --shard=$i/$n --state_out="$TMP/paper$i-$n.state" 2> "$TMP/paper.log" \
+      || fail "paper preset, shard $i/$n: $(cat "$TMP/paper.log")"
+    files+=("$TMP/paper$i-$n.state")
+  done
+  if "$MEMLENS" merge "${files[@]}" --format=json --out="$TMP/paper-m$n.json" 2> "$TMP/paper.log" &&
+     paper_checks "$TMP/paper-one.json" &&
+     python3 "$COMPARE" "$TMP/paper-one.json" "$TMP/paper-m$n.json"; then
+    pass "--preset=paper ($case): $n shards merge into the one-process report"
+  else
+    fail "--preset=paper ($case), $n shards: $(cat "$TMP/paper.log")"
+  fi
+done
+
 # The refusals, on cheap shards (one plugin).
 F=(--dataset="$TMP/p.txt" --seq_len=20 --plugins=dla,resid_norms)
 for i in 0 1; do
