@@ -9,8 +9,8 @@
 #   tools/fuzz.sh --repro=FILE pickle_fuzz  # run one input (a crash file) through a target
 #
 # Every target is compiled with -fsanitize=fuzzer,address,undefined (UB is fatal) from the
-# repository sources it needs (listed below). Objects and binaries go to $FUZZ_OUT (default
-# /tmp/memlens-fuzz); a small Makefile there rebuilds only what changed.
+# core/ sources its Bazel regression test links (found with bazel query). Objects and binaries
+# go to $FUZZ_OUT (default /tmp/memlens-fuzz); a small Makefile there rebuilds only what changed.
 # Corpus: the committed seeds in tests/fuzz/corpus/<target>/ are read-only; new inputs go to
 # $FUZZ_OUT/corpus/<target>/ (kept between runs; copy a useful one into the seeds by hand).
 # Crashes, leaks, timeouts and out-of-memory inputs are saved as
@@ -40,8 +40,11 @@ for arg in "$@"; do
 done
 [[ "$SECS" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --seconds must be a number" >&2; exit 2; }
 
-# Abseil link list (as third_party/system_libs.BUILD).
-ABSL_LIBS="-labsl_status -labsl_statusor -labsl_str_format_internal -labsl_strings \
+# Abseil, Highway and libdl link lists (as third_party/system_libs.BUILD).
+ABSL_LIBS="-labsl_flags_reflection -labsl_flags_internal -labsl_flags_marshalling \
+  -labsl_flags_private_handle_accessor -labsl_flags_commandlineflag \
+  -labsl_flags_commandlineflag_internal -labsl_flags_config -labsl_flags_program_name \
+  -labsl_status -labsl_statusor -labsl_str_format_internal -labsl_strings \
   -labsl_strings_internal -labsl_synchronization -labsl_graphcycles_internal -labsl_stacktrace \
   -labsl_symbolize -labsl_debugging_internal -labsl_demangle_internal -labsl_malloc_internal \
   -labsl_time -labsl_civil_time -labsl_time_zone -labsl_base -labsl_spinlock_wait -labsl_int128 \
@@ -49,39 +52,21 @@ ABSL_LIBS="-labsl_status -labsl_statusor -labsl_str_format_internal -labsl_strin
   -labsl_bad_optional_access -labsl_bad_variant_access -labsl_hash -labsl_city \
   -labsl_low_level_hash -labsl_raw_hash_set -labsl_hashtablez_sampler -labsl_exponential_biased \
   -labsl_cord -labsl_cordz_info -labsl_cord_internal -labsl_cordz_functions -labsl_cordz_handle \
-  -labsl_strerror -lrt -lpthread"
+  -labsl_strerror -lhwy_contrib -lhwy -ldl -lrt -lpthread"
 
-IO=core/io
-TOK=core/tokenizer
-TENSOR="core/tensor.cc $IO/tensor_source.cc"
-ST="$IO/safetensors.cc $IO/json.cc $IO/mapped_file.cc $IO/checked_file.cc $IO/atomic_file.cc $TENSOR"
-BPE="$TOK/byte_level_bpe.cc $TOK/pretokenizer.cc $TOK/unicode.cc $TOK/tokenizer.cc"
-MODEL="core/model/weights.cc core/model/config.cc"
-LOAD=core/model/load
-# target -> the repository sources it links (besides tests/fuzz/<target>.cc).
-declare -A SRCS=(
-  [json_fuzz]="$IO/json.cc $IO/checked_file.cc $TOK/tokenizer.cc"
-  [safetensors_fuzz]="$ST"
-  [torch_zip_fuzz]="$IO/torch_zip.cc $IO/mapped_file.cc $IO/checked_file.cc"
-  [pickle_fuzz]="$IO/pickle.cc"
-  [torch_checkpoint_fuzz]="$IO/torch_checkpoint.cc $IO/torch_zip.cc $IO/pickle.cc $ST"
-  [llama2c_model_fuzz]="$LOAD/llama2c.cc $LOAD/weight_plan.cc $IO/mapped_file.cc $IO/checked_file.cc $MODEL core/tensor.cc"
-  [llama2c_tokenizer_fuzz]="$TOK/llama2c_tokenizer.cc $TOK/tokenizer.cc $IO/checked_file.cc"
-  [gpt2_tokenizer_fuzz]="$TOK/gpt2_tokenizer.cc $IO/json.cc $IO/checked_file.cc $BPE"
-  [tokenizer_json_fuzz]="$TOK/gpt2_tokenizer.cc $TOK/sentencepiece_bpe.cc $IO/json.cc $IO/checked_file.cc $BPE"
-  [model_config_fuzz]="$LOAD/load_model.cc $LOAD/families.cc $LOAD/hf_gpt2.cc \
-    $LOAD/transformer_lens.cc $LOAD/hf_common.cc $LOAD/hf_llama.cc $LOAD/hf_gpt_neox.cc \
-    $LOAD/hf_gpt_neo.cc $LOAD/weight_plan.cc $LOAD/llama2c.cc $IO/json_fields.cc \
-    $IO/container_formats.cc $TOK/load_tokenizer.cc $TOK/gpt2_tokenizer.cc \
-    $TOK/llama2c_tokenizer.cc $TOK/sentencepiece_bpe.cc $BPE $ST $MODEL"
-  [npy_fuzz]="$IO/npy.cc $IO/atomic_file.cc $IO/mapped_file.cc $IO/checked_file.cc core/tensor.cc"
-  [bpe_fuzz]="$BPE"
-  [state_file_fuzz]="core/plugin/state_file.cc core/analysis/state_codec.cc \
-    core/analysis/sketch.cc $IO/json.cc $IO/atomic_file.cc $IO/checked_file.cc"
-)
-ALL=(json_fuzz safetensors_fuzz torch_zip_fuzz pickle_fuzz torch_checkpoint_fuzz
-     llama2c_model_fuzz llama2c_tokenizer_fuzz gpt2_tokenizer_fuzz tokenizer_json_fuzz
-     model_config_fuzz npy_fuzz bpe_fuzz state_file_fuzz)
+# The targets and the repository sources each links come from Bazel: every target is also the
+# cc_test <target>_regression_test of tests/fuzz/BUILD (FUZZ_TARGETS), and links here exactly
+# the core/ sources that test does, so this list and the Bazel build cannot drift apart.
+cd "$ROOT"
+mapfile -t ALL < <(bazel query 'attr(name, "_fuzz_regression_test$", tests(//tests/fuzz:all))' \
+                     --output=label 2>/dev/null | sed 's|^//tests/fuzz:||; s|_regression_test$||' | sort)
+[[ ${#ALL[@]} -gt 0 ]] || { echo "fuzz.sh: bazel query found no fuzz targets in tests/fuzz/BUILD" >&2; exit 2; }
+declare -A SRCS=()
+for t in "${ALL[@]}"; do
+  SRCS[$t]="$(bazel query "kind('source file', deps(//tests/fuzz:${t}_regression_test))" \
+                --output=label 2>/dev/null | grep -E '^//core[/:].*\.cc$' | sed 's|^//||; s|:|/|' | sort | tr '\n' ' ')"
+  [[ -n "${SRCS[$t]// }" ]] || { echo "fuzz.sh: bazel query found no sources for $t" >&2; exit 2; }
+done
 if [[ -n "${LIST:-}" ]]; then printf '%s\n' "${ALL[@]}"; exit 0; fi
 [[ ${#targets[@]} -gt 0 ]] || targets=("${ALL[@]}")
 for t in "${targets[@]}"; do

@@ -12,23 +12,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace memlens {
-namespace {
-
-absl::Status ErrnoError(int err, absl::string_view action, const std::string& path) {
-  std::string msg = absl::StrCat("cannot ", action, " ", path, ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT:
-      return absl::NotFoundError(msg);
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(msg);
-    default:
-      return absl::InvalidArgumentError(msg);
-  }
-}
-
-}  // namespace
-
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path, const FileKind& kind) {
   absl::StatusOr<CheckedFile> checked = OpenRegularFile(path, kind);
   if (!checked.ok()) return checked.status();
@@ -37,7 +20,10 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path, const FileK
   file.size_ = static_cast<size_t>(checked->size);
   if (file.size_ > 0) {
     void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, checked->fd.get(), 0);
-    if (p == MAP_FAILED) return ErrnoError(errno, "mmap", path);
+    if (p == MAP_FAILED) {  // opening was checked: what is left is ENOMEM and the like
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": cannot map the file: ", std::strerror(errno)));
+    }
     file.mapping_ = p;
     file.data_ = static_cast<const uint8_t*>(p);
   }
