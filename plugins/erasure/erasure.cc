@@ -550,8 +550,9 @@ class Erasure : public AnalysisPlugin {
           "erasers",
           absl::StrCat(erasers.size(), " (writer, later node) pair",
                        erasers.size() == 1 ? " passes" : "s pass", " the eraser test (", test,
-                       "); the strongest: ", n, " removes ", Pct(e.erased_share), " of its input "
-                       "along ", w, "'s write."),
+                       "); the strongest, by erased norm: ", n, " on ", w, "'s write (erases ",
+                       Pct(-e.median), " of it, a part as large as ", Pct(e.erased_share), " of ",
+                       n, "'s input)."),
           {{"erasers", static_cast<int64_t>(erasers.size())}, {"writer", w}, {"node", n},
            {"erased_share", e.erased_share}, {"median_pr", e.median}});
     }
