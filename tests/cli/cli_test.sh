@@ -7,24 +7,7 @@ FIXTURES="tests/fixtures"
 SHARED="${MEMLENS_SHARED:-}"
 TMP="${TEST_TMPDIR:-/tmp}/cli_test.$$"
 mkdir -p "$TMP"
-failures=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
-
-# expect NAME EXIT_CODE_WANTED(nonzero|0) STDERR_OR_STDOUT_SUBSTRING -- command...
-expect() {
-  local name="$1" want="$2" needle="$3"
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$want" = "0" ] && [ $rc -ne 0 ]; then fail "$name: exit $rc: $out"; return; fi
-  if [ "$want" = "nonzero" ] && [ $rc -eq 0 ]; then fail "$name: exit 0, wanted an error"; return; fi
-  case "$out" in
-    *"$needle"*) pass "$name" ;;
-    *) fail "$name: output lacks '$needle': $out" ;;
-  esac
-}
+source tests/expect.sh  # pass, fail, expect, finish
 
 # --- the shipped default model (no --model) ---
 expect "info on the default model" 0 "tl-safetensors" -- "$MEMLENS" info
@@ -238,5 +221,4 @@ else
 fi
 
 rm -rf "$TMP"
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+finish

@@ -8,9 +8,7 @@ MEMLENS="$(realpath "$1")"
 PLUGINS_DIR="$(dirname "$(realpath "$2")")"  # where the hostile test plugins were built
 FIXTURES="$(realpath tests/fixtures)"
 TMP="$(mktemp -d "${TEST_TMPDIR:-/tmp}/hardening.XXXXXX")"
-failures=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+source tests/expect.sh  # pass, fail, expect, finish
 LIMIT=10  # seconds: every command here finishes in well under 1 s when it does not hang
 
 # check NAME WANT_RC NEEDLE -- command...: exit code exactly WANT_RC, output contains NEEDLE.
@@ -256,5 +254,4 @@ left=$(find "$TMP" -name '*memlens-tmp*' -o -name '*.tmp.*')
 [ -z "$left" ] && pass "no temporary file or directory left behind" || fail "left behind: $left"
 
 rm -rf "$TMP"
-echo "$failures failure(s)"
-[ $failures -eq 0 ]
+finish

@@ -9,9 +9,7 @@ TMP="${TEST_TMPDIR:-/tmp}/install_test.$$"
 PREFIX="$TMP/prefix with space"
 SCRATCH="$TMP/elsewhere"
 mkdir -p "$SCRATCH"
-failures=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+source tests/expect.sh  # pass, fail, expect, finish
 check() {  # check NAME COMMAND...: passes when the command succeeds
   local name=$1
   shift
@@ -111,5 +109,4 @@ check "uninstall exits 0 ($out)" test $? -eq 0
 left=$(cd "$PREFIX" && find . -mindepth 1 ! -type d; find . -path '*memlens*')
 check "uninstall leaves nothing of memlens under the prefix${left:+: $left}" test -z "$left"
 
-echo "$failures failed"
-[ "$failures" -eq 0 ]
+finish

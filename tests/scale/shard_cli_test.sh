@@ -7,23 +7,7 @@ MEMLENS="$1"
 COMPARE="$2"
 TMP="${TEST_TMPDIR:-/tmp}/shard_cli_test.$$"
 mkdir -p "$TMP"
-failures=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
-# expect NAME nonzero|0 NEEDLE -- command...
-expect() {
-  local name="$1" want="$2" needle="$3"
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$want" = "0" ] && [ $rc -ne 0 ]; then fail "$name: exit $rc: $out"; return; fi
-  if [ "$want" = "nonzero" ] && [ $rc -eq 0 ]; then fail "$name: exit 0, wanted an error: $out"; return; fi
-  case "$out" in
-    *"$needle"*) pass "$name" ;;
-    *) fail "$name: output lacks '$needle': $out" ;;
-  esac
-}
+source tests/expect.sh  # pass, fail, expect, finish
 
 MODEL="$(dirname "$MEMLENS")/../../models/default"
 [ -d "$MODEL" ] || MODEL="models/default"
@@ -133,5 +117,4 @@ expect "--shard must be I/N" nonzero "expected I/N" -- \
 [ ! -e "$TMP/x.state" ] && pass "a refused shard writes no file" || fail "a refused shard wrote a file"
 
 rm -rf "$TMP"
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+finish
