@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""memlens vs plain PyTorch on a gelu-4l-shaped model, side by side, in one run.
+"""memlens vs plain PyTorch forward passes on the same weights, side by side, in one run.
 
-    /usr/bin/python3 benchmarks/make_random_model.py            # once: /tmp/memlens-gelu4l-random
-    bazel build -c opt //benchmarks:forward_benchmark            # the memlens side (optional)
-    /usr/bin/python3 benchmarks/compare_pytorch.py [--threads 2] [--reps 3] [--json out.json]
+    /usr/bin/python3 benchmarks/make_random_model.py [--family F]  # once: /tmp/memlens-*-random
+    bazel build -c opt //benchmarks:forward_benchmark //core/cli:memlens   # the memlens side
+    /usr/bin/python3 benchmarks/compare_pytorch.py [--model DIR] [--threads 2] [--reps 3]
+
+--model (default /tmp/memlens-gelu4l-random) is a folder memlens loads, of one of three
+families, told apart by config.json as memlens's loaders do:
+  * TransformerLens safetensors of the gelu-4l family (LN, GELU, learned positions, biases);
+  * HF GPT2LMHeadModel (the same block; gelu_new, tied unembedding), read into the same
+    TorchModel through tools/tl_reference.py's HF-to-TransformerLens renaming;
+  * HF GPTNeoXForCausalLM (Pythia): NeoXTorchModel below (parallel residual, partial rotary).
 
 What is measured, alternating repetitions so that both sides see the same machine load:
   (a) PyTorch float32 forward on --tokens tokens (default 1024), no cache;
@@ -18,8 +25,13 @@ What is measured, alternating repetitions so that both sides see the same machin
       counter. Missing binary: the PyTorch half still runs and the table says so.
   Matmuls at the model's shapes: torch.matmul GFLOPS, and memlens's when --memlens_ops names a
   Google Benchmark binary reporting BM_MatMul/M/K/N with a GFLOPS counter.
-Before measuring, the PyTorch model is checked against tests/fixtures/tl_safetensors (every
-cached hook and the logits, at the fixtures' tolerance), so it computes what memlens computes.
+Before measuring, (1) TorchModel is checked against tests/fixtures/tl_safetensors (every
+cached hook and the logits, at the fixtures' tolerance), and (2) on a 32-token prompt of the
+--model itself, the PyTorch logits (with and without the cache) are compared with an
+independent float64 forward pass (GPT-2: tools/make_fixtures.py direct_gpt2_logits; GPT-NeoX:
+tools/make_hf_fixtures.py neox_forward; TransformerLens: tools/tl_reference.py forward), and so
+are memlens's top-10 next-token logits (`memlens run --format=json`, --memlens_cli): the three
+compute the same function of the same weights, or nothing is measured.
 
 Output: a llama-bench-like markdown table (mean +- sd of tokens/s over the repetitions), the
 matmul table, peak RSS (PyTorch process per phase; memlens child process), machine info.
@@ -49,12 +61,9 @@ import tl_reference as ref  # noqa: E402
 # The PyTorch model
 # ---------------------------------------------------------------------------------------------
 
-def load_tl_safetensors(folder):
-    """config.json + model.safetensors (TransformerLens names), F32 tensors owning their memory
-    (read through a memory map, so loading does not hold a second copy of the file)."""
-    with open(os.path.join(folder, "config.json")) as f:
-        cfg = ref.config_from_tl_json(json.load(f))
-    path = os.path.join(folder, "model.safetensors")
+def read_f32_safetensors(path, skip=()):
+    """{name: F32 tensor owning its memory} of one safetensors file, read through a memory map
+    (loading does not hold a second copy of the file); names ending with `skip` are left out."""
     with open(path, "rb") as f:
         n = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(n))
@@ -62,7 +71,7 @@ def load_tl_safetensors(folder):
     mm = np.memmap(path, dtype=np.uint8, mode="r")
     W = {}
     for name, info in header.items():
-        if name.endswith((".attn.mask", ".attn.IGNORE")):
+        if name.endswith(tuple(skip)):
             continue
         if info["dtype"] != "F32":
             raise ValueError(f"{path}: {name} is {info['dtype']}; this benchmark reads F32")
@@ -70,7 +79,67 @@ def load_tl_safetensors(folder):
         arr = np.array(mm[8 + n + b:8 + n + e]).view("<f4").reshape(info["shape"])
         W[name] = torch.from_numpy(arr)
     del mm
+    return W
+
+
+def load_tl_safetensors(folder):
+    """config.json + model.safetensors (TransformerLens names), F32."""
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = ref.config_from_tl_json(json.load(f))
+    W = read_f32_safetensors(os.path.join(folder, "model.safetensors"),
+                             skip=(".attn.mask", ".attn.IGNORE"))
     return cfg, W
+
+
+def model_family(folder):
+    """("gpt_neox" | "gpt2" | "tl", config.json) as memlens's loaders tell them apart."""
+    path = os.path.join(folder, "config.json")
+    with open(path) as f:
+        j = json.load(f)
+    if j.get("model_type") == "gpt_neox" or "GPTNeoXForCausalLM" in j.get("architectures", []):
+        return "gpt_neox", j
+    if j.get("model_type") == "gpt2" or "n_embd" in j:
+        return "gpt2", j
+    return "tl", j
+
+
+def load_tl_named(folder):
+    """(family, config.json, ref.Config, F32 weights under TransformerLens names) of a
+    TransformerLens or HF GPT-2 folder (GPT-2 gets a zero unembedding bias)."""
+    family, j = model_family(folder)
+    if family == "gpt_neox":
+        raise ValueError(f"{folder}: GPT-NeoX has no TransformerLens-named reading here")
+    if family == "tl":
+        return (family, j) + load_tl_safetensors(folder)
+    cfg, W = ref.load_hf_gpt2_folder(folder)
+    bad = sorted(k for k, v in W.items() if v.dtype != torch.float32)
+    if bad:
+        raise ValueError(f"{folder}: {bad[0]} is {W[bad[0]].dtype}; this benchmark reads F32")
+    W["unembed.b_U"] = torch.zeros(cfg.d_vocab)
+    return family, j, cfg, W
+
+
+def load_torch_model(folder):
+    """(family, config.json, PyTorch model) of a folder memlens loads."""
+    family, j = model_family(folder)
+    if family == "gpt_neox":
+        W = read_f32_safetensors(os.path.join(folder, "model.safetensors"), skip=(
+            ".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"))
+        return family, j, NeoXTorchModel(j, W)
+    family, j, cfg, W = load_tl_named(folder)
+    return family, j, TorchModel(cfg, W)
+
+
+def layer_norm(x, w, b, eps, name, cache):
+    """F.layer_norm, or with a cache TransformerLens's LayerNorm with its two hooks."""
+    if cache is None:
+        return F.layer_norm(x, (x.shape[-1],), w, b, eps)
+    xc = x - x.mean(-1, keepdim=True)
+    scale = (xc.pow(2).mean(-1, keepdim=True) + eps).sqrt()
+    out = xc / scale * w + b
+    cache[name + ".hook_scale"] = scale
+    cache[name + ".hook_normalized"] = out
+    return out
 
 
 class TorchModel:
@@ -100,14 +169,7 @@ class TorchModel:
         self.act = F.gelu if cfg.act_fn == "gelu" else (lambda x: F.gelu(x, approximate="tanh"))
 
     def _ln(self, x, w, b, name, cache):
-        if cache is None:
-            return F.layer_norm(x, (x.shape[-1],), w, b, self.cfg.eps)
-        xc = x - x.mean(-1, keepdim=True)
-        scale = (xc.pow(2).mean(-1, keepdim=True) + self.cfg.eps).sqrt()
-        out = xc / scale * w + b
-        cache[name + ".hook_scale"] = scale
-        cache[name + ".hook_normalized"] = out
-        return out
+        return layer_norm(x, w, b, self.cfg.eps, name, cache)
 
     @torch.inference_mode()
     def forward(self, tokens, cache=None):
@@ -160,6 +222,110 @@ class TorchModel:
         return torch.addmm(self.b_U, x, self.W_U)
 
 
+class NeoXTorchModel:
+    """GPT-NeoX (Pythia) in plain float32 PyTorch, as HF's modeling_gpt_neox.py computes it:
+    query_key_value viewed per head as [T, H, 3 * dh] and split q | k | v; rotary
+    (rotate_half) on the first int(dh * rotary_pct) dims of q and k; parallel residual
+    resid + attn(ln1(resid)) + mlp(ln2(resid)) (or sequential); exact-erf GELU; untied
+    embed_out without bias. The cache keeps core/model/forward.h's hooks for this family (no
+    hook_pos_embed; no hook_resid_mid in a parallel block; q and k after rotary)."""
+
+    def __init__(self, j, W):
+        D, H = j["hidden_size"], j["num_attention_heads"]
+        dh = D // H
+        theta = float(j.get("rope_theta", j.get("rotary_emb_base", 10000)))
+        self.cfg = ref.Config(
+            n_layers=j["num_hidden_layers"], d_model=D, n_heads=H, d_head=dh,
+            d_mlp=j["intermediate_size"], d_vocab=j["vocab_size"],
+            n_ctx=j["max_position_embeddings"], norm="LN", act_fn=j.get("hidden_act", "gelu"),
+            positional_embedding_type="rotary", eps=j.get("layer_norm_eps", 1e-5),
+            rope_theta=theta)
+        if self.cfg.act_fn != "gelu" or j.get("rope_scaling") or not j.get("attention_bias", True):
+            raise ValueError("NeoXTorchModel: only hidden_act gelu, no rope_scaling, with biases")
+        self.parallel = j.get("use_parallel_residual", True)
+        self.rot = int(dh * j.get("rotary_pct", 0.25))
+        g = lambda n: W["gpt_neox." + n]  # noqa: E731
+        self.W_E = g("embed_in.weight")
+        self.W_U = self.W_E if j.get("tie_word_embeddings") else W["embed_out.weight"]  # [V, D]
+        self.layers = []
+        for l in range(self.cfg.n_layers):
+            p = f"layers.{l}."
+            W_O = g(p + "attention.dense.weight")                       # [D, H * dh]
+            self.layers.append(dict(
+                ln1_w=g(p + "input_layernorm.weight"), ln1_b=g(p + "input_layernorm.bias"),
+                ln2_w=g(p + "post_attention_layernorm.weight"),
+                ln2_b=g(p + "post_attention_layernorm.bias"),
+                W_qkv=g(p + "attention.query_key_value.weight"),
+                b_qkv=g(p + "attention.query_key_value.bias"),
+                W_O=W_O, W_O_heads=W_O.T.reshape(H, dh, D).contiguous(),
+                b_O=g(p + "attention.dense.bias"),
+                W_in=g(p + "mlp.dense_h_to_4h.weight"), b_in=g(p + "mlp.dense_h_to_4h.bias"),
+                W_out=g(p + "mlp.dense_4h_to_h.weight"), b_out=g(p + "mlp.dense_4h_to_h.bias")))
+        self.ln_f_w, self.ln_f_b = g("final_layer_norm.weight"), g("final_layer_norm.bias")
+        inv_freq = 1.0 / theta ** (torch.arange(0, self.rot, 2).float() / self.rot)
+        freqs = torch.outer(torch.arange(self.cfg.n_ctx).float(), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)                         # [n_ctx, rot]
+        self.cos, self.sin = emb.cos()[:, None, :], emb.sin()[:, None, :]
+
+    def _rotary(self, x, T):
+        """x [T, H, dh]: rotate_half rotary on the first self.rot dims, the rest passed on."""
+        xr, xp = x[..., :self.rot], x[..., self.rot:]
+        h = self.rot // 2
+        half = torch.cat((-xr[..., h:], xr[..., :h]), dim=-1)
+        return torch.cat((xr * self.cos[:T] + half * self.sin[:T], xp), dim=-1)
+
+    @torch.inference_mode()
+    def forward(self, tokens, cache=None):
+        """tokens: LongTensor [T]. cache: None, or a dict that receives every hook."""
+        c = self.cfg
+        T, D, H, dh = tokens.shape[0], c.d_model, c.n_heads, c.d_head
+        keep = (lambda name, t: cache.__setitem__(name, t.contiguous())) if cache is not None \
+            else (lambda name, t: None)
+        resid = self.W_E[tokens]
+        keep("hook_embed", resid)
+        mask = torch.ones(T, T, dtype=torch.bool).triu(1)     # True above the diagonal
+        for l, L in enumerate(self.layers):
+            p = f"blocks.{l}."
+            keep(p + "hook_resid_pre", resid)
+            x = layer_norm(resid, L["ln1_w"], L["ln1_b"], c.eps, p + "ln1", cache)
+            qkv = F.linear(x, L["W_qkv"], L["b_qkv"]).view(T, H, 3 * dh)
+            q, k, v = qkv[..., :dh], qkv[..., dh:2 * dh], qkv[..., 2 * dh:]
+            q, k = self._rotary(q, T), self._rotary(k, T)
+            keep(p + "attn.hook_q", q)
+            keep(p + "attn.hook_k", k)
+            keep(p + "attn.hook_v", v)
+            scores = torch.matmul(q.transpose(0, 1), k.permute(1, 2, 0)) / c.attn_scale
+            scores = scores.masked_fill(mask, float("-inf"))     # [H, T, T]
+            keep(p + "attn.hook_attn_scores", scores)
+            pattern = torch.softmax(scores, dim=-1)
+            keep(p + "attn.hook_pattern", pattern)
+            z = torch.matmul(pattern, v.transpose(0, 1)).transpose(0, 1)    # [T, H, dh]
+            keep(p + "attn.hook_z", z)
+            if cache is None:
+                attn_out = F.linear(z.reshape(T, D), L["W_O"], L["b_O"])
+            else:
+                result = torch.einsum("the,hed->thd", z, L["W_O_heads"])    # per head, no b_O
+                keep(p + "attn.hook_result", result)
+                attn_out = result.sum(1) + L["b_O"]
+            keep(p + "hook_attn_out", attn_out)
+            if self.parallel:
+                mlp_in = resid
+            else:
+                mlp_in = resid + attn_out
+                keep(p + "hook_resid_mid", mlp_in)
+            x = layer_norm(mlp_in, L["ln2_w"], L["ln2_b"], c.eps, p + "ln2", cache)
+            pre = F.linear(x, L["W_in"], L["b_in"])
+            keep(p + "mlp.hook_pre", pre)
+            post = F.gelu(pre)
+            keep(p + "mlp.hook_post", post)
+            mlp_out = F.linear(post, L["W_out"], L["b_out"])
+            keep(p + "hook_mlp_out", mlp_out)
+            resid = (resid + attn_out + mlp_out) if self.parallel else (mlp_in + mlp_out)
+            keep(p + "hook_resid_post", resid)
+        x = layer_norm(resid, self.ln_f_w, self.ln_f_b, c.eps, "ln_final", cache)
+        return F.linear(x, self.W_U)
+
+
 def check_against_fixture():
     """The PyTorch model must reproduce tests/fixtures/tl_safetensors/expected_1 (every hook,
     same names and shapes as forward.h, and the logits) at the fixtures' tolerance."""
@@ -195,6 +361,60 @@ def check_against_fixture():
     if worst > 1:
         raise AssertionError(f"PyTorch model differs from the fixture: {worst:.2f} x tolerance")
     return f"ok ({len(want) - 1} tensors, worst {worst:.2f} of the fixture tolerance)"
+
+
+def reference_logits(family, folder, j, tokens):
+    """float64 logits [T, V] of an independent forward pass on the folder's weights."""
+    if family == "gpt_neox":
+        from make_hf_fixtures import neox_forward      # HF's modeling_gpt_neox.py, line by line
+        raw, _ = ref.load_safetensors(os.path.join(folder, "model.safetensors"))
+        return neox_forward(j, {k: v.double() for k, v in raw.items()}, tokens)
+    if family == "gpt2":
+        from make_fixtures import direct_gpt2_logits   # HF's GPT-2 with torch.nn.functional
+        raw, _ = ref.load_safetensors(os.path.join(folder, "model.safetensors"))
+        return direct_gpt2_logits(raw, j["n_layer"], j["n_head"],
+                                  j.get("activation_function", "gelu_new"),
+                                  j.get("layer_norm_epsilon", 1e-5))(tokens)
+    cfg, W = ref.load_tl_folder(folder)
+    return ref.forward(cfg, W, tokens)[0]
+
+
+def memlens_top_logits(cli, folder, tokens, top, threads):
+    """[(id, logit)] of memlens's `run` (unprocessed weights) after the last token."""
+    p = subprocess.run([cli, "run", f"--model={folder}", "--tokens=" + ",".join(map(str, tokens)),
+                        "--format=json", f"--top={top}", f"--threads={threads}"],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError(f"{cli} run exited with {p.returncode}: {p.stderr.strip()[-800:]}")
+    return [(e["id"], e["logit"]) for e in json.loads(p.stdout)["top"]]
+
+
+def check_model(family, j, model, folder, memlens_cli, threads, T=32, top=10, tol=1e-4):
+    """PyTorch (no cache and full cache) and memlens against a float64 reference on a T-token
+    prompt of the benchmarked weights: every logit (last position's top for memlens) within
+    tol x the largest |logit|, and memlens's top ids are the reference's."""
+    tokens = torch.randint(0, model.cfg.d_vocab, (T,), generator=torch.Generator().manual_seed(1))
+    want = reference_logits(family, folder, j, tokens.tolist())
+    scale = want.abs().max().item()
+    worst = max((model.forward(tokens).double() - want).abs().max().item(),
+                (model.forward(tokens, {}).double() - want).abs().max().item()) / scale
+    if not worst <= tol:
+        raise AssertionError(f"PyTorch {family} model differs from the float64 reference by "
+                             f"{worst:.2e} of the largest logit ({scale:.3f}); tolerance {tol}")
+    msg = f"PyTorch ok (worst {worst:.1e} of max |logit| {scale:.2f})"
+    if not (memlens_cli and os.path.isfile(memlens_cli)):
+        return msg + f"; memlens NOT checked (no CLI at {memlens_cli})"
+    got = memlens_top_logits(memlens_cli, folder, tokens.tolist(), top, threads)
+    ids = [i for i, _ in got]
+    want_ids = torch.topk(want[-1], top).indices.tolist()
+    if sorted(ids) != sorted(want_ids):
+        raise AssertionError(f"memlens's top-{top} next tokens {ids} are not the reference's "
+                             f"{want_ids}")
+    mworst = max(abs(v - want[-1, i].item()) for i, v in got) / scale
+    if not mworst <= tol:
+        raise AssertionError(f"memlens's top logits differ from the float64 reference by "
+                             f"{mworst:.2e} of the largest logit; tolerance {tol}")
+    return msg + f"; memlens top-{top} ok (worst {mworst:.1e})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,15 +547,16 @@ def machine_info(threads):
             "memlens_commit": commit}
 
 
-MATMUL_SHAPES = [  # (M, K, N) at 1024 tokens
-    (1024, 512, 512),     # one of W_Q/W_K/W_V, and W_O
-    (1024, 512, 1536),    # fused q|k|v
-    (1024, 512, 2048),    # W_in
-    (1024, 2048, 512),    # W_out
-    (1024, 64, 1024),     # one head's q k^T
-    (1024, 1024, 64),     # one head's pattern v
-    (1024, 512, 48262),   # unembedding
-]
+def matmul_shapes(cfg, T):
+    """(M, K, N) of the model's matmuls on T tokens."""
+    D, F, dh, V = cfg.d_model, cfg.d_mlp, cfg.d_head, cfg.d_vocab
+    return [(T, D, D),        # one of W_Q/W_K/W_V, and W_O
+            (T, D, 3 * D),    # fused q|k|v
+            (T, D, F),        # W_in
+            (T, F, D),        # W_out
+            (T, dh, T),       # one head's q k^T
+            (T, T, dh),       # one head's pattern v
+            (T, D, V)]        # unembedding
 
 
 def torch_matmul_gflops(M, K, N, reps, gen):
@@ -377,7 +598,8 @@ def memlens_matmul_gflops(report):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="/tmp/memlens-gelu4l-random",
-                    help="TL-safetensors folder (benchmarks/make_random_model.py writes it)")
+                    help="model folder: TL safetensors, HF GPT-2 or HF GPT-NeoX "
+                         "(benchmarks/make_random_model.py --family writes them)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tokens", type=int, default=1024)
     ap.add_argument("--reps", type=int, default=3, help="measured repetitions of each test")
@@ -387,6 +609,9 @@ def main():
                     help="extra arguments for the memlens binaries (space separated)")
     ap.add_argument("--memlens_ops", default="",
                     help="Google Benchmark binary with BM_MatMul/M/K/N (GFLOPS counter)")
+    ap.add_argument("--memlens_cli", default=os.path.join(ROOT, "bazel-bin", "core", "cli",
+                                                          "memlens"),
+                    help="memlens binary whose `run` logits the check compares")
     ap.add_argument("--no_matmul", action="store_true")
     ap.add_argument("--no_check", action="store_true")
     ap.add_argument("--timeout", type=float, default=600, help="per memlens invocation, s")
@@ -403,10 +628,13 @@ def main():
                  f"/usr/bin/python3 benchmarks/make_random_model.py {args.model}")
 
     rss_before = rss_kb("VmRSS")
-    cfg, W = load_tl_safetensors(args.model)
-    model = TorchModel(cfg, W)
-    del W
+    family, config_json, model = load_torch_model(args.model)
+    cfg = model.cfg
     rss_loaded = rss_kb("VmRSS")
+    if not args.no_check:
+        print(f"{args.model} ({family}) vs a float64 reference, 32 tokens:",
+              check_model(family, config_json, model, args.model, args.memlens_cli,
+                          args.threads), flush=True)
     T = args.tokens
     if T > cfg.n_ctx:
         sys.exit(f"--tokens {T} > n_ctx {cfg.n_ctx}")
@@ -485,8 +713,8 @@ def main():
                 print(f"memlens ops benchmark failed: {e}", file=sys.stderr)
         # TODO(memlens ops): this expects --memlens_ops to report BM_MatMul/M/K/N (C[M,N] =
         # A[M,K] B[K,N], float32, row-major) with a "GFLOPS" counter (a flop/s-rate counter
-        # named FLOPS, or the real time, is also understood) at the shapes of MATMUL_SHAPES.
-        for M, K, N in MATMUL_SHAPES:
+        # named FLOPS, or the real time, is also understood) at the shapes of matmul_shapes().
+        for M, K, N in matmul_shapes(cfg, T):
             tg = torch_matmul_gflops(M, K, N, args.reps, gen)
             mm.append(((M, K, N), mean_sd(ops.get((M, K, N), [])), mean_sd(tg)))
 
@@ -497,7 +725,7 @@ def main():
             (f"forward {T} tok, full cache", mean_sd(tps["memlens_cache"]),
              mean_sd(tps["torch_cache"]))]
     print()
-    print(f"model: {args.model} ({cfg.n_layers} layers, d_model {cfg.d_model}, "
+    print(f"model: {args.model} ({family}: {cfg.n_layers} layers, d_model {cfg.d_model}, "
           f"{cfg.n_heads} heads of {cfg.d_head}, d_mlp {cfg.d_mlp}, vocab {cfg.d_vocab}), "
           f"float32, {args.threads} threads, {args.reps} repetitions (mean ± sd)")
     print()

@@ -3,6 +3,7 @@
 PyTorch: a check against memlens's JSON report, and a per-prompt benchmark against it.
 
     /usr/bin/python3 benchmarks/make_random_model.py            # once: /tmp/memlens-gelu4l-random
+    # (or --family gpt2-small: the same code runs HF GPT-2 folders; not GPT-NeoX)
     # check (zero ablation; give the token ids memlens ran, one --prompt_tokens per prompt):
     memlens report --model=DIR --tokens=0,5,9,... --format=json --out=r.json \\
         --cleanup_ablation=zero --adversarial_ablation=zero
@@ -65,7 +66,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import tl_reference as ref  # noqa: E402
 from compare_pytorch import (  # noqa: E402
-    TorchModel, benchmark_entries, counter, fmt, load_tl_safetensors, machine_info, mean_sd,
+    TorchModel, benchmark_entries, counter, fmt, load_tl_named, machine_info, mean_sd,
     rss_kb, rss_reset, run_memlens)
 
 # The plugins' default flags (plugins/*/*.cc).
@@ -108,7 +109,7 @@ def list_nodes(cfg):
 def load_processed(folder):
     """The model as `memlens report` sees it: TransformerLens's default processing (in float64,
     then float32), the norms left as LN with w = 1 and b = 0 as memlens stores them."""
-    cfg, W = load_tl_safetensors(folder)
+    _, _, cfg, W = load_tl_named(folder)
     cfg, W = ref.process_weights(cfg, {k: v.double() for k, v in W.items()})
     W = {k: v.float().contiguous() for k, v in W.items()}
     D = cfg.d_model
@@ -622,7 +623,8 @@ def check(args):
     mat = items[("erasure", "pr_median")]
     writer_tables = {k[1][len("writer_"):]: v for k, v in items.items()
                      if k[0] == "erasure" and k[1].startswith("writer_")}
-    surv_lines = {ln["name"]: ln["y"] for ln in items[("erasure", "survival")]["lines"]}
+    survival = items[("erasure", "survival_resid")]
+    surv_lines = {ln["name"]: ln["y"] for ln in survival["lines"]}
     adv_rows = items[("adversarial", "adversarial")]["rows"]
     failed = False
     for variant in args.variants.split(","):
@@ -657,27 +659,34 @@ def check(args):
                 elif not math.isnan(theirs):
                     d, count = max(d, abs(theirs - mine)), count + 1
         diffs[f"pair medians ({count})"] = (d, 0.01)
+        # memlens also requires a non-bias writer and >= 2% of the reader's input, so its
+        # erasers are a subset of these.
         theirs_erasers = [(row[0], row[1]) for row in items[("erasure", "erasers")]["rows"]]
-        diffs["eraser list (mismatches)"] = (float(set(theirs_erasers) != set(r["erasers"])), 0)
+        diffs["erasers not in this list"] = (
+            float(len(set(theirs_erasers) - set(r["erasers"]))), 0)
         diffs["writers (mismatch)"] = (float(sorted(writer_tables) != sorted(r["writers"])), 0)
         dq, dfrac = 0.0, 0.0
         for wname, t in r["writers"].items():
             if wname not in writer_tables:
                 continue
             rows = {row[0]: row for row in writer_tables[wname]["rows"]}
+            col = {c["name"]: i for i, c in enumerate(writer_tables[wname]["columns"])}
             for i, n in enumerate(t["later"]):
                 row, (med, q25, q75) = rows[n], r["pairs"][(wname, n)]
                 mine = [med, q25, q75, t["causal_median"][i].item()]
-                theirs = [num(row[1]), num(row[2]), num(row[3]), num(row[6])]
+                theirs = [num(row[col[c]]) for c in ("median_pr", "q25", "q75",
+                                                      "causal_median_pr")]
                 if "on_bos_median" in t:
                     mine += [t["on_bos_median"][i].item(), t["on_rest_median"][i].item()]
-                    theirs += [num(row[8]), num(row[9])]
+                    theirs += [num(row[col["pr_on_bos_part"]]), num(row[col["pr_on_rest"]])]
                 dq = max([dq] + [abs(a - b) for a, b in zip(mine, theirs)])
                 k = r["pair_index"][(wname, n)]
-                dfrac = max(dfrac, abs(r["pair_frac_negative"][k].item() - num(row[4])),
-                            abs(t["causal_frac_negative"][i].item() - num(row[7])))
-            names = items[("erasure", "survival")]["x_categories"]
-            for suffix, key in (("", "survival"), (" causal", "survival_causal"),
+                dfrac = max(dfrac,
+                            abs(r["pair_frac_negative"][k].item() - num(row[col["frac_negative"]])),
+                            abs(t["causal_frac_negative"][i].item() -
+                                num(row[col["causal_frac_negative"]])))
+            names = survival["x_categories"]
+            for suffix, key in ((" clean", "survival"), (" causal", "survival_causal"),
                                 (" BOS", "survival_bos")):
                 y = surv_lines[wname + suffix]
                 for i, p in enumerate(t["points"]):
@@ -687,7 +696,7 @@ def check(args):
         mine_gaps = [f[0] for f in r["adversarial"]]
         theirs_gaps = [num(row[5]) for row in adv_rows]
         diffs["adversarial top gaps"] = (
-            max(abs(a - b) for a, b in zip(mine_gaps, theirs_gaps))
+            max((abs(a - b) for a, b in zip(mine_gaps, theirs_gaps)), default=0.0)
             if len(mine_gaps) == len(theirs_gaps) else math.inf, 1e-3)
         diffs["static signed_composition (top)"] = (
             max(abs(a - b) for a, b in zip(mine_static, theirs_static)), 1e-6)
@@ -797,7 +806,7 @@ def main():
     mode.add_argument("--check", action="store_true", help="compare with --memlens_json")
     mode.add_argument("--bench", action="store_true", help="time both sides")
     ap.add_argument("--model", default="/tmp/memlens-gelu4l-random",
-                    help="TL-safetensors folder (config.json + model.safetensors)")
+                    help="TL-safetensors or HF GPT-2 folder (config.json + model.safetensors)")
     ap.add_argument("--variants", default="tl,matched")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memlens_json", help="--check: memlens report --format=json output")
