@@ -196,6 +196,39 @@ def write_tl_safetensors(folder, W):
     ref.save_safetensors(os.path.join(folder, "model.safetensors"), W, {"format": "pt"})
 
 
+def interleaved_to_halves(W, n_layers, d_head):
+    """llama weights under TL names with q/k columns of each head reordered so that rotate_half
+    pairs (i, i + dh/2) hold what the adjacent pairs (2i, 2i+1) held: same attention, same
+    logits, q/k hooks in the permuted basis."""
+    order = list(range(0, d_head, 2)) + list(range(1, d_head, 2))
+    W = dict(W)
+    for l in range(n_layers):
+        for m in ("Q", "K"):
+            W[f"blocks.{l}.attn.W_{m}"] = W[f"blocks.{l}.attn.W_{m}"][..., order].contiguous()
+    return W
+
+
+def write_tl_rotary(folder, W, n_layers, n_kv_heads):
+    """A TransformerLens LLaMA as HookedTransformer saves one: rotary with its default rotate_half
+    pairs, RMS, gated silu MLP, grouped-query K/V under TL's `_W_K`/`_W_V` names, no biases."""
+    os.makedirs(folder)
+    j = {"model_name": "tl_rotary", "n_layers": n_layers, "d_model": LLAMA["dim"],
+         "d_head": LLAMA["dim"] // LLAMA["n_heads"], "n_heads": LLAMA["n_heads"],
+         "d_mlp": LLAMA["hidden_dim"], "d_vocab": LLAMA["vocab_size"],
+         "d_vocab_out": LLAMA["vocab_size"], "n_ctx": LLAMA["seq_len"], "act_fn": "silu",
+         "gated_mlp": True, "normalization_type": "RMS", "eps": 1e-5, "final_rms": True,
+         "positional_embedding_type": "rotary", "rotary_dim": LLAMA["dim"] // LLAMA["n_heads"],
+         "rotary_base": 10000.0, "rotary_adjacent_pairs": False,
+         "n_key_value_heads": n_kv_heads, "attn_only": False, "bos_token_id": 1,
+         "default_prepend_bos": True, "original_architecture": "LlamaForCausalLM"}
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(j, f, indent=2)
+        f.write("\n")
+    stored = {k.replace("attn.W_K", "attn._W_K").replace("attn.W_V", "attn._W_V"): v.float()
+              for k, v in W.items()}
+    ref.save_safetensors(os.path.join(folder, "model.safetensors"), stored, {"format": "pt"})
+
+
 def tl_to_hf_gpt2(W, n_layers, n_ctx, prefix=""):
     """TransformerLens names -> HF GPT-2 (Conv1D weights [in, out]; c_attn = q | k | v)."""
     D = W["embed.W_E"].shape[1]
@@ -433,7 +466,13 @@ def write_manifest(out, tl_prompts, hf_prompts, llama_prompts):
                                      expected=["../hf_gpt2/" + e for e in exp()]),
             "llama": dict(family="llama", norm="RMS", act_fn="silu (SwiGLU)", format="llama2c",
                           model="model.bin", weights_dtype="float32", bos_token_id=1,
-                          prompts=llama_prompts, expected=exp()),
+                          rotary="adjacent pairs (2i, 2i+1)", prompts=llama_prompts,
+                          expected=exp()),
+            "tl_rotary": dict(family="llama", norm="RMS", act_fn="silu (SwiGLU)",
+                              format="tl-safetensors", model="model.safetensors",
+                              config="config.json", weights_dtype="float32", bos_token_id=1,
+                              rotary="rotate_half (i, i+dh/2)", prompts=llama_prompts,
+                              expected=exp()),
         },
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -486,7 +525,7 @@ def main():
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     for d in ("tl_pth", "tl_pth_f16", "tl_pth_bf16", "tl_safetensors", "hf_gpt2",
-              "hf_gpt2_prefixed", "llama"):
+              "hf_gpt2_prefixed", "llama", "tl_rotary"):
         if os.path.exists(os.path.join(out, d)):
             shutil.rmtree(os.path.join(out, d))
     os.makedirs(out, exist_ok=True)
@@ -573,6 +612,23 @@ def main():
         check_close("llama logits vs llama2.c-style pass", ref.forward(cfg, Wl, t)[0], direct(t),
                     1e-6)
     write_expected(os.path.dirname(path), "llama", cfg, Wl, llama_prompts, 1, {}, errors)
+
+    # --- TransformerLens rotary checkpoint (rotate_half, GQA names): llama's model permuted ----
+    path = os.path.join(out, "tl_rotary")
+    write_tl_rotary(path, interleaved_to_halves(Wl, cfg.n_layers, cfg.d_head), cfg.n_layers,
+                    cfg.n_kv_heads)
+    rcfg, Wr = ref.load_tl_folder(path)
+    assert not rcfg.rotary_adjacent_pairs and rcfg.n_kv_heads == cfg.n_kv_heads
+    for t in llama_prompts:   # the same attention as llama2.c's pairs on the unpermuted weights
+        check_close("tl_rotary logits vs llama2.c-style pass", ref.forward(rcfg, Wr, t)[0],
+                    direct(t), 1e-6)
+        _, hr = ref.forward(rcfg, Wr, t)
+        _, hl = ref.forward(cfg, Wl, t)
+        order = list(range(0, cfg.d_head, 2)) + list(range(1, cfg.d_head, 2))
+        for h in ("hook_q", "hook_rot_q", "hook_rot_k"):
+            check_close(f"tl_rotary {h} = llama's permuted", hr["blocks.1.attn." + h],
+                        hl["blocks.1.attn." + h][..., order], 1e-12)
+    write_expected(path, "tl_rotary", rcfg, Wr, llama_prompts, 1, {}, errors)
 
     write_manifest(out, tl_prompts, hf_prompts, llama_prompts)
 

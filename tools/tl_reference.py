@@ -8,8 +8,9 @@ mistake has to be made twice, independently, to go unnoticed.
 Two model families, one function (`forward`), branching on the config like memlens does:
   * GPT-2 / gelu-4l: pre-LayerNorm with biases, learned positions, GELU (exact erf: "gelu";
     tanh approximation: "gelu_new"), biases everywhere.
-  * LLaMA: RMSNorm, rotary positions on pairs (2i, 2i+1) within each head, grouped-query
-    attention (query head h reads key/value head h // (n_heads / n_kv_heads)), SwiGLU MLP,
+  * LLaMA: RMSNorm, rotary positions (TransformerLens's default pairs each head's dims i and
+    i + dh/2, "rotate_half"; llama2.c, and TransformerLens with rotary_adjacent_pairs, pair
+    2i and 2i+1), grouped-query attention (query head h reads key/value head h // (n_heads / n_kv_heads)), SwiGLU MLP,
     no biases.
 
 Weights are a dict of torch tensors under TransformerLens names and shapes:
@@ -19,8 +20,10 @@ Weights are a dict of torch tensors under TransformerLens names and shapes:
   blocks.{l}.attn.b_Q [H, dh]     b_K, b_V [KVH, dh]     b_O [D]
   blocks.{l}.mlp.W_in [D, F]  W_gate [D, F] (SwiGLU)  b_in [F]  W_out [F, D]  b_out [D]
   ln_final.w|b [D]   unembed.W_U [D, V]  b_U [V]
-A missing bias is treated as zero. (TransformerLens names GQA's K/V weights `_W_K`/`_W_V`; no
-fixture stores those, so the plain names are used for every family here.)
+A missing bias is treated as zero. (TransformerLens names GQA's K/V weights `_W_K`/`_W_V`;
+load_tl_folder reads those under the plain names used everywhere here.)
+Hook points as TransformerLens: attn.hook_q/hook_k before rotary, attn.hook_rot_q/hook_rot_k
+after it (rotary models only).
 
 Also here: TransformerLens's default weight processing (fold_ln, center_writing_weights,
 center_unembed, fold_value_biases), readers for the model formats the fixtures use, and a
@@ -63,6 +66,7 @@ class Config:
     eps: float = 1e-5
     attn_scale: Optional[float] = None  # scores are divided by this; None: sqrt(d_head)
     rope_theta: float = 10000.0
+    rotary_adjacent_pairs: bool = False  # TransformerLens's default: rotate_half pairs (i, i+dh/2)
 
     def __post_init__(self):
         if self.n_kv_heads is None:
@@ -113,15 +117,21 @@ def _norm(cfg: Config, x, w, b, name: str, hooks: Dict[str, torch.Tensor]):
     raise ValueError(f"unknown norm {cfg.norm!r}")
 
 
-def rotary(x, theta: float):
-    """Rotates pairs (2i, 2i+1) of each head of x [T, n, dh] by angle pos * theta^(-2i/dh)."""
+def rotary(x, theta: float, adjacent_pairs: bool):
+    """Rotates pair i of each head of x [T, n, dh] by angle pos * theta^(-2i/dh). The pairs are
+    (2i, 2i+1) when adjacent_pairs (llama2.c), else (i, i + dh/2): TransformerLens's and HF's
+    x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x[dh/2:], x[:dh/2])."""
     T, _, dh = x.shape
     pos = torch.arange(T, dtype=x.dtype)
     freq = theta ** (-torch.arange(0, dh, 2, dtype=x.dtype) / dh)       # [dh/2]
     angle = pos[:, None] * freq[None, :]                                  # [T, dh/2]
     cos, sin = torch.cos(angle)[:, None, :], torch.sin(angle)[:, None, :]
-    x0, x1 = x[..., 0::2], x[..., 1::2]
-    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).reshape(x.shape)
+    if adjacent_pairs:
+        x0, x1 = x[..., 0::2], x[..., 1::2]
+        return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).reshape(x.shape)
+    cos, sin = torch.cat([cos, cos], dim=-1), torch.cat([sin, sin], dim=-1)
+    rotate_half = torch.cat([-x[..., dh // 2:], x[..., :dh // 2]], dim=-1)
+    return x * cos + rotate_half * sin
 
 
 def _bias(W: Weights, name: str, shape, dtype):
@@ -156,9 +166,11 @@ def forward(cfg: Config, weights: Weights, tokens: List[int],
         q = torch.einsum("td,hde->the", x, W[p + "attn.W_Q"]) + _bias(W, p + "attn.b_Q", (H, dh), dtype)
         k = torch.einsum("td,hde->the", x, W[p + "attn.W_K"]) + _bias(W, p + "attn.b_K", (KVH, dh), dtype)
         v = torch.einsum("td,hde->the", x, W[p + "attn.W_V"]) + _bias(W, p + "attn.b_V", (KVH, dh), dtype)
-        if cfg.positional_embedding_type == "rotary":
-            q, k = rotary(q, cfg.rope_theta), rotary(k, cfg.rope_theta)
         hooks[p + "attn.hook_q"], hooks[p + "attn.hook_k"], hooks[p + "attn.hook_v"] = q, k, v
+        if cfg.positional_embedding_type == "rotary":
+            q = rotary(q, cfg.rope_theta, cfg.rotary_adjacent_pairs)
+            k = rotary(k, cfg.rope_theta, cfg.rotary_adjacent_pairs)
+            hooks[p + "attn.hook_rot_q"], hooks[p + "attn.hook_rot_k"] = q, k
         group = H // KVH                               # query head h reads kv head h // group
         k_h, v_h = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         scores = torch.einsum("qhe,khe->hqk", q, k_h) / cfg.attn_scale
@@ -365,12 +377,17 @@ def config_from_tl_json(j: dict) -> Config:
         pos = j["positional_embedding_type"]
     else:
         pos = "shortformer" if j.get("shortformer_pos") else "standard"
-    if pos != "standard":
+    if pos not in ("standard", "rotary"):
         raise ValueError(f"positional_embedding_type {pos!r} is not covered")
+    if pos == "rotary" and j.get("rotary_dim", j["d_head"]) != j["d_head"]:
+        raise ValueError("partial rotary is not covered")
     return Config(n_layers=j["n_layers"], d_model=j["d_model"], n_heads=j["n_heads"],
                   d_head=j["d_head"], d_mlp=j["d_mlp"], d_vocab=j["d_vocab"], n_ctx=j["n_ctx"],
-                  norm=norm, act_fn=j["act_fn"], eps=j.get("eps", j.get("ln_eps", 1e-5)),
-                  positional_embedding_type=pos)
+                  n_kv_heads=j.get("n_key_value_heads"), norm=norm, act_fn=j["act_fn"],
+                  gated_mlp=j.get("gated_mlp", False),
+                  eps=j.get("eps", j.get("ln_eps", 1e-5)), positional_embedding_type=pos,
+                  rope_theta=j.get("rotary_base", 10000.0),
+                  rotary_adjacent_pairs=j.get("rotary_adjacent_pairs", False))
 
 
 def load_tl_folder(folder: str) -> Tuple[Config, Weights]:
@@ -383,7 +400,8 @@ def load_tl_folder(folder: str) -> Tuple[Config, Weights]:
     else:
         W = torch.load(os.path.join(folder, "model_final.pth"), map_location="cpu")
     # TransformerLens buffers that are not weights.
-    W = {k: v for k, v in W.items() if not k.endswith((".attn.mask", ".attn.IGNORE"))}
+    W = {k.replace("attn._", "attn."): v for k, v in W.items()
+         if not k.endswith((".attn.mask", ".attn.IGNORE"))}
     return cfg, W
 
 
@@ -448,7 +466,7 @@ def load_llama2c(path: str) -> Tuple[Config, Weights]:
         raise ValueError(f"{path}: {arr.size - pos} trailing floats")
     cfg = Config(n_layers=L, d_model=dim, n_heads=H, n_kv_heads=KVH, d_head=dh, d_mlp=hidden,
                  d_vocab=V, n_ctx=seq_len, norm="RMS", act_fn="silu", gated_mlp=True,
-                 positional_embedding_type="rotary", eps=1e-5)
+                 positional_embedding_type="rotary", eps=1e-5, rotary_adjacent_pairs=True)
     W = {"embed.W_E": emb, "ln_final.w": rms_final, "unembed.W_U": cls.T.contiguous()}
     for l in range(L):
         p = f"blocks.{l}."

@@ -170,8 +170,15 @@ std::vector<std::string> AllHookNames(const ModelConfig& c) {
     const std::string p = Block(l);
     for (const char* h :
          {"hook_resid_pre", "ln1.hook_scale", "ln1.hook_normalized", "hook_v_input",
-          "attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_attn_scores",
-          "attn.hook_pattern", "attn.hook_z", "attn.hook_result", "hook_attn_out"}) {
+          "attn.hook_q", "attn.hook_k", "attn.hook_v"}) {
+      names.push_back(p + h);
+    }
+    if (c.pos == PosKind::kRotary) {
+      names.push_back(p + "attn.hook_rot_q");
+      names.push_back(p + "attn.hook_rot_k");
+    }
+    for (const char* h : {"attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z",
+                          "attn.hook_result", "hook_attn_out"}) {
       names.push_back(p + h);
     }
     if (!c.parallel_residual) names.push_back(p + "hook_resid_mid");
@@ -194,8 +201,8 @@ std::vector<int64_t> HookShape(const ModelConfig& c, const std::string& hook, in
   auto ends = [&](absl::string_view suffix) { return absl::EndsWith(hook, suffix); };
   const int64_t D = c.d_model, H = c.n_heads, G = c.n_kv_heads, dh = c.d_head, F = c.d_mlp;
   if (ends("hook_scale")) return {T, 1};
-  if (ends("hook_q") || ends("hook_z")) return {T, H, dh};
-  if (ends("hook_k") || ends("hook_v")) return {T, G, dh};
+  if (ends("hook_q") || ends("hook_rot_q") || ends("hook_z")) return {T, H, dh};
+  if (ends("hook_k") || ends("hook_rot_k") || ends("hook_v")) return {T, G, dh};
   if (ends("hook_attn_scores") || ends("hook_pattern")) return {H, T, T};
   if (ends("hook_result")) return {T, H, D};
   if (ends("hook_v_input")) return {T, G, D};
@@ -344,13 +351,15 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
         if (hooks.Edited(p + "hook_v_input")) ValuesFromInput(c, L, v_input, scale, v, pool_);
       }
       if (!hooks.Edited(p + "hook_v_input")) Project(normed, L.W_V, L.b_V, v, pool_);
-      if (c.pos == PosKind::kRotary) {
-        ops::Rope(q.ptr(), T, H, dh, 0, rotary);
-        ops::Rope(k.ptr(), T, G, dh, 0, rotary);
-      }
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_q", q));
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_k", k));
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_v", v));
+      if (c.pos == PosKind::kRotary) {  // TransformerLens: hook_q/hook_k before, hook_rot_* after
+        ops::Rope(q.ptr(), T, H, dh, 0, rotary);
+        ops::Rope(k.ptr(), T, G, dh, 0, rotary);
+        MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_rot_q", q));
+        MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_rot_k", k));
+      }
       ops::AttentionScores(q.ptr(), k.ptr(), T, H, G, dh, c.attn_scale, c.window(l),
                            scores.ptr(), pool_);
       MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_attn_scores", scores));

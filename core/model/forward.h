@@ -10,7 +10,9 @@
 //       value path reads this per-head input, normalized with ln1's scale of the clean
 //       resid_pre, i.e. the scale is frozen)
 //   blocks.l.attn.hook_q [T, H, dh], hook_k [T, KVH, dh], hook_v [T, KVH, dh]
-//       (after rotary for q and k, as TransformerLens's rotary models)
+//       (q and k before rotary, as TransformerLens)
+//   blocks.l.attn.hook_rot_q [T, H, dh], hook_rot_k [T, KVH, dh] (rotary models only: q and k
+//       after rotary, what the scores read, as TransformerLens)
 //   blocks.l.attn.hook_attn_scores [H, T, T] (causal entries -inf), hook_pattern [H, T, T]
 //   blocks.l.attn.hook_z [T, H, dh], blocks.l.attn.hook_result [T, H, D] (no b_O)
 //   blocks.l.hook_attn_out [T, D] (includes b_O)

@@ -223,42 +223,34 @@ TEST(TransformerLens, RotaryGqaSwiGLURmsModel) {
   EXPECT_EQ(c.n_kv_heads, 2);
   EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
   EXPECT_TRUE(model->weights.W_pos.empty());
+  // TransformerLens's default rotary pairs halves (i, i + dh/2); the weights are used as stored.
+  EXPECT_EQ(c.rotary_style, RotaryStyle::kHalves);
   const LayerWeights& L = model->weights.layers[1];
   const Tensor& q = tl.at("blocks.1.attn.W_Q");
   const Tensor& k = tl.at("blocks.1.attn._W_K");
-  // Rotate-half pairs (i, i + dh/2) become interleaved pairs (2i, 2i + 1) within each head.
   for (int h = 0; h < s.H; ++h) {
     for (int d = 0; d < s.D; ++d) {
-      for (int i = 0; i < s.dh / 2; ++i) {
-        EXPECT_EQ(At(L.W_Q, {d, h * s.dh + 2 * i}), At(q, {h, d, i}));
-        EXPECT_EQ(At(L.W_Q, {d, h * s.dh + 2 * i + 1}), At(q, {h, d, i + s.dh / 2}));
+      for (int e = 0; e < s.dh; ++e) {
+        EXPECT_EQ(At(L.W_Q, {d, h * s.dh + e}), At(q, {h, d, e}));
         if (h < s.KVH) {
-          EXPECT_EQ(At(L.W_K, {d, h * s.dh + 2 * i}), At(k, {h, d, i}));
-          EXPECT_EQ(At(L.W_K, {d, h * s.dh + 2 * i + 1}), At(k, {h, d, i + s.dh / 2}));
+          EXPECT_EQ(At(L.W_K, {d, h * s.dh + e}), At(k, {h, d, e}));
         }
       }
     }
   }
-  // Values are not rotated: no permutation.
   EXPECT_EQ(At(L.W_V, {3, 1 * s.dh + 1}), At(tl.at("blocks.1.attn._W_V"), {1, 3, 1}));
   const Tensor& bq = tl.at("blocks.1.attn.b_Q");
-  EXPECT_EQ(L.b_Q.data[1 * s.dh + 1], At(bq, {1, s.dh / 2}));
+  EXPECT_EQ(L.b_Q.data[1 * s.dh + s.dh / 2], At(bq, {1, s.dh / 2}));
   EXPECT_EQ(L.W_gate.data, tl.at("blocks.1.mlp.W_gate").data);
   EXPECT_TRUE(L.ln1_b.empty());
 
-  // rotary_adjacent_pairs: already interleaved, no permutation.
+  // rotary_adjacent_pairs: pairs (2i, 2i + 1), the same weights.
   auto adjacent = LoadModel(WriteModelDir(
       "tl_llama_adjacent",
       config.substr(0, config.size() - 1) + R"(, "rotary_adjacent_pairs": true})", tl));
   ASSERT_TRUE(adjacent.ok()) << adjacent.status();
+  EXPECT_EQ(adjacent->config.rotary_style, RotaryStyle::kInterleaved);
   EXPECT_EQ(adjacent->weights.layers[1].W_Q.data, HeadsToColumns(q).data);
-}
-
-TEST(TransformerLens, RotateHalfToInterleavedIsAPermutationWithinHeads) {
-  Tensor t({1, 8});
-  for (int i = 0; i < 8; ++i) t.data[i] = static_cast<float>(i);
-  // Two heads of 4: [0 1 | 2 3] [4 5 | 6 7] -> [0 2 1 3] [4 6 5 7].
-  EXPECT_EQ(RotateHalfToInterleaved(t, 4).data, (std::vector<float>{0, 2, 1, 3, 4, 6, 5, 7}));
 }
 
 TEST(TransformerLens, BuildsFromAnyTensorSource) {

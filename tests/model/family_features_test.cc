@@ -103,8 +103,8 @@ TEST(RotaryStyle, PartialAndLinearScaling) {
   const Model part = RandomModel(Rotary(RotaryStyle::kHalves, 4), 5);
   Model full = part;
   full.config.rotary_dim = 0;
-  const Tensor q = Hook(MustRun(part, CacheAll()), "blocks.0.attn.hook_q");
-  const Tensor qf = Hook(MustRun(full, CacheAll()), "blocks.0.attn.hook_q");
+  const Tensor q = Hook(MustRun(part, CacheAll()), "blocks.0.attn.hook_rot_q");
+  const Tensor qf = Hook(MustRun(full, CacheAll()), "blocks.0.attn.hook_rot_q");
   const int dh = part.config.d_head, H = part.config.n_heads;
   EXPECT_GT(MaxAbsDiff(q, qf), 1e-3);
   for (int i = 0; i < H * dh; ++i) EXPECT_EQ(q.data[i], qf.data[i]);
@@ -113,8 +113,8 @@ TEST(RotaryStyle, PartialAndLinearScaling) {
   Model plain = scaled;
   plain.config.rope_scale = 1.0f;
   const std::vector<int> one_token = {7, 7, 7, 7, 7, 7, 7, 7, 7};
-  const Tensor qs = Hook(MustRun(scaled, CacheAll(), one_token), "blocks.0.attn.hook_q");
-  const Tensor qp = Hook(MustRun(plain, CacheAll(), one_token), "blocks.0.attn.hook_q");
+  const Tensor qs = Hook(MustRun(scaled, CacheAll(), one_token), "blocks.0.attn.hook_rot_q");
+  const Tensor qp = Hook(MustRun(plain, CacheAll(), one_token), "blocks.0.attn.hook_rot_q");
   // Layer 0's q depends on the token and position only; the same token everywhere.
   for (int t = 0; 2 * t < static_cast<int>(one_token.size()); ++t) {
     for (int i = 0; i < H * dh; ++i) {
@@ -127,7 +127,7 @@ TEST(RotaryStyle, PartialAndLinearScaling) {
 TEST(RotaryStyle, PartialTailIsTheProjection) {
   const Model m = RandomModel(Rotary(RotaryStyle::kHalves, 4), 8);
   const RunResult r = MustRun(m, CacheAll());
-  const Tensor& q = Hook(r, "blocks.0.attn.hook_q");
+  const Tensor& q = Hook(r, "blocks.0.attn.hook_rot_q");
   const Tensor& x = Hook(r, "blocks.0.ln1.hook_normalized");  // before RMSNorm's w
   const LayerWeights& L = m.weights.layers[0];
   const int D = m.config.d_model, dh = m.config.d_head, H = m.config.n_heads;
@@ -143,6 +143,47 @@ TEST(RotaryStyle, PartialTailIsTheProjection) {
       }
     }
   }
+}
+
+// TransformerLens's hook points of a rotary model: hook_q/hook_k before rotary, hook_rot_q/
+// hook_rot_k after, and the scores read the rotated ones. At position 0 the angle is 0, so the two
+// agree there and nowhere else; an edit of hook_q is rotated (zero stays zero), an edit of
+// hook_rot_k reaches the scores directly.
+TEST(RotaryStyle, HookQBeforeRotaryHookRotQAfter) {
+  const Model m = RandomModel(Rotary(RotaryStyle::kHalves, 0), 9);
+  const int H = m.config.n_heads, G = m.config.n_kv_heads, dh = m.config.d_head;
+  const RunResult r = MustRun(m, CacheAll());
+  const Tensor q = Hook(r, "blocks.1.attn.hook_q"), rq = Hook(r, "blocks.1.attn.hook_rot_q");
+  const Tensor k = Hook(r, "blocks.1.attn.hook_k"), rk = Hook(r, "blocks.1.attn.hook_rot_k");
+  for (int i = 0; i < H * dh; ++i) EXPECT_EQ(q.data[i], rq.data[i]);
+  for (int i = 0; i < G * dh; ++i) EXPECT_EQ(k.data[i], rk.data[i]);
+  double moved = 0;
+  for (size_t i = H * dh; i < q.size(); ++i) {
+    moved = std::max(moved, static_cast<double>(std::fabs(q.data[i] - rq.data[i])));
+  }
+  EXPECT_GT(moved, 1e-2);
+
+  RunOptions zero_q = CacheAll();
+  const HookFn zero = [](Tensor& t) { std::fill(t.data.begin(), t.data.end(), 0.0f); };
+  zero_q.interventions["blocks.1.attn.hook_q"] = zero;
+  const RunResult zq = MustRun(m, zero_q);
+  for (float x : Hook(zq, "blocks.1.attn.hook_rot_q").data) EXPECT_EQ(x, 0.0f);
+  RunOptions zero_rot_k = CacheAll();
+  zero_rot_k.interventions["blocks.1.attn.hook_rot_k"] = zero;
+  const RunResult zk = MustRun(m, zero_rot_k);
+  EXPECT_EQ(Hook(zk, "blocks.1.attn.hook_k").data, k.data);  // before the edit point
+  const Tensor scores = Hook(zk, "blocks.1.attn.hook_attn_scores");
+  const int T = kTokens.size();
+  for (int h = 0; h < H; ++h) {
+    for (int i = 0; i < T; ++i) {
+      for (int j = 0; j <= i; ++j) EXPECT_EQ(scores.data[(h * T + i) * T + j], 0.0f);
+    }
+  }
+
+  // A model without rotary has no hook_rot_*.
+  const RunResult gelu = MustRun(RandomModel(SmallGeluConfig(), 9), CacheAll());
+  EXPECT_FALSE(gelu.store.Get("blocks.1.attn.hook_rot_q").ok());
+  EXPECT_FALSE(gelu.store.Get("blocks.1.attn.hook_rot_k").ok());
 }
 
 // Parallel residual: no resid_mid; ln2 reads resid_pre (same scale as ln1); resid_post is

@@ -135,13 +135,15 @@ Ref Reference(const Model& m, const std::vector<int>& tokens) {
     NormRef(c, h, T, L.ln1_w, L.ln1_b, p + "ln1.", r, x);
     Mat q = Lin(x, T, D, L.W_Q, L.b_Q), k = Lin(x, T, D, L.W_K, L.b_K),
         v = Lin(x, T, D, L.W_V, L.b_V);
+    r.hooks[p + "attn.hook_q"] = q;  // TransformerLens: before rotary
+    r.hooks[p + "attn.hook_k"] = k;
+    r.hooks[p + "attn.hook_v"] = v;
     if (c.pos == PosKind::kRotary) {
       RotaryRef(c, q, T, H);
       RotaryRef(c, k, T, G);
+      r.hooks[p + "attn.hook_rot_q"] = q;
+      r.hooks[p + "attn.hook_rot_k"] = k;
     }
-    r.hooks[p + "attn.hook_q"] = q;
-    r.hooks[p + "attn.hook_k"] = k;
-    r.hooks[p + "attn.hook_v"] = v;
     const int w = c.window(l);
     Mat scores(static_cast<size_t>(H) * T * T), pattern(scores.size(), 0.0);
     Mat z(static_cast<size_t>(T) * H * dh, 0.0);

@@ -88,6 +88,10 @@ TEST_P(ForwardTest, HookShapes) {
   using S = std::vector<int64_t>;
   EXPECT_EQ(shape("blocks.1.attn.hook_q"), (S{T, c.n_heads, c.d_head}));
   EXPECT_EQ(shape("blocks.1.attn.hook_k"), (S{T, c.n_kv_heads, c.d_head}));
+  if (c.pos == PosKind::kRotary) {
+    EXPECT_EQ(shape("blocks.1.attn.hook_rot_q"), (S{T, c.n_heads, c.d_head}));
+    EXPECT_EQ(shape("blocks.1.attn.hook_rot_k"), (S{T, c.n_kv_heads, c.d_head}));
+  }
   EXPECT_EQ(shape("blocks.1.attn.hook_pattern"), (S{c.n_heads, T, T}));
   EXPECT_EQ(shape("blocks.1.attn.hook_result"), (S{T, c.n_heads, c.d_model}));
   EXPECT_EQ(shape("blocks.1.ln2.hook_scale"), (S{T, 1}));

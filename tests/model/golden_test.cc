@@ -84,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Golden{"tl_safetensors", "tl_safetensors"},
                       Golden{"tl_pth", "tl_pth"}, Golden{"tl_pth_f16", "tl_pth_f16"},
                       Golden{"tl_pth_bf16", "tl_pth_bf16"}, Golden{"hf_gpt2", "hf_gpt2"},
-                      Golden{"hf_gpt2_prefixed", "hf_gpt2"}),
+                      Golden{"hf_gpt2_prefixed", "hf_gpt2"}, Golden{"tl_rotary", "tl_rotary"}),
     [](const auto& info) {
       std::string name = info.param.model_path;
       for (char& ch : name) {

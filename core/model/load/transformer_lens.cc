@@ -147,7 +147,8 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
           f, "rotary_dim",
           absl::StrCat("partial rotary embeddings (d_head is ", c.d_head, ") are not supported"));
     }
-    TL_ASSIGN_OR_RETURN(spec.rotary_adjacent_pairs, f.Bool("rotary_adjacent_pairs", false));
+    TL_ASSIGN_OR_RETURN(bool adjacent, f.Bool("rotary_adjacent_pairs", false));
+    c.rotary_style = adjacent ? RotaryStyle::kInterleaved : RotaryStyle::kHalves;
   } else {
     return Unsupported(f, "positional_embedding_type", "not supported (use standard, rotary)");
   }
@@ -179,7 +180,6 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
   const int64_t D = c.d_model, V = c.d_vocab, H = c.n_heads, KVH = c.n_kv_heads, dh = c.d_head,
                 F = c.d_mlp;
   const bool ln = c.norm == NormKind::kLayerNorm;
-  const bool rotary_permute = c.pos == PosKind::kRotary && !spec.rotary_adjacent_pairs;
   c.SetAllBiases(source.Has("blocks.0.attn.b_Q"));
 
   Model model;
@@ -191,9 +191,6 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
     plan.push_back({std::move(name), std::move(shape), std::move(place)});
   };
   auto set = [](Tensor* dst) { return [dst](Tensor&& t) { *dst = std::move(t); }; };
-  auto qk = [rotary_permute, dh](Tensor t) {
-    return rotary_permute ? RotateHalfToInterleaved(t, dh) : t;
-  };
 
   add("embed.W_E", {V, D}, set(&w.W_E));
   if (c.pos == PosKind::kLearned) add("pos_embed.W_pos", {c.n_ctx, D}, set(&w.W_pos));
@@ -213,18 +210,17 @@ absl::StatusOr<Model> BuildTransformerLensModel(TransformerLensSpec spec,
     }
     // Grouped-query attention: TransformerLens names the shared key/value weights _W_K, _W_V.
     const std::string kv_prefix = source.Has(p + "attn._W_K") ? "attn._" : "attn.";
-    add(p + "attn.W_Q", {H, D, dh}, [&L, qk](Tensor&& t) { L.W_Q = qk(HeadsToColumns(t)); });
-    add(p + kv_prefix + "W_K", {KVH, D, dh},
-        [&L, qk](Tensor&& t) { L.W_K = qk(HeadsToColumns(t)); });
+    add(p + "attn.W_Q", {H, D, dh}, [&L](Tensor&& t) { L.W_Q = HeadsToColumns(t); });
+    add(p + kv_prefix + "W_K", {KVH, D, dh}, [&L](Tensor&& t) { L.W_K = HeadsToColumns(t); });
     add(p + kv_prefix + "W_V", {KVH, D, dh}, [&L](Tensor&& t) { L.W_V = HeadsToColumns(t); });
     add(p + "attn.W_O", {H, dh, D}, [&L, H, dh, D](Tensor&& t) {
       L.W_O = Reshaped(std::move(t), {H * dh, D});
     });
     if (c.bias_qkv) {
       add(p + "attn.b_Q", {H, dh},
-          [&L, qk, H, dh](Tensor&& t) { L.b_Q = qk(Reshaped(std::move(t), {H * dh})); });
+          [&L, H, dh](Tensor&& t) { L.b_Q = Reshaped(std::move(t), {H * dh}); });
       add(p + kv_prefix + "b_K", {KVH, dh},
-          [&L, qk, KVH, dh](Tensor&& t) { L.b_K = qk(Reshaped(std::move(t), {KVH * dh})); });
+          [&L, KVH, dh](Tensor&& t) { L.b_K = Reshaped(std::move(t), {KVH * dh}); });
       add(p + kv_prefix + "b_V", {KVH, dh},
           [&L, KVH, dh](Tensor&& t) { L.b_V = Reshaped(std::move(t), {KVH * dh}); });
     }
@@ -274,13 +270,15 @@ ModelFamily TransformerLensFamily() {
       spec->config.bos_token_id = in.tokenizer_bos;
       spec->config.prepend_bos = spec->default_prepend_bos;
     }
-    const bool permuted = spec->config.pos == PosKind::kRotary && !spec->rotary_adjacent_pairs;
     const bool folded = !spec->ln_weights_stored;
     FamilyModel out;
     absl::StatusOr<Model> model = BuildTransformerLensModel(std::move(*spec), in.source, in.read_weights);
     if (!model.ok()) return model.status();
     out.model = std::move(*model);
-    if (permuted) out.quirks.push_back("rotate-half q/k permuted to interleaved pairs");
+    if (out.model.config.pos == PosKind::kRotary) {
+      out.quirks.push_back(absl::StrCat("rotary over ",
+                                        RotaryStyleName(out.model.config.rotary_style)));
+    }
     if (folded) out.quirks.push_back("layer-norm weights folded (LNPre/RMSPre)");
     return out;
   };

@@ -11,10 +11,9 @@
 // Buffers (blocks.l.attn.IGNORE, mask, rotary_sin, rotary_cos) are ignored; any other tensor
 // is an error. Biases are all present (GPT-style, and TransformerLens's LLaMA conversions,
 // which store zeros) or all absent.
-// Rotary models: TransformerLens rotates "halves" (dim i with i + dh/2) unless
-// rotary_adjacent_pairs is set; the loader permutes W_Q/W_K (and b_Q/b_K) within each head to
-// the interleaved pairs memlens's kernel uses (see RotateHalfToInterleaved): attention is
-// unchanged, hook_q/hook_k are expressed in the permuted per-head basis.
+// Rotary models: TransformerLens rotates "halves" (dim i with i + dh/2, RotaryStyle::kHalves)
+// unless rotary_adjacent_pairs is set (kInterleaved); the weights are used as stored, so
+// hook_q/hook_k/hook_rot_q/hook_rot_k are TransformerLens's own.
 #ifndef MEMLENS_CORE_MODEL_LOAD_TRANSFORMER_LENS_H_
 #define MEMLENS_CORE_MODEL_LOAD_TRANSFORMER_LENS_H_
 
@@ -31,7 +30,6 @@ namespace memlens {
 struct TransformerLensSpec {
   ModelConfig config;             // the biases are decided from the tensors by the builder
   bool ln_weights_stored = true;  // false for LNPre / RMSPre (weights folded away)
-  bool rotary_adjacent_pairs = false;
   bool default_prepend_bos = true;  // config.prepend_bos also needs a known bos_token_id
   std::string config_source;        // the config.json path, for errors
 };

@@ -126,22 +126,4 @@ Tensor Filled(std::vector<int64_t> shape, float value) {
   return t;
 }
 
-Tensor RotateHalfToInterleaved(const Tensor& t, int64_t d_head) {
-  Tensor out(t.shape);
-  const int64_t cols = t.shape.back();
-  const int64_t rows = static_cast<int64_t>(t.size()) / cols;
-  const int64_t half = d_head / 2;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* in = &t.data[r * cols];
-    float* o = &out.data[r * cols];
-    for (int64_t h0 = 0; h0 < cols; h0 += d_head) {
-      for (int64_t i = 0; i < half; ++i) {
-        o[h0 + 2 * i] = in[h0 + i];
-        o[h0 + 2 * i + 1] = in[h0 + half + i];
-      }
-    }
-  }
-  return out;
-}
-
 }  // namespace memlens

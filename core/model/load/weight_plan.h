@@ -57,15 +57,6 @@ Tensor Transposed(const Tensor& t);
 // A [n] or [rows, n] tensor of ones / zeros.
 Tensor Filled(std::vector<int64_t> shape, float value);
 
-// Reorders the last dimension of a q or k projection (columns grouped by head, n_heads blocks
-// of d_head) from the "rotate half" rotary convention (TransformerLens, HuggingFace LLaMA,
-// GPT-NeoX: dimension i is paired with i + d_head/2) to the interleaved convention memlens's
-// rotary kernel uses (llama2.c: dimensions 2i and 2i+1 are paired). New column 2i is old
-// column i and new column 2i+1 is old column i + d_head/2; both pairs rotate by the same
-// frequency theta^(-2i/d_head), so q.k scores, patterns and outputs are unchanged; only the
-// basis of hook_q/hook_k within each head differs from TransformerLens's.
-Tensor RotateHalfToInterleaved(const Tensor& t, int64_t d_head);
-
 }  // namespace memlens
 
 #endif  // MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
