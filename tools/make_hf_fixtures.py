@@ -6,8 +6,26 @@ code, and a SentencePiece-BPE tokenizer.json with byte fallback.
     /usr/bin/python3 tools/make_hf_fixtures.py      # needs python3-torch; seeded, no network
 
 Writes tests/fixtures/hf/<folder>/{config.json, model.safetensors | sharded parts,
-expected.safetensors}. expected.safetensors holds `tokens` (ids stored as F32) and `logits`
-[T, vocab] computed here in float64 from the weights as stored (after f16/bf16 rounding).
+expected.safetensors}. expected.safetensors holds `tokens` (ids stored as F32), `logits`
+[T, vocab] and every TransformerLens hook memlens records (core/model/forward.h: names and
+shapes), computed here in float64 from the weights as stored (after f16/bf16 rounding), on 12
+tokens, longer than every sliding/local window (4). How HF's computation maps to TL's hooks:
+  * hook_embed = the embedding rows; hook_pos_embed = GPT-Neo's wpe rows.
+  * Each pre-norm (ln1 = input_layernorm / ln_1, ln2 = post_attention_layernorm / ln_2,
+    ln_final = the final norm): hook_scale [T, 1] = sqrt(mean(x^2) + eps) (RMSNorm) or
+    sqrt(var(x) + eps) (LayerNorm); hook_normalized = x / scale for RMSNorm (before its
+    weight, as TL's RMSNorm) and (x - mean) / scale * w + b for LayerNorm.
+  * hook_v_input [T, n_kv, D]: resid_pre once per key/value head. attn.hook_q/hook_k/hook_v
+    [T, heads, dh]: the projections (with biases) before rotary; hook_rot_q/hook_rot_k: after
+    rotary (rotary families only). hook_attn_scores [H, T, T]: q.k / scale, -inf where masked
+    (causal or outside the window); hook_pattern = softmax; hook_z [T, H, dh] = pattern @ v.
+  * hook_result [T, H, D] = z of head h times its dh columns of o_proj / dense / out_proj
+    (no bias); hook_attn_out = the projection with its bias.
+  * hook_resid_mid = resid_pre + attn_out (not in a parallel-residual block, where ln2 reads
+    resid_pre); hook_resid_post = the block's output.
+  * mlp.hook_pre = gate_proj(x) (SwiGLU, before silu) or the first MLP matrix (with bias);
+    mlp.hook_pre_linear = up_proj(x) (SwiGLU only); mlp.hook_post = the down projection's
+    input; hook_mlp_out = its output (with bias).
 
 The forward passes follow, line by line:
   * transformers/models/llama/modeling_llama.py (Mistral and Qwen2 are the same code): RMSNorm
@@ -68,8 +86,9 @@ def rope(x, theta, rot_dims, linear_factor=1.0):
     return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
 
 
-def attention(q, k, v, scale, window=None):
-    """q [T, H, dh], k/v [T, H, dh] (already repeated for GQA); causal (+ window)."""
+def attention(q, k, v, scale, window, hooks, p):
+    """q [T, H, dh], k/v [T, H, dh] (already repeated for GQA); causal (+ window). Returns z
+    [T, H, dh]; records p + attn.hook_attn_scores, hook_pattern, hook_z."""
     n = q.shape[0]
     scores = torch.einsum("ihd,jhd->hij", q, k) / scale
     i = torch.arange(n)[:, None]
@@ -78,18 +97,44 @@ def attention(q, k, v, scale, window=None):
     if window is not None:
         allowed = allowed & (i - j < window)
     scores = scores.masked_fill(~allowed, float("-inf"))
-    p = torch.softmax(scores, dim=-1)
-    return torch.einsum("hij,jhd->ihd", p, v).reshape(n, -1)
+    hooks[p + "attn.hook_attn_scores"] = scores
+    pattern = torch.softmax(scores, dim=-1)
+    hooks[p + "attn.hook_pattern"] = pattern
+    z = torch.einsum("hij,jhd->ihd", pattern, v)
+    hooks[p + "attn.hook_z"] = z
+    return z
 
 
-def rms_norm(x, w, eps):
+def out_proj(z, W, name, hooks, p):
+    """The attention output projection of z [T, H, dh]: records hook_result (per head, no
+    bias) and hook_attn_out (the projection with its bias), and returns attn_out."""
+    n, H, dh = z.shape
+    Wo = W[name + ".weight"]                                    # [D, H * dh]
+    hooks[p + "attn.hook_result"] = torch.einsum("the,dhe->thd", z, Wo.view(-1, H, dh))
+    out = lin(z.reshape(n, H * dh), W, name)
+    hooks[p + "hook_attn_out"] = out
+    return out
+
+
+def v_input(h, n_kv):
+    """hook_v_input: the residual stream once per key/value head, [T, n_kv, D]."""
+    return h[:, None, :].expand(h.shape[0], n_kv, h.shape[1]).contiguous()
+
+
+def rms_norm(x, w, eps, hooks, p):
+    scale = torch.sqrt((x * x).mean(-1, keepdim=True) + eps)
+    hooks[p + "hook_scale"] = scale
+    hooks[p + "hook_normalized"] = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)
     return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
 
 
-def layer_norm(x, w, b, eps):
+def layer_norm(x, w, b, eps, hooks, p):
     mu = x.mean(-1, keepdim=True)
     var = ((x - mu) ** 2).mean(-1, keepdim=True)
-    return (x - mu) / torch.sqrt(var + eps) * w + b
+    hooks[p + "hook_scale"] = torch.sqrt(var + eps)
+    out = (x - mu) / torch.sqrt(var + eps) * w + b
+    hooks[p + "hook_normalized"] = out
+    return out
 
 
 def gelu_erf(x):
@@ -137,7 +182,7 @@ def llama_weights(cfg, qkv_bias=False, o_bias=False):
     return W
 
 
-def llama_forward(cfg, W, tokens):
+def llama_forward(cfg, W, tokens, hooks):
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     KV = cfg.get("num_key_value_heads", H)
     dh = cfg.get("head_dim", D // H)
@@ -146,21 +191,34 @@ def llama_forward(cfg, W, tokens):
     factor = (cfg.get("rope_scaling") or {}).get("factor", 1.0)
     n = len(tokens)
     h = W["model.embed_tokens.weight"][tokens]
+    hooks["hook_embed"] = h
     for l in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{l}."
-        x = rms_norm(h, W[p + "input_layernorm.weight"], eps)
+        p, b = f"model.layers.{l}.", f"blocks.{l}."
+        hooks[b + "hook_resid_pre"] = h
+        hooks[b + "hook_v_input"] = v_input(h, KV)
+        x = rms_norm(h, W[p + "input_layernorm.weight"], eps, hooks, b + "ln1.")
         q = lin(x, W, p + "self_attn.q_proj").view(n, H, dh)
         k = lin(x, W, p + "self_attn.k_proj").view(n, KV, dh)
         v = lin(x, W, p + "self_attn.v_proj").view(n, KV, dh)
+        hooks[b + "attn.hook_q"], hooks[b + "attn.hook_k"], hooks[b + "attn.hook_v"] = q, k, v
         q, k = rope(q, theta, dh, factor), rope(k, theta, dh, factor)
+        hooks[b + "attn.hook_rot_q"], hooks[b + "attn.hook_rot_k"] = q, k
         k = k.repeat_interleave(H // KV, dim=1)
         v = v.repeat_interleave(H // KV, dim=1)
-        h = h + lin(attention(q, k, v, math.sqrt(dh), window), W, p + "self_attn.o_proj")
-        x = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
+        z = attention(q, k, v, math.sqrt(dh), window, hooks, b)
+        h = h + out_proj(z, W, p + "self_attn.o_proj", hooks, b)
+        hooks[b + "hook_resid_mid"] = h
+        x = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps, hooks, b + "ln2.")
         gate = lin(x, W, p + "mlp.gate_proj")
-        h = h + lin(gate * torch.sigmoid(gate) * lin(x, W, p + "mlp.up_proj"), W,
-                    p + "mlp.down_proj")
-    h = rms_norm(h, W["model.norm.weight"], eps)
+        up = lin(x, W, p + "mlp.up_proj")
+        post = gate * torch.sigmoid(gate) * up
+        hooks[b + "mlp.hook_pre"], hooks[b + "mlp.hook_pre_linear"] = gate, up
+        hooks[b + "mlp.hook_post"] = post
+        mlp_out = lin(post, W, p + "mlp.down_proj")
+        hooks[b + "hook_mlp_out"] = mlp_out
+        h = h + mlp_out
+        hooks[b + "hook_resid_post"] = h
+    h = rms_norm(h, W["model.norm.weight"], eps, hooks, "ln_final.")
     head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
     return h @ head.T
 
@@ -192,31 +250,45 @@ def neox_weights(cfg):
     return W
 
 
-def neox_forward(cfg, W, tokens):
+def neox_forward(cfg, W, tokens, hooks):
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     dh = D // H
     rot = int(dh * cfg["rotary_pct"])
     eps = cfg["layer_norm_eps"]
     n = len(tokens)
     h = W["gpt_neox.embed_in.weight"][tokens]
+    hooks["hook_embed"] = h
     for l in range(cfg["num_hidden_layers"]):
-        p = f"gpt_neox.layers.{l}."
-        x = layer_norm(h, W[p + "input_layernorm.weight"], W[p + "input_layernorm.bias"], eps)
+        p, b = f"gpt_neox.layers.{l}.", f"blocks.{l}."
+        hooks[b + "hook_resid_pre"] = h
+        hooks[b + "hook_v_input"] = v_input(h, H)
+        x = layer_norm(h, W[p + "input_layernorm.weight"], W[p + "input_layernorm.bias"], eps,
+                       hooks, b + "ln1.")
         qkv = lin(x, W, p + "attention.query_key_value").view(n, H, 3 * dh)
         q, k, v = qkv[..., :dh], qkv[..., dh:2 * dh], qkv[..., 2 * dh:]
+        hooks[b + "attn.hook_q"], hooks[b + "attn.hook_k"], hooks[b + "attn.hook_v"] = q, k, v
         q, k = rope(q, cfg["rotary_emb_base"], rot), rope(k, cfg["rotary_emb_base"], rot)
-        attn = lin(attention(q, k, v, math.sqrt(dh)), W, p + "attention.dense")
+        hooks[b + "attn.hook_rot_q"], hooks[b + "attn.hook_rot_k"] = q, k
+        z = attention(q, k, v, math.sqrt(dh), None, hooks, b)
+        attn = out_proj(z, W, p + "attention.dense", hooks, b)
 
         def mlp(y):
-            return lin(gelu_erf(lin(y, W, p + "mlp.dense_h_to_4h")), W, p + "mlp.dense_4h_to_h")
+            pre = lin(y, W, p + "mlp.dense_h_to_4h")
+            post = gelu_erf(pre)
+            out = lin(post, W, p + "mlp.dense_4h_to_h")
+            hooks[b + "mlp.hook_pre"], hooks[b + "mlp.hook_post"] = pre, post
+            hooks[b + "hook_mlp_out"] = out
+            return out
         ln2 = (W[p + "post_attention_layernorm.weight"], W[p + "post_attention_layernorm.bias"])
-        if cfg["use_parallel_residual"]:
-            h = h + attn + mlp(layer_norm(h, *ln2, eps))
+        if cfg["use_parallel_residual"]:   # no resid_mid: ln2 reads resid_pre
+            h = h + attn + mlp(layer_norm(h, *ln2, eps, hooks, b + "ln2."))
         else:
             h = h + attn
-            h = h + mlp(layer_norm(h, *ln2, eps))
+            hooks[b + "hook_resid_mid"] = h
+            h = h + mlp(layer_norm(h, *ln2, eps, hooks, b + "ln2."))
+        hooks[b + "hook_resid_post"] = h
     h = layer_norm(h, W["gpt_neox.final_layer_norm.weight"], W["gpt_neox.final_layer_norm.bias"],
-                   eps)
+                   eps, hooks, "ln_final.")
     return h @ W["embed_out.weight"].T
 
 
@@ -253,21 +325,35 @@ def neo_layer_types(cfg):
     return out
 
 
-def neo_forward(cfg, W, tokens):
+def neo_forward(cfg, W, tokens, hooks):
     D, H = cfg["hidden_size"], cfg["num_heads"]
     dh = D // H
     eps = cfg["layer_norm_epsilon"]
     n = len(tokens)
-    h = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:n]
+    hooks["hook_embed"] = W["transformer.wte.weight"][tokens]
+    hooks["hook_pos_embed"] = W["transformer.wpe.weight"][:n]
+    h = hooks["hook_embed"] + hooks["hook_pos_embed"]
     for l, kind in enumerate(neo_layer_types(cfg)):
-        p = f"transformer.h.{l}."
-        x = layer_norm(h, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
+        p, b = f"transformer.h.{l}.", f"blocks.{l}."
+        hooks[b + "hook_resid_pre"] = h
+        hooks[b + "hook_v_input"] = v_input(h, H)
+        x = layer_norm(h, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps, hooks, b + "ln1.")
         q, k, v = (lin(x, W, p + f"attn.attention.{m}_proj").view(n, H, dh) for m in "qkv")
+        hooks[b + "attn.hook_q"], hooks[b + "attn.hook_k"], hooks[b + "attn.hook_v"] = q, k, v
         window = cfg["window_size"] if kind == "local" else None
-        h = h + lin(attention(q, k, v, 1.0, window), W, p + "attn.attention.out_proj")
-        x = layer_norm(h, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
-        h = h + lin(gelu_tanh(lin(x, W, p + "mlp.c_fc")), W, p + "mlp.c_proj")
-    h = layer_norm(h, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
+        z = attention(q, k, v, 1.0, window, hooks, b)
+        h = h + out_proj(z, W, p + "attn.attention.out_proj", hooks, b)
+        hooks[b + "hook_resid_mid"] = h
+        x = layer_norm(h, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps, hooks, b + "ln2.")
+        pre = lin(x, W, p + "mlp.c_fc")
+        post = gelu_tanh(pre)
+        mlp_out = lin(post, W, p + "mlp.c_proj")
+        hooks[b + "mlp.hook_pre"], hooks[b + "mlp.hook_post"] = pre, post
+        hooks[b + "hook_mlp_out"] = mlp_out
+        h = h + mlp_out
+        hooks[b + "hook_resid_post"] = h
+    h = layer_norm(h, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps, hooks,
+                   "ln_final.")
     return h @ W["transformer.wte.weight"].T
 
 
@@ -305,9 +391,11 @@ def write_model(folder, cfg, W, forward, dtype="f32", shards=1, tokens=None):
         tokens = torch.randint(0, V, (T,), generator=torch.Generator().manual_seed(len(folder)))
     else:
         tokens = torch.tensor(tokens)
-    logits = forward(cfg, exact, tokens.tolist())
-    save_safetensors(os.path.join(d, "expected.safetensors"),
-                     {"tokens": tokens.to(torch.float32), "logits": logits.to(torch.float32)})
+    hooks = {}
+    logits = forward(cfg, exact, tokens.tolist(), hooks)
+    out = {k: v.to(torch.float32) for k, v in hooks.items()}
+    out.update(tokens=tokens.to(torch.float32), logits=logits.to(torch.float32))
+    save_safetensors(os.path.join(d, "expected.safetensors"), out)
 
 
 def base_llama(arch, model_type, **extra):

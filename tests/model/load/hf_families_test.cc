@@ -1,7 +1,8 @@
 // The HuggingFace family loaders (core/model/load/hf_*.cc) on tiny random checkpoints saved in
-// each family's own layout and names (tools/make_hf_fixtures.py, tests/fixtures/hf/): the
-// logits of memlens's forward pass on the loaded weights against a float64 forward pass written
-// in the generator from each family's published modeling code. A misplaced head, a wrong
+// each family's own layout and names (tools/make_hf_fixtures.py, tests/fixtures/hf/): every
+// TransformerLens hook and the logits of memlens's forward pass on the loaded weights against a
+// float64 forward pass written in the generator from each family's published modeling code, on
+// a prompt longer than every sliding/local window. A misplaced head, a wrong
 // fused-qkv split, a missed bias or a wrong rotary convention moves the logits far beyond 1e-4.
 // Then every configuration key memlens refuses, one case each, with its error.
 #include <cmath>
@@ -25,36 +26,59 @@ using testing_io::WriteAll;
 
 std::string Fixture(const std::string& folder) { return "tests/fixtures/hf/" + folder; }
 
-// Max |got - want| over the logits, relative to the largest |want|.
-void ExpectLogitsMatch(const std::string& folder) {
+// Every hook memlens records (AllHookNames: hook_v_input and, for rotary families,
+// hook_rot_q/hook_rot_k included; no hook_resid_mid in a parallel block) and the logits against
+// the generator's float64 values: per tensor, max |got - want| <= 1e-4 * max finite |want|,
+// and the masked (-inf) scores at exactly the same places.
+void ExpectEveryHookMatches(const std::string& folder) {
   SCOPED_TRACE(folder);
   auto model = LoadModel(Fixture(folder));
   ASSERT_TRUE(model.ok()) << model.status();
   auto expected = SafetensorsFile::Open(Fixture(folder) + "/expected.safetensors");
   ASSERT_TRUE(expected.ok()) << expected.status();
   const Tensor tokens_f = *expected->ReadFloat("tokens");
-  const Tensor want = *expected->ReadFloat("logits");
   std::vector<int> tokens(tokens_f.data.begin(), tokens_f.data.end());
   ThreadPool pool(2);
   Transformer tf(*model, pool);
-  auto run = tf.Run(tokens, RunOptions());
+  RunOptions options;
+  options.cache = HookFilter::All();
+  auto run = tf.Run(tokens, options);
   ASSERT_TRUE(run.ok()) << run.status();
-  ASSERT_EQ(run->logits.shape, want.shape);
-  float scale = 0, worst = 0;
-  for (float w : want.data) scale = std::max(scale, std::fabs(w));
-  for (size_t i = 0; i < want.size(); ++i) {
-    worst = std::max(worst, std::fabs(run->logits.data[i] - want.data[i]));
+  size_t compared = 0;
+  for (const auto& [name, view] : expected->tensors()) {
+    if (name == "tokens") continue;
+    const Tensor want = *expected->ReadFloat(name);
+    const Tensor* got = &run->logits;
+    if (name != "logits") {
+      auto hook = run->store.Get(name);
+      ASSERT_TRUE(hook.ok()) << name << ": " << hook.status();
+      got = *hook;
+    }
+    ASSERT_EQ(got->shape, want.shape) << name;
+    float scale = 0, worst = 0;
+    for (float w : want.data) {
+      if (std::isfinite(w)) scale = std::max(scale, std::fabs(w));
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (std::isinf(want.data[i])) {
+        ASSERT_EQ(got->data[i], want.data[i]) << name << " at flat index " << i;
+        continue;
+      }
+      worst = std::max(worst, std::fabs(got->data[i] - want.data[i]));
+    }
+    EXPECT_LE(worst, 1e-4f * scale) << name << ": largest difference " << worst << " (scale "
+                                    << scale << ")";
+    ++compared;
   }
-  EXPECT_LT(worst, 1e-4f * scale) << "largest logit difference " << worst << " (scale " << scale
-                                  << ")";
+  EXPECT_EQ(compared, AllHookNames(model->config).size() + 1);  // no hook left unchecked
 }
 
-TEST(HfFamilies, LogitsMatchTheFloat64Reference) {
+TEST(HfFamilies, EveryHookMatchesTheFloat64Reference) {
   for (const char* folder :
        {"llama", "llama_bf16_sharded", "llama_linear_rope", "llama_attention_bias", "qwen2_f16",
         "mistral", "mistral_window", "gpt_neox_pythia", "gpt_neox_sequential", "gpt_neo_local",
         "gpt_neo_wide_window"}) {
-    ExpectLogitsMatch(folder);
+    ExpectEveryHookMatches(folder);
   }
 }
 
@@ -118,7 +142,7 @@ TEST(HfFamilies, TokenizerAndBosComeFromTheFilesBesideTheModel) {
   ASSERT_TRUE(expected.ok()) << expected.status();
   const Tensor tokens = *expected->ReadFloat("tokens");
   EXPECT_EQ(*ids, std::vector<int>(tokens.data.begin(), tokens.data.end()));
-  ExpectLogitsMatch("llama_sp_tokenizer");
+  ExpectEveryHookMatches("llama_sp_tokenizer");
 }
 
 // A copy of a fixture folder whose config.json has `from` replaced by `to`.
