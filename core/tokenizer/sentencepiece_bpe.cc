@@ -211,6 +211,8 @@ class SentencePieceBpeTokenizer::Reader {
     if (t_->tokens_.empty()) return Error(src_, "model.vocab", "empty vocabulary");
     t_->special_.assign(t_->tokens_.size(), false);
     for (int id : special_ids_) t_->special_[id] = true;
+    t_->added_id_.assign(t_->tokens_.size(), false);
+    for (const Added& a : t_->added_) t_->added_id_[a.id] = true;
     // Longest first, so that "<s>" never shadows a longer token starting with it.
     std::stable_sort(t_->added_.begin(), t_->added_.end(), [](const Added& a, const Added& b) {
       return a.content.size() > b.content.size();
@@ -272,7 +274,6 @@ class SentencePieceBpeTokenizer::Reader {
       absl::StatusOr<bool> split = OptBool(*p, "split", true, "pre_tokenizer");
       if (!split.ok()) return split.status();
       t_->split_words_ = *split;
-      metaspace_strips_ = scheme != "never";
       return absl::OkStatus();
     }
     std::vector<const json::Value*> steps;
@@ -311,10 +312,7 @@ class SentencePieceBpeTokenizer::Reader {
   absl::Status ReadDecoder() {
     const json::Value* d = doc_.Find("decoder");
     const std::string type = TypeOf(d);
-    if (type == "Metaspace") {
-      t_->strip_leading_space_ = metaspace_strips_;
-      return absl::OkStatus();
-    }
+    if (type == "Metaspace") return absl::OkStatus();
     if (type != "Sequence") {
       return Unsupported(src_, "decoder", "expected Metaspace or a Sequence [Replace "
                                           "\"\u2581\" -> \" \", ByteFallback, Fuse, Strip]");
@@ -323,7 +321,6 @@ class SentencePieceBpeTokenizer::Reader {
     if (list == nullptr || !list->is_array()) {
       return Error(src_, "decoder", "Sequence without a \"decoders\" array");
     }
-    t_->strip_leading_space_ = false;
     for (size_t i = 0; i < list->size(); ++i) {
       const json::Value& step = list->array()[i];
       const std::string where = absl::StrCat("decoder.decoders[", i, "]");
@@ -337,7 +334,6 @@ class SentencePieceBpeTokenizer::Reader {
       const json::Value* stop = step.Find("stop");
       if (t == "Strip" && StringIs(step.Find("content"), " ") && start != nullptr &&
           start->number() == 1 && stop != nullptr && stop->number() == 0) {
-        t_->strip_leading_space_ = true;
         continue;
       }
       return Unsupported(src_, where, absl::StrCat("decoder ", json::Serialize(step),
@@ -415,7 +411,6 @@ class SentencePieceBpeTokenizer::Reader {
   const json::Value* model_ = nullptr;
   std::vector<bool> filled_;
   std::vector<int> special_ids_;
-  bool metaspace_strips_ = true;
 };
 
 absl::StatusOr<std::unique_ptr<SentencePieceBpeTokenizer>> SentencePieceBpeTokenizer::FromJson(
@@ -538,18 +533,43 @@ absl::StatusOr<std::vector<int>> SentencePieceBpeTokenizer::Encode(absl::string_
   return out;
 }
 
+bool SentencePieceBpeTokenizer::Prepended(absl::string_view segment, bool first) const {
+  if (segment.empty() || segment[0] != ' ') return false;
+  if (!metaspace_) return prepend_always_;  // the Prepend normalizer: every segment
+  // Metaspace prepends only to a segment not starting with a space, so "▁" + a non-space is
+  // the one shape a prepend leaves (" x" and "x" both encode as "▁x": decoded as "x").
+  const bool prepends = prepend_always_ || (prepend_first_ && first);
+  return prepends && segment.size() > 1 && segment[1] != ' ';
+}
+
 absl::StatusOr<std::string> SentencePieceBpeTokenizer::Decode(absl::Span<const int> ids) const {
-  std::string out;
+  // Segment by segment between added tokens, as Encode normalized them: byte tokens become
+  // their bytes, "▁" a space, and a space the normalizer prepended is dropped again. A BOS
+  // leading the ids is taken as Encode's add_bos (outside the text), so the text after it is
+  // the text's start.
+  std::string out, segment;
+  bool first = true;
+  auto flush = [&] {
+    absl::string_view seg(segment);
+    if (Prepended(seg, first)) seg.remove_prefix(1);
+    absl::StrAppend(&out, seg);
+    segment.clear();
+  };
   for (size_t i = 0; i < ids.size(); ++i) {
     const int id = ids[i];
     if (id < 0 || id >= vocab_size()) return InvalidTokenIdError(name(), id, i, vocab_size());
-    if (byte_value_[id] >= 0) {
-      out.push_back(static_cast<char>(byte_value_[id]));
+    if (added_id_[id]) {
+      const bool leading_bos = i == 0 && id == bos_id_;
+      if (!segment.empty()) flush();
+      if (!leading_bos) first = false;
+      absl::StrAppend(&out, tokens_[id]);
+    } else if (byte_value_[id] >= 0) {
+      segment.push_back(static_cast<char>(byte_value_[id]));
     } else {
-      absl::StrAppend(&out, absl::StrReplaceAll(tokens_[id], {{kSpace, " "}}));
+      absl::StrAppend(&segment, absl::StrReplaceAll(tokens_[id], {{kSpace, " "}}));
     }
   }
-  if (strip_leading_space_ && !out.empty() && out[0] == ' ') out.erase(0, 1);
+  flush();
   return out;
 }
 

@@ -13,9 +13,12 @@
 // Encoding: split on added tokens; normalize each segment; (Metaspace split: cut before each
 // "▁"); each word starts as its characters, a character outside the vocabulary becoming the
 // byte tokens of its UTF-8 bytes (or <unk>); adjacent symbols merge by lowest merge rank,
-// leftmost first. Decoding: byte tokens become their bytes, "▁" a space, and the space the
-// encoder prepended is dropped, so Decode(Encode(text)) == text for any text without U+2581
-// or added-token content.
+// leftmost first. Decoding: added tokens become their content, and each segment between them
+// its bytes ("▁" a space) without the space its normalization prepended, so
+// Decode(Encode(text)) == text for any text without U+2581, except where the encoding itself
+// forgets: Metaspace (always, or first at the start) encodes " x" as it encodes "x" (decoded
+// "x"). This inverts HuggingFace's encoding, which HuggingFace's own decode does not (it strips
+// one space at the very start only, and Metaspace's decoder drops every "▁" of the first token).
 #ifndef MEMLENS_CORE_TOKENIZER_SENTENCEPIECE_BPE_H_
 #define MEMLENS_CORE_TOKENIZER_SENTENCEPIECE_BPE_H_
 
@@ -54,6 +57,9 @@ class SentencePieceBpeTokenizer : public Tokenizer {
   class Reader;
   absl::Status EncodeWord(absl::string_view word, std::vector<int>* out) const;
   std::string Normalize(absl::string_view segment, bool first) const;
+  // Whether Normalize prepended the leading space of a decoded segment (`first`: at the start
+  // of the text).
+  bool Prepended(absl::string_view segment, bool first) const;
 
   std::string source_;
   std::vector<std::string> tokens_;  // id -> token string ("▁the", "<0x41>", "<s>")
@@ -67,13 +73,13 @@ class SentencePieceBpeTokenizer : public Tokenizer {
     int id;
   };
   std::vector<Added> added_;
+  std::vector<bool> added_id_;  // id -> one of added_
   bool byte_fallback_ = false;
   bool fuse_unk_ = false;
   bool prepend_always_ = true;  // Prepend normalizer / Metaspace "always"
   bool prepend_first_ = false;  // Metaspace "first": only at the start of the text
   bool metaspace_ = false;      // the Metaspace pre-tokenizer (else the Prepend normalizer)
   bool split_words_ = false;    // Metaspace split: each "▁" starts a new word
-  bool strip_leading_space_ = true;
   int unk_id_ = -1;
   int bos_id_ = -1;
   int eos_id_ = -1;
