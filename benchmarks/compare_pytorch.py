@@ -228,7 +228,8 @@ class NeoXTorchModel:
     (rotate_half) on the first int(dh * rotary_pct) dims of q and k; parallel residual
     resid + attn(ln1(resid)) + mlp(ln2(resid)) (or sequential); exact-erf GELU; untied
     embed_out without bias. The cache keeps core/model/forward.h's hooks for this family (no
-    hook_pos_embed; no hook_resid_mid in a parallel block; q and k after rotary)."""
+    hook_pos_embed; no hook_resid_mid in a parallel block; hook_q/hook_k before rotary,
+    hook_rot_q/hook_rot_k after)."""
 
     def __init__(self, j, W):
         D, H = j["hidden_size"], j["num_attention_heads"]
@@ -290,10 +291,12 @@ class NeoXTorchModel:
             x = layer_norm(resid, L["ln1_w"], L["ln1_b"], c.eps, p + "ln1", cache)
             qkv = F.linear(x, L["W_qkv"], L["b_qkv"]).view(T, H, 3 * dh)
             q, k, v = qkv[..., :dh], qkv[..., dh:2 * dh], qkv[..., 2 * dh:]
-            q, k = self._rotary(q, T), self._rotary(k, T)
             keep(p + "attn.hook_q", q)
             keep(p + "attn.hook_k", k)
             keep(p + "attn.hook_v", v)
+            q, k = self._rotary(q, T), self._rotary(k, T)
+            keep(p + "attn.hook_rot_q", q)
+            keep(p + "attn.hook_rot_k", k)
             scores = torch.matmul(q.transpose(0, 1), k.permute(1, 2, 0)) / c.attn_scale
             scores = scores.masked_fill(mask, float("-inf"))     # [H, T, T]
             keep(p + "attn.hook_attn_scores", scores)

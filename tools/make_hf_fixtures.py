@@ -182,7 +182,9 @@ def llama_weights(cfg, qkv_bias=False, o_bias=False):
     return W
 
 
-def llama_forward(cfg, W, tokens, hooks):
+def llama_forward(cfg, W, tokens, hooks=None):
+    """The logits; every TL hook into `hooks` when given."""
+    hooks = {} if hooks is None else hooks
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     KV = cfg.get("num_key_value_heads", H)
     dh = cfg.get("head_dim", D // H)
@@ -250,7 +252,9 @@ def neox_weights(cfg):
     return W
 
 
-def neox_forward(cfg, W, tokens, hooks):
+def neox_forward(cfg, W, tokens, hooks=None):
+    """The logits; every TL hook into `hooks` when given."""
+    hooks = {} if hooks is None else hooks
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     dh = D // H
     rot = int(dh * cfg["rotary_pct"])
@@ -325,7 +329,9 @@ def neo_layer_types(cfg):
     return out
 
 
-def neo_forward(cfg, W, tokens, hooks):
+def neo_forward(cfg, W, tokens, hooks=None):
+    """The logits; every TL hook into `hooks` when given."""
+    hooks = {} if hooks is None else hooks
     D, H = cfg["hidden_size"], cfg["num_heads"]
     dh = D // H
     eps = cfg["layer_norm_epsilon"]
