@@ -93,5 +93,16 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// The TransformerLens rotary checkpoint is used in TL's own rotate_half convention (no
+// permutation of W_Q/W_K), and `memlens info` says so.
+TEST(GoldenTlRotary, RotateHalfInForce) {
+  auto r = ResolveModel(Fixture("tl_rotary"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->family, "tl");
+  EXPECT_EQ(r->model.config.rotary_style, RotaryStyle::kHalves);
+  EXPECT_EQ(r->model.config.n_kv_heads, 2);
+  EXPECT_EQ(r->quirks, std::vector<std::string>{"rotary over halves (rotate_half)"});
+}
+
 }  // namespace
 }  // namespace memlens

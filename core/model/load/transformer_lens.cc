@@ -276,8 +276,9 @@ ModelFamily TransformerLensFamily() {
     if (!model.ok()) return model.status();
     out.model = std::move(*model);
     if (out.model.config.pos == PosKind::kRotary) {
-      out.quirks.push_back(absl::StrCat("rotary over ",
-                                        RotaryStyleName(out.model.config.rotary_style)));
+      out.quirks.push_back(out.model.config.rotary_style == RotaryStyle::kHalves
+                               ? "rotary over halves (rotate_half)"
+                               : "rotary over adjacent pairs (rotary_adjacent_pairs)");
     }
     if (folded) out.quirks.push_back("layer-norm weights folded (LNPre/RMSPre)");
     return out;
