@@ -24,11 +24,14 @@ class Tokenizer {
 
   // The exact bytes the ids stand for (they need not be valid UTF-8: a byte-level token may
   // hold half of a character). Ids outside [0, vocab_size()) are an error naming the id and
-  // its position. Decode(Encode(text, false)) == text for every text.
+  // its position. Decode(Encode(text, false)) == text for every text the format's encoding
+  // tells apart (a SentencePiece Metaspace tokenizer.json encodes " x" as "x": see
+  // sentencepiece_bpe.h).
   // Special tokens: llama2.c's BOS/EOS decode to nothing (and the dummy-prefix space after
   // BOS is dropped, so Decode(Encode(text, true)) == text too); byte-level BPE special
-  // tokens decode to their text (e.g. "<|endoftext|>"), as HuggingFace's decode with
-  // skip_special_tokens=False; filter with IsSpecial() to drop them.
+  // tokens and SentencePiece-BPE added tokens decode to their text (e.g. "<|endoftext|>",
+  // "<s>"), as HuggingFace's decode with skip_special_tokens=False; filter with IsSpecial()
+  // to drop them.
   virtual absl::StatusOr<std::string> Decode(absl::Span<const int> ids) const = 0;
 
   // A human-readable form of one token for display: its text when it is valid UTF-8, with
