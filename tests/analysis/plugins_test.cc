@@ -454,6 +454,24 @@ TEST_P(PluginsTest, SurvivalFiguresAgreeWithTheWriterTable) {
       }
     }
   }
+  // The summary's survival numbers are the curves' first and last points: PR(resid, writer)
+  // from the first point to the last, the own share (clean and, in the causal finding, causal)
+  // at the last.
+  const Series* resid = FindSeries(s, "survival_resid");
+  const Series* own = FindSeries(s, "survival_own");
+  const Finding* survival = FindFinding(s, "survival");
+  ASSERT_NE(survival, nullptr);
+  EXPECT_EQ(Value(*survival, "resid_pr_start")->float_value(), resid->lines[0].y.front());
+  EXPECT_EQ(Value(*survival, "resid_pr_end")->float_value(), resid->lines[0].y.back());
+  EXPECT_EQ(Value(*survival, "own_share_end")->float_value(), own->lines[0].y.back());
+  EXPECT_EQ(Value(*survival, "end")->str(), own->x_categories.back());
+  if (eraser()) {  // the causal finding confirms the top eraser (none without one)
+    const Finding* check = FindFinding(s, "causal");
+    ASSERT_NE(check, nullptr);
+    ASSERT_EQ(own->lines[1].name, "L0H1 causal");
+    EXPECT_EQ(Value(*check, "own_share_end_causal")->float_value(), own->lines[1].y.back());
+    EXPECT_EQ(Value(*check, "causal_median_pr")->float_value(), causal);
+  }
 }
 
 // A whitespace token is shown, never a blank cell: with pieces " ", "\n" and words, the
