@@ -4,6 +4,8 @@
     /usr/bin/python3 benchmarks/make_random_model.py [--family F]  # once: /tmp/memlens-*-random
     bazel build -c opt //benchmarks:forward_benchmark //core/cli:memlens   # the memlens side
     /usr/bin/python3 benchmarks/compare_pytorch.py [--model DIR] [--threads 2] [--reps 3]
+    # An OpenBLAS older than the CPU uses generic kernels ("openblas_core Prescott" in the
+    # output, and a warning): set OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2).
 
 --model (default /tmp/memlens-gelu4l-random) is a folder memlens loads, of one of three
 families, told apart by config.json as memlens's loaders do:
@@ -38,6 +40,7 @@ matmul table, peak RSS (PyTorch process per phase; memlens child process), machi
 """
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -520,6 +523,17 @@ def fmt(ms, digits=1):
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def openblas_core(path):
+    """The kernel set OpenBLAS chose (openblas_get_corename). An OpenBLAS older than the CPU
+    falls back to "Prescott" (SSE3, ~9x slower matmuls here): then set OPENBLAS_CORETYPE."""
+    try:
+        fn = ctypes.CDLL(path).openblas_get_corename
+        fn.restype = ctypes.c_char_p
+        return fn().decode()
+    except (OSError, AttributeError):
+        return "?"
+
+
 def machine_info(threads):
     cpu = platform.processor() or "?"
     try:
@@ -530,13 +544,15 @@ def machine_info(threads):
                     break
     except OSError:
         pass
-    blas = set()
+    blas, core = set(), "?"
     try:
         with open("/proc/self/maps") as f:
             for line in f:
                 lib = line.rsplit("/", 1)[-1].strip()
                 if any(s in lib for s in ("blas", "mkl", "lapack")):
                     blas.add(os.path.realpath(line.split()[-1]).rsplit("/", 1)[-1])
+                    if "openblas" in lib and core == "?":
+                        core = openblas_core(line.split()[-1])
     except OSError:
         pass
     try:
@@ -546,7 +562,8 @@ def machine_info(threads):
         commit = "?"
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "threads": threads,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "blas_libraries_loaded": sorted(blas) or ["?"], "python": platform.python_version(),
+            "blas_libraries_loaded": sorted(blas) or ["?"], "openblas_core": core,
+            "python": platform.python_version(),
             "memlens_commit": commit}
 
 
@@ -623,6 +640,11 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    core = machine_info(args.threads)["openblas_core"]
+    if core.lower() == "prescott":
+        print("WARNING: OpenBLAS runs its generic Prescott (SSE3) kernels: it does not know this "
+              "CPU; rerun with OPENBLAS_CORETYPE set (e.g. SkylakeX or Haswell) for a fair "
+              "comparison", file=sys.stderr, flush=True)
     if not args.no_check:
         print("PyTorch model vs tests/fixtures/tl_safetensors:", check_against_fixture(),
               flush=True)

@@ -1,7 +1,8 @@
 // The full report: every attribution plugin (dla, cleanup_dla, erasure, adversarial) over
 // prompts of a gelu-4l-shaped model, as `memlens report` runs it (weights processed, every
 // node, every writer/later-node pair, resample ablation), and each plugin alone. Reports
-// seconds per prompt and the process's peak RSS.
+// seconds per prompt (and, as `memlens report --timings`, the clean forwards' and each
+// plugin's share of it) and the process's peak RSS.
 //
 //   bazel run -c opt //benchmarks:report_benchmark -- [--benchmark_filter=...] [plugin flags]
 //
@@ -15,6 +16,7 @@
 // One benchmark iteration is a whole report over all prompts (each prompt's resample donor is
 // another prompt of the dataset, re-run): the time per prompt is the iteration time over the
 // prompt count.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -65,7 +67,10 @@ void RunReport(benchmark::State& state, const std::vector<LoadedPlugin>& plugins
   options.dataset.name = "random tokens";
   options.settings.seed = 1234;
   options.record_modified_flags = false;
+  RunTimings timings;  // where the last iteration's time went (memlens report --timings)
+  options.timings = &timings;
   for (auto _ : state) {
+    timings = RunTimings();
     absl::StatusOr<Report> report = RunPlugins(tf, plugins, fixture->prompts, options);
     if (!report.ok()) {
       state.SkipWithError(std::string(report.status().message()).c_str());
@@ -84,6 +89,14 @@ void RunReport(benchmark::State& state, const std::vector<LoadedPlugin>& plugins
   state.counters["tokens_per_prompt"] = fixture->prompts.front().tokens.size();
   state.counters["peak_rss_mib"] = PeakRssMib();
   state.counters["threads"] = fixture->pool->NumThreads();
+  // Seconds per prompt of the clean cached forward passes and of each plugin (its reruns
+  // included; cleanup_dla and adversarial share their ablation reruns, which the first to ask
+  // pays for).
+  const double n = std::max<int64_t>(1, timings.prompts);
+  state.counters["forward_s_per_prompt"] = timings.forward_seconds / n;
+  for (const auto& [name, seconds] : timings.plugin_seconds) {
+    state.counters[name + "_s_per_prompt"] = seconds / n;
+  }
 }
 
 }  // namespace
