@@ -456,6 +456,15 @@ def child_hwm_kb(pid):
     return 0
 
 
+def warn_unless_opt(binary):
+    """bazel-bin follows the last build's mode: after a plain `bazel test //...` it points to
+    the fastbuild outputs, which are several times slower than -c opt."""
+    real = os.path.realpath(binary)
+    if os.path.exists(real) and "-opt/" not in real:
+        print(f"WARNING: {binary} is {real}, not a -c opt build: rebuild it with "
+              "`bazel build -c opt ...` (or pass the k8-opt path)", file=sys.stderr, flush=True)
+
+
 def run_memlens(binary, args, env_extra, timeout):
     """Runs a Google Benchmark binary with JSON output; returns (json dict, peak RSS in KB).
 
@@ -668,6 +677,7 @@ def main():
     tokens[0] = 0
 
     memlens_ok = os.path.isfile(args.memlens_bench) and os.access(args.memlens_bench, os.X_OK)
+    warn_unless_opt(args.memlens_bench)
     memlens_note = "" if memlens_ok else (
         f"memlens benchmark binary {args.memlens_bench} not found: build it with "
         "`bazel build -c opt //benchmarks:forward_benchmark` or pass --memlens_bench; "

@@ -67,7 +67,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import tl_reference as ref  # noqa: E402
 from compare_pytorch import (  # noqa: E402
     TorchModel, benchmark_entries, counter, fmt, load_tl_named, machine_info, mean_sd,
-    rss_kb, rss_reset, run_memlens)
+    rss_kb, rss_reset, run_memlens, warn_unless_opt)
 
 # The plugins' default flags (plugins/*/*.cc).
 CLEANUP_THRESHOLD, CLEANUP_MIN_MAGNITUDE = 0.25, 0.05
@@ -745,6 +745,7 @@ def bench(args):
     peak = {v: 0.0 for v in variants + ["memlens"]}
     rss_counter = None
     memlens_ok = bool(args.memlens_bench) and os.access(args.memlens_bench, os.X_OK)
+    warn_unless_opt(args.memlens_bench)
     note = "" if memlens_ok else (f"memlens binary {args.memlens_bench!r} not found: PyTorch "
                                   "only (bazel build -c opt //benchmarks:report_benchmark)")
     env = {"MEMLENS_BENCH_MODEL": os.path.abspath(args.model), "MEMLENS_THREADS": str(args.threads),
