@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
 
@@ -68,9 +69,20 @@ Model BenchmarkModel() {
   return std::move(*m);
 }
 
-int BenchmarkThreads() {
-  const char* threads = std::getenv("MEMLENS_THREADS");
-  return threads ? std::atoi(threads) : 0;
+int BenchmarkThreads() { return static_cast<int>(BenchmarkEnvInt("MEMLENS_THREADS", 0)); }
+
+int64_t BenchmarkEnvInt(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v ? std::atoll(v) : fallback;
+}
+
+double PeakRssMib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;  // kB
+  }
+  return 0;
 }
 
 }  // namespace memlens

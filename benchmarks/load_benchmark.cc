@@ -11,21 +11,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
+#include "benchmarks/gelu4l_shaped.h"
 #include "core/model/load/load_model.h"
 
 namespace {
-
-double PeakRssMib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;  // kB
-  }
-  return 0;
-}
 
 // In the child: loads `path` `repeat` times, prints one table row, exits 0 on success.
 int Measure(const std::string& path, int repeat) {
@@ -46,7 +37,7 @@ int Measure(const std::string& path, int repeat) {
     format = r->model.config.format;
   }
   const double weights_mib = params * 4.0 / (1 << 20);
-  const double peak = PeakRssMib();
+  const double peak = memlens::PeakRssMib();
   std::printf("%-34s %-28s %9.1f %10.0f %10.0f %7.2f\n", path.c_str(), format.c_str(), best_ms,
               weights_mib, peak, peak / weights_mib);
   std::fflush(stdout);  // the child leaves through _exit, which flushes nothing

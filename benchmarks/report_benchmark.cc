@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,22 +34,6 @@
 
 namespace memlens {
 namespace {
-
-int64_t EnvInt(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v ? std::atoll(v) : fallback;
-}
-
-// VmHWM of /proc/self/status (getrusage's ru_maxrss would carry the peak of a launching
-// process over exec, e.g. the Python driver's).
-double PeakRssMib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;  // kB
-  }
-  return 0;
-}
 
 struct Fixture {
   Model model;
@@ -124,7 +107,7 @@ int main(int argc, char** argv) {
   }
   fixture->pool = std::make_unique<ThreadPool>(BenchmarkThreads());
   fixture->plugins = std::move(*plugins);
-  const int64_t T = EnvInt("MEMLENS_BENCH_TOKENS", 1024), n = EnvInt("MEMLENS_BENCH_PROMPTS", 3);
+  const int64_t T = BenchmarkEnvInt("MEMLENS_BENCH_TOKENS", 1024), n = BenchmarkEnvInt("MEMLENS_BENCH_PROMPTS", 3);
   std::mt19937 rng(2);
   for (int64_t p = 0; p < n; ++p) {
     Prompt prompt;

@@ -10,7 +10,6 @@
 //   bazel run -c opt //benchmarks:shard_benchmark
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,20 +26,6 @@
 
 namespace memlens {
 namespace {
-
-int64_t EnvInt(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v ? std::atoll(v) : fallback;
-}
-
-double PeakRssMib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;  // kB
-  }
-  return 0;
-}
 
 struct Fixture {
   Model model;
@@ -154,7 +139,7 @@ int main(int argc, char** argv) {
   f.pool = std::make_unique<ThreadPool>(BenchmarkThreads());
   f.tf = std::make_unique<Transformer>(f.model, *f.pool);
   f.plugins = *plugins;
-  const int64_t T = EnvInt("MEMLENS_BENCH_TOKENS", 256), P = EnvInt("MEMLENS_BENCH_PROMPTS", 4);
+  const int64_t T = BenchmarkEnvInt("MEMLENS_BENCH_TOKENS", 256), P = BenchmarkEnvInt("MEMLENS_BENCH_PROMPTS", 4);
   std::vector<Prompt>& prompts = f.prompts;
   prompts.resize(P);
   std::mt19937 rng(7);

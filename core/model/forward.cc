@@ -369,9 +369,9 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
         MEMLENS_RETURN_IF_ERROR(hooks.Apply(p + "attn.hook_pattern", scores));
         ops::AttentionMix(scores.ptr(), v.ptr(), T, H, G, dh, c.window(l), z.ptr(), pool_);
       } else {
-        // Nobody looks at the [H, T, T] scores: one key/value head's group at a time, so the
-        // scores take H / G times less memory (at T = 1024, 4 MB instead of 32 for 8 heads;
-        // Pythia-160M at T = 2048: 17 MB instead of 201). Same kernels, same numbers.
+        // Nobody looks at the [H, T, T] scores: one key/value head's group of H / G heads at
+        // a time, so the scores take G times less memory (at T = 1024, 4 MB instead of 32 for
+        // 8 heads; Pythia-160M at T = 2048: 17 MB instead of 201). Same kernels, same numbers.
         const int64_t hpg = H / G;
         Tensor &gq = Shaped(buf[kGroupQ], {T, hpg, dh}), &gk = Shaped(buf[kGroupK], {T, 1, dh}),
                &gv = Shaped(buf[kGroupV], {T, 1, dh}), &gz = Shaped(buf[kGroupZ], {T, hpg, dh});

@@ -22,24 +22,10 @@
 #include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
 #include "tests/analysis/planted_model.h"
+#include "tests/plugin/plugin_test_util.h"
 
 namespace memlens {
 namespace {
-
-// $TEST_SRCDIR/<workspace>/plugins/<name>/lib<name>.so
-std::string RunfilesPlugin(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "memlens") + "/plugins/" + name +
-         "/lib" + name + ".so";
-}
-
-void SetFlag(const char* name, const std::string& value) {
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  ASSERT_NE(flag, nullptr) << name;
-  std::string error;
-  ASSERT_TRUE(flag->ParseFrom(value, &error)) << error;
-}
 
 const Table* FindTable(const Section& s, const std::string& name) {
   for (const SectionItem& item : s.items) {
@@ -81,7 +67,7 @@ class PluginsTest : public ::testing::TestWithParam<Variant> {
   void SetUp() override {
     std::vector<std::string> files;
     for (const char* p : {"dla", "cleanup_dla", "erasure", "adversarial"}) {
-      files.push_back(RunfilesPlugin(p));
+      files.push_back(ShippedPlugin(p));
     }
     auto loaded = LoadPluginsFrom(files, {});
     ASSERT_TRUE(loaded.ok()) << loaded.status();

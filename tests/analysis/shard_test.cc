@@ -21,23 +21,10 @@
 #include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
 #include "tests/analysis/planted_model.h"
+#include "tests/plugin/plugin_test_util.h"
 
 namespace memlens {
 namespace {
-
-std::string RunfilesPlugin(const std::string& dir, const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "memlens") + "/plugins/" + dir +
-         "/lib" + name + ".so";
-}
-
-void SetFlag(const char* name, const std::string& value) {
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  ASSERT_NE(flag, nullptr) << name;
-  std::string error;
-  ASSERT_TRUE(flag->ParseFrom(value, &error)) << error;
-}
 
 bool Close(double a, double b) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
@@ -141,9 +128,9 @@ class ShardTest : public ::testing::Test {
   void SetUp() override {
     std::vector<std::string> files;
     for (const char* p : {"dla", "cleanup_dla", "erasure", "adversarial"}) {
-      files.push_back(RunfilesPlugin(p, p));
+      files.push_back(ShippedPlugin(p));
     }
-    files.push_back(RunfilesPlugin("example", "resid_norms"));
+    files.push_back(ExamplePlugin());
     auto loaded = LoadPluginsFrom(files, {});
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     plugins_ = *loaded;

@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/plugin/plugin_paths.h"
+#include "tests/plugin/plugin_test_util.h"
 
 namespace memlens {
 namespace {

@@ -13,7 +13,7 @@
 #include "core/report/render.h"
 #include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
-#include "tests/plugin/plugin_paths.h"
+#include "tests/plugin/plugin_test_util.h"
 #include "tests/random_model.h"
 
 namespace memlens {
@@ -21,13 +21,6 @@ namespace {
 
 #define EXPECT_ERROR_MENTIONS(message, text) \
   EXPECT_NE(std::string(message).find(text), std::string::npos) << (message)
-
-void SetFlag(const char* name, const std::string& value) {
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  ASSERT_NE(flag, nullptr) << name;
-  std::string error;
-  ASSERT_TRUE(flag->ParseFrom(value, &error)) << error;
-}
 
 class RunnerTest : public ::testing::Test {
  protected:
