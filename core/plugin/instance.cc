@@ -42,6 +42,16 @@ void PluginInstance::Guard(absl::string_view stage, Fn&& fn) {
   }
 }
 
+template <typename T, typename Fn>
+T PluginInstance::Ask(absl::string_view stage, T fallback, Fn&& fn) {
+  T value = fallback;
+  Guard(stage, [&]() -> absl::Status {
+    value = std::forward<Fn>(fn)();
+    return absl::OkStatus();
+  });
+  return ok() ? value : fallback;
+}
+
 PluginInstance::PluginInstance(const LoadedPlugin& plugin) : plugin_(plugin) {
   Guard("create", [&]() -> absl::Status {
     impl_.reset(plugin_.descriptor->create());
@@ -60,42 +70,22 @@ void PluginInstance::Fail(absl::string_view stage, const absl::Status& status) {
 }
 
 std::vector<std::string> PluginInstance::RequiredHooks(const ModelConfig& config) {
-  std::vector<std::string> hooks;
-  Guard("RequiredHooks", [&]() -> absl::Status {
-    hooks = impl_->RequiredHooks(config);
-    return absl::OkStatus();
-  });
-  if (!ok()) hooks.clear();
-  return hooks;
+  return Ask("RequiredHooks", std::vector<std::string>{},
+             [&] { return impl_->RequiredHooks(config); });
 }
 
 bool PluginInstance::WantsFullLogits() {
-  bool wants = false;
-  Guard("WantsFullLogits", [&]() -> absl::Status {
-    wants = impl_->WantsFullLogits();
-    return absl::OkStatus();
-  });
-  return ok() && wants;
+  return Ask("WantsFullLogits", false, [&] { return impl_->WantsFullLogits(); });
 }
 
 int PluginInstance::ReportOrder() {
-  int order = 100;
-  Guard("ReportOrder", [&]() -> absl::Status {
-    order = impl_->ReportOrder();
-    return absl::OkStatus();
-  });
-  return ok() ? order : 100;
+  return Ask("ReportOrder", 100, [&] { return impl_->ReportOrder(); });
 }
 
 std::vector<std::pair<std::string, std::string>> PluginInstance::PresetFlags(
     const std::string& preset) {
-  std::vector<std::pair<std::string, std::string>> flags;
-  Guard("PresetFlags", [&]() -> absl::Status {
-    flags = impl_->PresetFlags(preset);
-    return absl::OkStatus();
-  });
-  if (!ok()) flags.clear();
-  return flags;
+  return Ask("PresetFlags", std::vector<std::pair<std::string, std::string>>{},
+             [&] { return impl_->PresetFlags(preset); });
 }
 
 void PluginInstance::Begin(const AnalysisContext& context) {
@@ -108,12 +98,7 @@ void PluginInstance::AnalyzePrompt(const PromptRun& run) {
 }
 
 bool PluginInstance::Mergeable() {
-  bool mergeable = false;
-  Guard("Mergeable", [&]() -> absl::Status {
-    mergeable = impl_->Mergeable();
-    return absl::OkStatus();
-  });
-  return ok() && mergeable;
+  return Ask("Mergeable", false, [&] { return impl_->Mergeable(); });
 }
 
 std::string PluginInstance::SaveState() {

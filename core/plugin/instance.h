@@ -59,6 +59,9 @@ class PluginInstance {
   // Runs fn (plugin code) and converts an error or exception into the failed state.
   template <typename Fn>
   void Guard(absl::string_view stage, Fn&& fn);
+  // A value of the plugin's (fn() under Guard), or `fallback` when the instance has failed.
+  template <typename T, typename Fn>
+  T Ask(absl::string_view stage, T fallback, Fn&& fn);
 
   LoadedPlugin plugin_;
   std::unique_ptr<AnalysisPlugin> impl_;
