@@ -196,15 +196,24 @@ def write_tl_safetensors(folder, W):
     ref.save_safetensors(os.path.join(folder, "model.safetensors"), W, {"format": "pt"})
 
 
-def interleaved_to_halves(W, n_layers, d_head):
-    """llama weights under TL names with q/k columns of each head reordered so that rotate_half
-    pairs (i, i + dh/2) hold what the adjacent pairs (2i, 2i+1) held: same attention, same
-    logits, q/k hooks in the permuted basis."""
-    order = list(range(0, d_head, 2)) + list(range(1, d_head, 2))
+def halves_order(d_head, rotary_dim=None):
+    """The column order that moves adjacent rotary pairs (2i, 2i+1) of the first rotary_dim
+    dims to rotate_half's pairs (i, i + rotary_dim/2); the dims past rotary_dim stay."""
+    r = d_head if rotary_dim is None else rotary_dim
+    return list(range(0, r, 2)) + list(range(1, r, 2)) + list(range(r, d_head))
+
+
+def interleaved_to_halves(W, n_layers, d_head, rotary_dim=None):
+    """Weights under TL names with q/k columns (and biases) of each head reordered by
+    halves_order: rotate_half then rotates what the adjacent pairs rotated, so the attention
+    and the logits are the same and the q/k hooks are in the permuted basis."""
+    order = halves_order(d_head, rotary_dim)
     W = dict(W)
     for l in range(n_layers):
-        for m in ("Q", "K"):
-            W[f"blocks.{l}.attn.W_{m}"] = W[f"blocks.{l}.attn.W_{m}"][..., order].contiguous()
+        for name in ("W_Q", "W_K", "b_Q", "b_K"):
+            key = f"blocks.{l}.attn.{name}"
+            if key in W:
+                W[key] = W[key][..., order].contiguous()
     return W
 
 
@@ -227,6 +236,83 @@ def write_tl_rotary(folder, W, n_layers, n_kv_heads):
     stored = {k.replace("attn.W_K", "attn._W_K").replace("attn.W_V", "attn._W_V"): v.float()
               for k, v in W.items()}
     ref.save_safetensors(os.path.join(folder, "model.safetensors"), stored, {"format": "pt"})
+
+
+# The parallel-block fixtures: TransformerLens's representation of GPT-NeoX (Pythia) and GPT-J.
+# Both rotate 4 of each head's 8 dims (two frequencies, so a rotary_dim bug in the frequency
+# exponent shows) and run attention and MLP in parallel on resid_pre.
+PARALLEL_ROTARY_DIM = 4
+
+
+def tl_parallel_config(name, arch, **extra):
+    """A HookedTransformerConfig as TransformerLens builds it for GPT-NeoX / GPT-J
+    (loading_from_pretrained.py: rotary_dim = rotary_pct * d_head for NeoX, rotary_dim for
+    GPT-J; parallel_attn_mlp = use_parallel_residual for NeoX, always for GPT-J)."""
+    j = {"model_name": name, "n_layers": GPT["n_layers"], "d_model": GPT["d_model"],
+         "d_head": GPT["d_head"], "n_heads": GPT["n_heads"], "d_mlp": GPT["d_mlp"],
+         "d_vocab": GPT["d_vocab"], "d_vocab_out": GPT["d_vocab"], "n_ctx": GPT["n_ctx"],
+         "act_fn": "gelu", "normalization_type": "LN", "eps": 1e-5,
+         "positional_embedding_type": "rotary", "rotary_dim": PARALLEL_ROTARY_DIM,
+         "rotary_base": 10000, "rotary_adjacent_pairs": False, "parallel_attn_mlp": True,
+         "attn_only": False, "use_attn_scale": True, "scale_attn_by_inverse_layer_idx": False,
+         "final_rms": False, "default_prepend_bos": True, "tokenizer_name": None,
+         "original_architecture": arch}
+    j.update(extra)
+    return j
+
+
+def write_tl_config_and_safetensors(folder, j, W):
+    """config.json + model.safetensors with TL names; with grouped-query attention the shared
+    key/value weights go under TL's `_W_K`/`_W_V`/`_b_K`/`_b_V`."""
+    os.makedirs(folder)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(j, f, indent=2)
+        f.write("\n")
+    if j.get("n_key_value_heads"):
+        W = {k.replace("attn.W_K", "attn._W_K").replace("attn.W_V", "attn._W_V")
+              .replace("attn.b_K", "attn._b_K").replace("attn.b_V", "attn._b_V"): v
+             for k, v in W.items()}
+    ref.save_safetensors(os.path.join(folder, "model.safetensors"),
+                         {k: v.float().contiguous() for k, v in W.items()}, {"format": "pt"})
+
+
+def tl_to_hf_neox(W, n_layers, n_heads):
+    """TransformerLens names -> HF GPT-NeoX (modeling_gpt_neox.py): query_key_value [3D, D] is
+    laid out per head (rows h*3*dh .. : q | k | v of head h), Linear weights are [out, in], the
+    unembedding is an untied embed_out without bias."""
+    out = {"gpt_neox.embed_in.weight": W["embed.W_E"],
+           "gpt_neox.final_layer_norm.weight": W["ln_final.w"],
+           "gpt_neox.final_layer_norm.bias": W["ln_final.b"],
+           "embed_out.weight": W["unembed.W_U"].T}
+    for l in range(n_layers):
+        p, h = f"blocks.{l}.", f"gpt_neox.layers.{l}."
+        out[h + "input_layernorm.weight"], out[h + "input_layernorm.bias"] = W[p + "ln1.w"], W[p + "ln1.b"]
+        out[h + "post_attention_layernorm.weight"] = W[p + "ln2.w"]
+        out[h + "post_attention_layernorm.bias"] = W[p + "ln2.b"]
+        out[h + "attention.query_key_value.weight"] = torch.cat(
+            [W[p + f"attn.W_{m}"][i].T for i in range(n_heads) for m in "QKV"])
+        out[h + "attention.query_key_value.bias"] = torch.cat(
+            [W[p + f"attn.b_{m}"][i] for i in range(n_heads) for m in "QKV"])
+        D = W[p + "attn.W_O"].shape[-1]
+        out[h + "attention.dense.weight"] = W[p + "attn.W_O"].reshape(-1, D).T
+        out[h + "attention.dense.bias"] = W[p + "attn.b_O"]
+        out[h + "mlp.dense_h_to_4h.weight"] = W[p + "mlp.W_in"].T
+        out[h + "mlp.dense_h_to_4h.bias"] = W[p + "mlp.b_in"]
+        out[h + "mlp.dense_4h_to_h.weight"] = W[p + "mlp.W_out"].T
+        out[h + "mlp.dense_4h_to_h.bias"] = W[p + "mlp.b_out"]
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def hf_neox_config(tl):
+    """The HF GPT-NeoX config.json of the same model (rotary_pct = rotary_dim / d_head)."""
+    return {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox",
+            "vocab_size": tl["d_vocab"], "hidden_size": tl["d_model"],
+            "intermediate_size": tl["d_mlp"], "num_hidden_layers": tl["n_layers"],
+            "num_attention_heads": tl["n_heads"], "max_position_embeddings": tl["n_ctx"],
+            "layer_norm_eps": tl["eps"], "hidden_act": "gelu",
+            "rotary_emb_base": tl["rotary_base"], "rotary_pct": tl["rotary_dim"] / tl["d_head"],
+            "use_parallel_residual": tl["parallel_attn_mlp"], "tie_word_embeddings": False,
+            "bos_token_id": 0, "eos_token_id": 0, "torch_dtype": "float32"}
 
 
 def tl_to_hf_gpt2(W, n_layers, n_ctx, prefix=""):
@@ -431,7 +517,7 @@ def write_expected(folder, name, cfg, W, prompts, bos, notes, errors, prefix="ex
 ATOL_REL, RTOL = 1e-5, 1e-5
 
 
-def write_manifest(out, tl_prompts, hf_prompts, llama_prompts):
+def write_manifest(out, tl_prompts, hf_prompts, llama_prompts, parallel_prompts):
     """tests/fixtures/manifest.json: what each folder holds, for data-driven C++ tests."""
     def exp(prefix="expected"):
         return [f"{prefix}_{i}.safetensors" for i in range(len(PROMPT_LENGTHS))]
@@ -473,6 +559,25 @@ def write_manifest(out, tl_prompts, hf_prompts, llama_prompts):
                               config="config.json", weights_dtype="float32", bos_token_id=1,
                               rotary="rotate_half (i, i+dh/2)", prompts=llama_prompts,
                               expected=exp()),
+            "tl_pythia": dict(family="gpt-neox", norm="LN", act_fn="gelu",
+                              format="tl-safetensors", model="model.safetensors",
+                              config="config.json", weights_dtype="float32", bos_token_id=0,
+                              rotary=f"rotate_half on the first {PARALLEL_ROTARY_DIM} dims",
+                              parallel_attn_mlp=True, prompts=parallel_prompts, expected=exp(),
+                              processed_weights="processed_expected.safetensors",
+                              processed_expected=exp("processed_hooks"),
+                              hf_twin="tl_pythia_hf"),
+            "tl_pythia_hf": dict(family="gpt-neox", format="hf-gpt-neox-safetensors",
+                                 model="model.safetensors", config="config.json",
+                                 weights_dtype="float32", bos_token_id=0,
+                                 prompts=parallel_prompts,
+                                 expected=["../tl_pythia/" + e for e in exp()]),
+            "tl_gptj": dict(family="gpt-j", norm="LN", act_fn="gelu_new",
+                            format="tl-safetensors", model="model.safetensors",
+                            config="config.json", weights_dtype="float32", bos_token_id=0,
+                            rotary=f"adjacent pairs on the first {PARALLEL_ROTARY_DIM} dims",
+                            parallel_attn_mlp=True, n_key_value_heads=2,
+                            prompts=parallel_prompts, expected=exp()),
         },
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -490,7 +595,7 @@ def bug_signatures(out):
     """How far plausible subtle bugs move the values (the README's table): each must exceed
     the tolerance for the fixtures to catch it."""
     print("\nsize of plausible bugs (max |change| / max |value|, prompt 1):")
-    for name in ("tl_pth", "hf_gpt2", "llama/model.bin"):
+    for name in ("tl_pth", "hf_gpt2", "llama/model.bin", "tl_pythia", "tl_gptj"):
         cfg, W = ref.load_model(os.path.join(out, name))
         exp, _ = ref.load_safetensors(os.path.join(out, name.split("/")[0], "expected_1.safetensors"))
         toks = [int(t) for t in exp["tokens"]]
@@ -501,9 +606,14 @@ def bug_signatures(out):
                 "attn_scale * 1.001": dataclasses.replace(cfg, attn_scale=cfg.attn_scale * 1.001),
                 "eps 1e-6": dataclasses.replace(cfg, eps=1e-6),
                 "eps 1.1e-5": dataclasses.replace(cfg, eps=1.1e-5),
-                "rope theta 10001": dataclasses.replace(cfg, rope_theta=10001.0)}
+                "rope theta 10001": dataclasses.replace(cfg, rope_theta=10001.0),
+                "parallel ignored": dataclasses.replace(cfg, parallel_attn_mlp=False),
+                "rotary_dim ignored": dataclasses.replace(cfg, rotary_dim=cfg.d_head),
+                "other rotary pairs": dataclasses.replace(
+                    cfg, rotary_adjacent_pairs=not cfg.rotary_adjacent_pairs)}
         for bug, bcfg in bugs.items():
-            if bcfg == cfg or (bug.startswith("rope") and cfg.positional_embedding_type != "rotary"):
+            rotary_bug = bug.startswith("rope") or "rotary" in bug
+            if bcfg == cfg or (rotary_bug and cfg.positional_embedding_type != "rotary"):
                 continue
             lb, hb = ref.forward(bcfg, W, toks)
             hb["logits"] = lb
@@ -525,7 +635,7 @@ def main():
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     for d in ("tl_pth", "tl_pth_f16", "tl_pth_bf16", "tl_safetensors", "hf_gpt2",
-              "hf_gpt2_prefixed", "llama", "tl_rotary"):
+              "hf_gpt2_prefixed", "llama", "tl_rotary", "tl_pythia", "tl_pythia_hf", "tl_gptj"):
         if os.path.exists(os.path.join(out, d)):
             shutil.rmtree(os.path.join(out, d))
     os.makedirs(out, exist_ok=True)
@@ -630,7 +740,83 @@ def main():
                         hl["blocks.1.attn." + h][..., order], 1e-12)
     write_expected(path, "tl_rotary", rcfg, Wr, llama_prompts, 1, {}, errors)
 
-    write_manifest(out, tl_prompts, hf_prompts, llama_prompts)
+    # --- TransformerLens GPT-NeoX (Pythia): partial rotate_half rotary, parallel blocks -------
+    # TransformerLens's convert_neox_weights gives a zero b_U (NeoX's embed_out has no bias).
+    W = gpt_weights(rng, 0, **GPT)
+    del W["pos_embed.W_pos"]
+    W["unembed.b_U"] = torch.zeros(GPT["d_vocab"])
+    parallel_prompts = prompts(0, GPT["d_vocab"])
+    path = os.path.join(out, "tl_pythia")
+    j = tl_parallel_config("tl_pythia", "GPTNeoXForCausalLM")
+    write_tl_config_and_safetensors(path, j, W)
+    pcfg_, Wp = ref.load_tl_folder(path)
+    assert pcfg_.parallel_attn_mlp and pcfg_.rotary_dim == PARALLEL_ROTARY_DIM
+    # The same weights as an HF GPT-NeoX folder, and HF's computation of them
+    # (tools/make_hf_fixtures.py's neox_forward, written from modeling_gpt_neox.py) must give
+    # every hook of the TransformerLens reference.
+    import make_hf_fixtures as hfx   # noqa: E402 (its module-level seed does not affect this)
+    hf_path = os.path.join(out, "tl_pythia_hf")
+    os.makedirs(hf_path)
+    hcfg = hf_neox_config(j)
+    with open(os.path.join(hf_path, "config.json"), "w") as f:
+        json.dump(hcfg, f, indent=2)
+        f.write("\n")
+    hf_weights = tl_to_hf_neox(Wp, GPT["n_layers"], GPT["n_heads"])
+    ref.save_safetensors(os.path.join(hf_path, "model.safetensors"), hf_weights, {"format": "pt"})
+    for t in parallel_prompts:
+        hooks_hf = {}
+        logits_hf = hfx.neox_forward(hcfg, {k: v.double() for k, v in hf_weights.items()}, t,
+                                     hooks_hf)
+        logits_tl, hooks_tl = ref.forward(pcfg_, Wp, t)
+        check_close("tl_pythia logits vs HF GPT-NeoX pass", logits_tl, logits_hf)
+        assert set(hooks_tl) == set(hooks_hf) - {f"blocks.{l}.hook_v_input" for l in range(2)}
+        assert not any(k.endswith("hook_resid_mid") for k in hooks_tl)
+        for k in sorted(hooks_tl):
+            fin = torch.isfinite(hooks_tl[k])
+            assert torch.equal(fin, torch.isfinite(hooks_hf[k])), k
+            err = ((hooks_tl[k] - hooks_hf[k])[fin].abs().max() / hooks_hf[k][fin].abs().max()).item()
+            assert err < 1e-12, f"tl_pythia {k}: TL and HF references disagree ({err:.2e})"
+        print("  check tl_pythia: every hook equals the HF GPT-NeoX pass's")
+    write_expected(path, "tl_pythia", pcfg_, Wp, parallel_prompts, 0, {}, errors)
+    # TransformerLens's default processing of it: fold_ln folds ln2 into W_in as in a sequential
+    # block (ProcessWeights.fold_layer_norm has no parallel case).
+    ppcfg, PPW = ref.process_weights(pcfg_, {k: v.double() for k, v in Wp.items()})
+    notes = {"processing": "fold_ln+center_writing+center_unembed+fold_value_biases",
+             "normalization_type": "LNPre"}
+    ref.save_safetensors(os.path.join(path, "processed_expected.safetensors"),
+                         {k: v.float() for k, v in PPW.items()},
+                         dict(notes, computed_by="tools/tl_reference.py process_weights, float64 "
+                                                 "from the F32 weights, rounded to F32"))
+    write_expected(path, "tl_pythia processed", ppcfg, PPW, parallel_prompts, 0, notes, errors,
+                   prefix="processed_hooks")
+
+    # --- TransformerLens GPT-J style: adjacent-pair partial rotary, parallel blocks, GQA -------
+    W = gpt_weights(rng, 0, **GPT)
+    del W["pos_embed.W_pos"]
+    kvh = 2
+    for l in range(GPT["n_layers"]):
+        for name in ("W_K", "W_V", "b_K", "b_V"):
+            W[f"blocks.{l}.attn.{name}"] = W[f"blocks.{l}.attn.{name}"][:kvh].contiguous()
+    path = os.path.join(out, "tl_gptj")
+    write_tl_config_and_safetensors(
+        path, tl_parallel_config("tl_gptj", "GPTJForCausalLM", act_fn="gelu_new",
+                                 rotary_adjacent_pairs=True, n_key_value_heads=kvh), W)
+    jcfg, Wj = ref.load_tl_folder(path)
+    assert jcfg.rotary_adjacent_pairs and jcfg.parallel_attn_mlp and jcfg.n_kv_heads == kvh
+    # Adjacent pairs are rotate_half on permuted q/k columns (the rotated dims only).
+    hcfg_ = dataclasses.replace(jcfg, rotary_adjacent_pairs=False)
+    Wh_ = interleaved_to_halves(Wj, GPT["n_layers"], GPT["d_head"], PARALLEL_ROTARY_DIM)
+    order = halves_order(GPT["d_head"], PARALLEL_ROTARY_DIM)
+    for t in parallel_prompts:
+        lj, hj = ref.forward(jcfg, Wj, t)
+        lh, hh = ref.forward(hcfg_, Wh_, t)
+        check_close("tl_gptj logits vs rotate_half on permuted q/k", lj, lh, 1e-12)
+        for h in ("hook_rot_q", "hook_rot_k"):
+            check_close(f"tl_gptj {h} permuted", hh["blocks.1.attn." + h],
+                        hj["blocks.1.attn." + h][..., order], 1e-12)
+    write_expected(path, "tl_gptj", jcfg, Wj, parallel_prompts, 0, {}, errors)
+
+    write_manifest(out, tl_prompts, hf_prompts, llama_prompts, parallel_prompts)
 
     print("\nfloat32 run of the same reference vs the float64 expected values:")
     print(f"  {'hook':40s} {'max|d|/max|v|':>14s} {'fraction of tolerance used':>26s}")

@@ -12,6 +12,19 @@ Two model families, one function (`forward`), branching on the config like memle
     i + dh/2, "rotate_half"; llama2.c, and TransformerLens with rotary_adjacent_pairs, pair
     2i and 2i+1), grouped-query attention (query head h reads key/value head h // (n_heads / n_kv_heads)), SwiGLU MLP,
     no biases.
+  * GPT-NeoX / Pythia and GPT-J as TransformerLens represents them: partial rotary
+    (rotary_dim < d_head) and parallel blocks (parallel_attn_mlp), written from
+    transformer_lens/components/abstract_attention.py and transformer_block.py:
+      - calculate_sin_cos_rotary: freq_i = rotary_base^(i / (rotary_dim/2)) for i < rotary_dim/2,
+        angle = pos / freq_i; repeated "(2 d)" (halves) or "(d 2)" (rotary_adjacent_pairs);
+      - apply_rotary: only x[..., :rotary_dim] is rotated, x_rot * cos + rotate_every_two(x_rot)
+        * sin, and x[..., rotary_dim:] passes through (hook_rot_q/hook_rot_k hold the whole
+        head); rotate_every_two is rotate_half over the first rotary_dim dims by default and
+        (x0, x1) -> (-x1, x0) on adjacent pairs with rotary_adjacent_pairs;
+      - TransformerBlock.forward with parallel_attn_mlp: attn_out = attn(ln1(resid_pre)),
+        mlp_out = mlp(ln2(resid_pre)) (ln2, not ln1: TransformerLens ties them for GPT-J by
+        copying the weights, GPT-NeoX has two), resid_post = resid_pre + attn_out + mlp_out, and
+        the block has no hook_resid_mid.
 
 Weights are a dict of torch tensors under TransformerLens names and shapes:
   embed.W_E [V, D]   pos_embed.W_pos [n_ctx, D]
@@ -67,12 +80,16 @@ class Config:
     attn_scale: Optional[float] = None  # scores are divided by this; None: sqrt(d_head)
     rope_theta: float = 10000.0
     rotary_adjacent_pairs: bool = False  # TransformerLens's default: rotate_half pairs (i, i+dh/2)
+    rotary_dim: Optional[int] = None   # rotated dims per head (the first ones); None: d_head
+    parallel_attn_mlp: bool = False     # attention and MLP both read resid_pre (GPT-J, NeoX)
 
     def __post_init__(self):
         if self.n_kv_heads is None:
             self.n_kv_heads = self.n_heads
         if self.attn_scale is None:
             self.attn_scale = math.sqrt(self.d_head)
+        if self.rotary_dim is None:
+            self.rotary_dim = self.d_head
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,21 +134,26 @@ def _norm(cfg: Config, x, w, b, name: str, hooks: Dict[str, torch.Tensor]):
     raise ValueError(f"unknown norm {cfg.norm!r}")
 
 
-def rotary(x, theta: float, adjacent_pairs: bool):
-    """Rotates pair i of each head of x [T, n, dh] by angle pos * theta^(-2i/dh). The pairs are
-    (2i, 2i+1) when adjacent_pairs (llama2.c), else (i, i + dh/2): TransformerLens's and HF's
-    x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x[dh/2:], x[:dh/2])."""
+def rotary(x, theta: float, adjacent_pairs: bool, rotary_dim: Optional[int] = None):
+    """Rotates the first r = rotary_dim (default: all dh) dims of each head of x [T, n, dh]; the
+    rest pass through. Pair i turns by pos * theta^(-2i/r). The pairs are (2i, 2i+1) when
+    adjacent_pairs (llama2.c, GPT-J), else (i, i + r/2): TransformerLens's and HF's
+    x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x[r/2:r], x[:r/2])."""
     T, _, dh = x.shape
+    r = dh if rotary_dim is None else rotary_dim
+    x, x_pass = x[..., :r], x[..., r:]
     pos = torch.arange(T, dtype=x.dtype)
-    freq = theta ** (-torch.arange(0, dh, 2, dtype=x.dtype) / dh)       # [dh/2]
-    angle = pos[:, None] * freq[None, :]                                  # [T, dh/2]
+    freq = theta ** (-torch.arange(0, r, 2, dtype=x.dtype) / r)         # [r/2]
+    angle = pos[:, None] * freq[None, :]                                  # [T, r/2]
     cos, sin = torch.cos(angle)[:, None, :], torch.sin(angle)[:, None, :]
     if adjacent_pairs:
         x0, x1 = x[..., 0::2], x[..., 1::2]
-        return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).reshape(x.shape)
-    cos, sin = torch.cat([cos, cos], dim=-1), torch.cat([sin, sin], dim=-1)
-    rotate_half = torch.cat([-x[..., dh // 2:], x[..., :dh // 2]], dim=-1)
-    return x * cos + rotate_half * sin
+        out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).reshape(x.shape)
+    else:
+        cos, sin = torch.cat([cos, cos], dim=-1), torch.cat([sin, sin], dim=-1)
+        rotate_half = torch.cat([-x[..., r // 2:], x[..., :r // 2]], dim=-1)
+        out = x * cos + rotate_half * sin
+    return torch.cat([out, x_pass], dim=-1)
 
 
 def _bias(W: Weights, name: str, shape, dtype):
@@ -168,8 +190,8 @@ def forward(cfg: Config, weights: Weights, tokens: List[int],
         v = torch.einsum("td,hde->the", x, W[p + "attn.W_V"]) + _bias(W, p + "attn.b_V", (KVH, dh), dtype)
         hooks[p + "attn.hook_q"], hooks[p + "attn.hook_k"], hooks[p + "attn.hook_v"] = q, k, v
         if cfg.positional_embedding_type == "rotary":
-            q = rotary(q, cfg.rope_theta, cfg.rotary_adjacent_pairs)
-            k = rotary(k, cfg.rope_theta, cfg.rotary_adjacent_pairs)
+            q = rotary(q, cfg.rope_theta, cfg.rotary_adjacent_pairs, cfg.rotary_dim)
+            k = rotary(k, cfg.rope_theta, cfg.rotary_adjacent_pairs, cfg.rotary_dim)
             hooks[p + "attn.hook_rot_q"], hooks[p + "attn.hook_rot_k"] = q, k
         group = H // KVH                               # query head h reads kv head h // group
         k_h, v_h = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
@@ -184,10 +206,12 @@ def forward(cfg: Config, weights: Weights, tokens: List[int],
         hooks[p + "attn.hook_result"] = result
         attn_out = result.sum(dim=1) + _bias(W, p + "attn.b_O", (D,), dtype)
         hooks[p + "hook_attn_out"] = attn_out
-        resid = resid + attn_out
-        hooks[p + "hook_resid_mid"] = resid
+        resid_pre = resid
+        if not cfg.parallel_attn_mlp:
+            resid = resid + attn_out
+            hooks[p + "hook_resid_mid"] = resid
 
-        # MLP.
+        # MLP: it reads resid_mid, or resid_pre in a parallel block.
         x = _norm(cfg, resid, W.get(p + "ln2.w"), W.get(p + "ln2.b"), p + "ln2", hooks)
         b_in = _bias(W, p + "mlp.b_in", (cfg.d_mlp,), dtype)
         if cfg.gated_mlp:
@@ -202,7 +226,7 @@ def forward(cfg: Config, weights: Weights, tokens: List[int],
         hooks[p + "mlp.hook_post"] = post
         mlp_out = post @ W[p + "mlp.W_out"] + _bias(W, p + "mlp.b_out", (D,), dtype)
         hooks[p + "hook_mlp_out"] = mlp_out
-        resid = resid + mlp_out
+        resid = resid_pre + attn_out + mlp_out if cfg.parallel_attn_mlp else resid + mlp_out
         hooks[p + "hook_resid_post"] = resid
 
     x = _norm(cfg, resid, W.get("ln_final.w"), W.get("ln_final.b"), "ln_final", hooks)
@@ -379,15 +403,15 @@ def config_from_tl_json(j: dict) -> Config:
         pos = "shortformer" if j.get("shortformer_pos") else "standard"
     if pos not in ("standard", "rotary"):
         raise ValueError(f"positional_embedding_type {pos!r} is not covered")
-    if pos == "rotary" and j.get("rotary_dim", j["d_head"]) != j["d_head"]:
-        raise ValueError("partial rotary is not covered")
     return Config(n_layers=j["n_layers"], d_model=j["d_model"], n_heads=j["n_heads"],
                   d_head=j["d_head"], d_mlp=j["d_mlp"], d_vocab=j["d_vocab"], n_ctx=j["n_ctx"],
                   n_kv_heads=j.get("n_key_value_heads"), norm=norm, act_fn=j["act_fn"],
                   gated_mlp=j.get("gated_mlp", False),
                   eps=j.get("eps", j.get("ln_eps", 1e-5)), positional_embedding_type=pos,
                   rope_theta=j.get("rotary_base", 10000.0),
-                  rotary_adjacent_pairs=j.get("rotary_adjacent_pairs", False))
+                  rotary_adjacent_pairs=j.get("rotary_adjacent_pairs", False),
+                  rotary_dim=j.get("rotary_dim"),
+                  parallel_attn_mlp=j.get("parallel_attn_mlp", False))
 
 
 def load_tl_folder(folder: str) -> Tuple[Config, Weights]:

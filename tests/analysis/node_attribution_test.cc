@@ -137,8 +137,15 @@ TEST_P(NodeAttributionTest, EveryNodeMatchesTheReferenceDecomposition) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, NodeAttributionTest,
                          ::testing::Values(Fixture{"tl_safetensors", "tl_safetensors"},
-                                           Fixture{"llama/model.bin", "llama"}),
-                         [](const auto& info) { return info.index == 0 ? "Gpt" : "Llama"; });
+                                           Fixture{"llama/model.bin", "llama"},
+                                           Fixture{"tl_pythia", "tl_pythia"},
+                                           Fixture{"tl_gptj", "tl_gptj"}),
+                         [](const auto& info) {
+                           return std::string(info.index == 0   ? "Gpt"
+                                              : info.index == 1 ? "Llama"
+                                              : info.index == 2 ? "Pythia"
+                                                                : "GptJ");
+                         });
 
 }  // namespace
 }  // namespace memlens

@@ -60,6 +60,13 @@ assert [s['plugin'] for s in r['sections']] == ['dla'] and r['sections'][0]['sta
 " && pass "report --format=json --out parses with metadata and the dla section" || fail "report json"
 
 # --- bad input: clear error, non-zero exit ---
+# A TransformerLens GPT-NeoX (Pythia) checkpoint: info names its quirks; processed as TL does.
+expect "info names a TL Pythia checkpoint's quirks" 0 \
+  "tl: parallel residual (parallel_attn_mlp), rotary on 4 of 8 dims per head (rotate_half)" -- \
+  "$MEMLENS" info --model="$FIXTURES/tl_pythia"
+expect "info --process_weights=yes on a TL Pythia checkpoint" 0 \
+  "fold_ln+center_writing+center_unembed+fold_value_biases" -- \
+  "$MEMLENS" info --model="$FIXTURES/tl_pythia" --process_weights=yes
 expect "missing model file" nonzero "/nonexistent/model.bin" -- "$MEMLENS" info --model=/nonexistent/model.bin
 
 # info and hooks read no weight (names and shapes only): a NaN planted in the fixture's W_E

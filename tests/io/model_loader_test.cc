@@ -253,6 +253,38 @@ TEST(TransformerLens, RotaryGqaSwiGLURmsModel) {
   EXPECT_EQ(adjacent->weights.layers[1].W_Q.data, HeadsToColumns(q).data);
 }
 
+// TransformerLens's GPT-NeoX / GPT-J keys: parallel_attn_mlp is the parallel residual;
+// rotary_dim < d_head rotates only the first rotary_dim dims of each head (d_head or null:
+// all, stored as 0).
+TEST(TransformerLens, ParallelBlocksAndPartialRotary) {
+  TlSizes s;
+  s.learned_pos = false;
+  const TensorMap tl = TlTensors(s);
+  auto load = [&](const std::string& extra) {
+    return LoadModel(WriteModelDir(
+        "tl_neox",
+        TlConfigJson(s, R"(, "act_fn": "gelu", "positional_embedding_type": "rotary")" + extra),
+        tl));
+  };
+  auto neox = load(R"(, "rotary_dim": 2, "parallel_attn_mlp": true, "rotary_base": 500)");
+  ASSERT_TRUE(neox.ok()) << neox.status();
+  EXPECT_TRUE(neox->config.parallel_residual);
+  EXPECT_EQ(neox->config.rotary_dim, 2);
+  EXPECT_EQ(neox->config.rotary_style, RotaryStyle::kHalves);
+  EXPECT_FLOAT_EQ(neox->config.rope_theta, 500.0f);
+  auto gptj = load(R"(, "rotary_dim": 2, "parallel_attn_mlp": true, "rotary_adjacent_pairs": true)");
+  ASSERT_TRUE(gptj.ok()) << gptj.status();
+  EXPECT_EQ(gptj->config.rotary_style, RotaryStyle::kInterleaved);
+  EXPECT_EQ(gptj->config.rotary_dim, 2);
+  for (const char* full : {R"(, "rotary_dim": 4, "parallel_attn_mlp": false)", R"(, "rotary_dim": null)", ""}) {
+    SCOPED_TRACE(full);
+    auto model = load(full);
+    ASSERT_TRUE(model.ok()) << model.status();
+    EXPECT_FALSE(model->config.parallel_residual);
+    EXPECT_EQ(model->config.rotary_dim, 0);
+  }
+}
+
 TEST(TransformerLens, BuildsFromAnyTensorSource) {
   TlSizes s;
   MapTensorSource source("in-memory", TlTensors(s));
@@ -307,6 +339,10 @@ TEST(TransformerLens, BadModelsGiveClearErrors) {
   Tensor nan_wq = good.at("blocks.1.attn.W_Q");
   nan_wq.data[5] = std::numeric_limits<float>::quiet_NaN();
   auto cfg = [&](const std::string& extra) { return TlConfigJson(s, kGeluLn + extra); };
+  auto rotary = [&](int rotary_dim) {
+    return TlConfigJson(s, absl::StrCat(R"(, "act_fn": "gelu", "positional_embedding_type": )",
+                                        R"("rotary", "rotary_dim": )", rotary_dim));
+  };
   const std::vector<BadCase> cases = {
       {"wrong shape", config, with("blocks.1.attn.W_Q", Pattern({3, 4, 12}, 1)),
        "tensor blocks.1.attn.W_Q has shape [3, 4, 12] but "},
@@ -332,13 +368,22 @@ TEST(TransformerLens, BadModelsGiveClearErrors) {
        good, "field \"normalization\" = \"BN\": not supported"},
       {"shortformer", cfg(R"(, "shortformer_pos": true)"), good, "shortformer_pos"},
       {"attn_only", cfg(R"(, "attn_only": true)"), good, "field \"attn_only\" = true"},
-      {"parallel", cfg(R"(, "parallel_attn_mlp": true)"), good, "parallel_attn_mlp"},
       {"alibi", TlConfigJson(s, R"(, "act_fn": "gelu", "positional_embedding_type": "alibi")"),
        good, "positional_embedding_type"},
-      {"partial rotary",
-       TlConfigJson(s, R"(, "act_fn": "gelu", )"
-                       R"("positional_embedding_type": "rotary", "rotary_dim": 2)"),
-       good, "partial rotary"},
+      {"odd rotary_dim", rotary(3), good, "field \"rotary_dim\" = 3: must be even, positive"},
+      {"zero rotary_dim", rotary(0), good, "field \"rotary_dim\" = 0: must be even, positive"},
+      {"negative rotary_dim", rotary(-2), good, "field \"rotary_dim\" = -2"},
+      {"rotary_dim over d_head", rotary(6), good,
+       "field \"rotary_dim\" = 6: must be even, positive and at most d_head (4)"},
+      {"layer-index scaling", cfg(R"(, "scale_attn_by_inverse_layer_idx": true)"), good,
+       "field \"scale_attn_by_inverse_layer_idx\" = true"},
+      {"NTK-by-parts rope", cfg(R"(, "use_NTK_by_parts_rope": true)"), good,
+       "field \"use_NTK_by_parts_rope\" = true"},
+      {"4-bit", cfg(R"(, "load_in_4bit": true)"), good, "field \"load_in_4bit\" = true"},
+      {"bidirectional", cfg(R"(, "attention_dir": "bidirectional")"), good,
+       "field \"attention_dir\" = \"bidirectional\": only causal attention"},
+      {"experts", cfg(R"(, "num_experts": 8, "experts_per_token": 2)"), good,
+       "field \"num_experts\" = 8: mixture-of-experts"},
       {"bounds", TlConfigJson(s, kGeluLn).replace(13, 1, "100000"), good, "n_layers = 100000"},
       {"negative size", TlConfigJson(s, kGeluLn).replace(13, 1, "-2"), good, "n_layers = -2"},
       {"heads", cfg(R"(, "n_key_value_heads": 2)"), good,

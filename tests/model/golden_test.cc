@@ -84,7 +84,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Golden{"tl_safetensors", "tl_safetensors"},
                       Golden{"tl_pth", "tl_pth"}, Golden{"tl_pth_f16", "tl_pth_f16"},
                       Golden{"tl_pth_bf16", "tl_pth_bf16"}, Golden{"hf_gpt2", "hf_gpt2"},
-                      Golden{"hf_gpt2_prefixed", "hf_gpt2"}, Golden{"tl_rotary", "tl_rotary"}),
+                      Golden{"hf_gpt2_prefixed", "hf_gpt2"}, Golden{"tl_rotary", "tl_rotary"},
+                      Golden{"tl_pythia", "tl_pythia"}, Golden{"tl_gptj", "tl_gptj"},
+                      // The same weights as an HF GPT-NeoX folder: the TransformerLens
+                      // values, so both loaders give the same hooks and logits.
+                      Golden{"tl_pythia_hf", "tl_pythia"}),
     [](const auto& info) {
       std::string name = info.param.model_path;
       for (char& ch : name) {
@@ -102,6 +106,40 @@ TEST(GoldenTlRotary, RotateHalfInForce) {
   EXPECT_EQ(r->model.config.rotary_style, RotaryStyle::kHalves);
   EXPECT_EQ(r->model.config.n_kv_heads, 2);
   EXPECT_EQ(r->quirks, std::vector<std::string>{"rotary over halves (rotate_half)"});
+}
+
+// TransformerLens's GPT-NeoX and GPT-J representations: parallel blocks (no hook_resid_mid)
+// and rotary on the first rotary_dim = 4 of 8 dims, rotate_half or adjacent pairs; the quirks
+// `memlens info` prints name both.
+TEST(GoldenTlParallel, ParallelBlocksAndPartialRotaryInForce) {
+  struct Case {
+    const char* folder;
+    RotaryStyle style;
+    int kv_heads;
+    std::vector<std::string> quirks;
+  };
+  const Case cases[] = {
+      {"tl_pythia", RotaryStyle::kHalves, 4,
+       {"parallel residual (parallel_attn_mlp)", "rotary on 4 of 8 dims per head (rotate_half)"}},
+      {"tl_gptj", RotaryStyle::kInterleaved, 2,
+       {"parallel residual (parallel_attn_mlp)",
+        "rotary on 4 of 8 dims per head (rotary_adjacent_pairs)"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.folder);
+    auto r = ResolveModel(Fixture(c.folder));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->family, "tl");
+    const ModelConfig& config = r->model.config;
+    EXPECT_TRUE(config.parallel_residual);
+    EXPECT_EQ(config.rotary_dim, 4);
+    EXPECT_EQ(config.rotary_style, c.style);
+    EXPECT_EQ(config.n_kv_heads, c.kv_heads);
+    EXPECT_EQ(r->quirks, c.quirks);
+    for (const std::string& name : AllHookNames(config)) {
+      EXPECT_EQ(name.find("hook_resid_mid"), std::string::npos) << name;
+    }
+  }
 }
 
 }  // namespace

@@ -57,8 +57,10 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
 
   // Features outside what the forward pass implements: refuse rather than compute something
   // else silently.
-  for (const char* flag : {"attn_only", "parallel_attn_mlp", "use_local_attn", "post_embedding_ln",
-                           "use_normalization_before_and_after", "use_qk_norm"}) {
+  for (const char* flag :
+       {"attn_only", "use_local_attn", "post_embedding_ln", "use_normalization_before_and_after",
+        "use_qk_norm", "scale_attn_by_inverse_layer_idx", "use_NTK_by_parts_rope",
+        "load_in_4bit"}) {
     TL_ASSIGN_OR_RETURN(bool on, f.Bool(flag, false));
     if (on) return Unsupported(f, flag, "this architecture feature is not supported");
   }
@@ -66,6 +68,17 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
     TL_ASSIGN_OR_RETURN(double v, f.Number(cap, -1.0));
     if (v > 0) return Unsupported(f, cap, "soft-capping is not supported");
   }
+  TL_ASSIGN_OR_RETURN(std::string attention_dir, f.String("attention_dir", "causal"));
+  if (attention_dir != "causal") {
+    return Unsupported(f, "attention_dir", "only causal attention is supported");
+  }
+  TL_ASSIGN_OR_RETURN(absl::optional<int> experts, f.OptionalInt("num_experts"));
+  if (experts.has_value()) {
+    return Unsupported(f, "num_experts", "mixture-of-experts MLPs are not supported");
+  }
+  // GPT-J / GPT-NeoX (Pythia): attention and MLP both read resid_pre (the MLP through ln2),
+  // resid_post = resid_pre + attn_out + mlp_out, no hook_resid_mid (TransformerBlock.forward).
+  TL_ASSIGN_OR_RETURN(c.parallel_residual, f.Bool("parallel_attn_mlp", false));
 
   TL_ASSIGN_OR_RETURN(c.n_layers, f.RequiredInt("n_layers"));
   TL_ASSIGN_OR_RETURN(c.d_model, f.RequiredInt("d_model"));
@@ -141,11 +154,16 @@ absl::StatusOr<TransformerLensSpec> ParseTransformerLensConfig(const json::Value
     TL_ASSIGN_OR_RETURN(double base, f.Number("rotary_base", 10000.0));
     c.rope_theta = static_cast<float>(base);
     if (!(c.rope_theta > 1)) return f.Invalid("rotary_base", "must be greater than 1");
+    // TransformerLens rotates the first rotary_dim dims of each head (null: all d_head) with
+    // frequencies rotary_base^(-2i / rotary_dim) (AbstractAttention.apply_rotary,
+    // calculate_sin_cos_rotary); the rest pass through.
     TL_ASSIGN_OR_RETURN(absl::optional<int> rotary_dim, f.OptionalInt("rotary_dim"));
-    if (rotary_dim.has_value() && *rotary_dim != c.d_head) {
-      return Unsupported(
-          f, "rotary_dim",
-          absl::StrCat("partial rotary embeddings (d_head is ", c.d_head, ") are not supported"));
+    if (rotary_dim.has_value()) {
+      if (*rotary_dim <= 0 || *rotary_dim % 2 != 0 || *rotary_dim > c.d_head) {
+        return f.Invalid("rotary_dim", absl::StrCat("must be even, positive and at most d_head (",
+                                                    c.d_head, ")"));
+      }
+      c.rotary_dim = *rotary_dim == c.d_head ? 0 : *rotary_dim;  // 0: all of d_head
     }
     TL_ASSIGN_OR_RETURN(bool adjacent, f.Bool("rotary_adjacent_pairs", false));
     c.rotary_style = adjacent ? RotaryStyle::kInterleaved : RotaryStyle::kHalves;
@@ -275,10 +293,16 @@ ModelFamily TransformerLensFamily() {
     absl::StatusOr<Model> model = BuildTransformerLensModel(std::move(*spec), in.source, in.read_weights);
     if (!model.ok()) return model.status();
     out.model = std::move(*model);
-    if (out.model.config.pos == PosKind::kRotary) {
-      out.quirks.push_back(out.model.config.rotary_style == RotaryStyle::kHalves
-                               ? "rotary over halves (rotate_half)"
-                               : "rotary over adjacent pairs (rotary_adjacent_pairs)");
+    const ModelConfig& c = out.model.config;
+    if (c.parallel_residual) out.quirks.push_back("parallel residual (parallel_attn_mlp)");
+    if (c.pos == PosKind::kRotary) {
+      const bool halves = c.rotary_style == RotaryStyle::kHalves;
+      const std::string what =
+          c.rotary_dim > 0
+              ? absl::StrCat("rotary on ", c.rotary_dim, " of ", c.d_head, " dims per head")
+              : std::string(halves ? "rotary over halves" : "rotary over adjacent pairs");
+      out.quirks.push_back(
+          absl::StrCat(what, halves ? " (rotate_half)" : " (rotary_adjacent_pairs)"));
     }
     if (folded) out.quirks.push_back("layer-norm weights folded (LNPre/RMSPre)");
     return out;
