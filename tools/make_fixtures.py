@@ -511,6 +511,22 @@ def write_expected(folder, name, cfg, W, prompts, bos, notes, errors, prefix="ex
             e[0], e[1] = max(e[0], v[0]), max(e[1], v[1])
 
 
+def write_processed(folder, name, cfg, W, prompts, errors):
+    """TransformerLens's default processing of a parallel-block fixture, as tl_safetensors/ has
+    it: fold_ln folds ln2 into W_in as in a sequential block (TransformerLens's fold_layer_norm
+    has no parallel case); fold_value_biases repeats each shared value bias over its query
+    heads (GQA). The weights are saved under the plain names (W_K, not _W_K)."""
+    pcfg, PW = ref.process_weights(cfg, {k: v.double() for k, v in W.items()})
+    notes = {"processing": "fold_ln+center_writing+center_unembed+fold_value_biases",
+             "normalization_type": "LNPre"}
+    ref.save_safetensors(os.path.join(folder, "processed_expected.safetensors"),
+                         {k: v.float() for k, v in PW.items()},
+                         dict(notes, computed_by="tools/tl_reference.py process_weights, float64 "
+                                                 "from the F32 weights, rounded to F32"))
+    write_expected(folder, name + " processed", pcfg, PW, prompts, 0, notes, errors,
+                   prefix="processed_hooks")
+
+
 # The comparison every C++ test of these fixtures should use (derivation in README.md): per
 # tensor T, |got - want| <= ATOL_REL * max_finite|want_T| + RTOL * |want| elementwise, and the
 # -inf entries of hook_attn_scores must be -inf in both.
@@ -577,7 +593,9 @@ def write_manifest(out, tl_prompts, hf_prompts, llama_prompts, parallel_prompts)
                             config="config.json", weights_dtype="float32", bos_token_id=0,
                             rotary=f"adjacent pairs on the first {PARALLEL_ROTARY_DIM} dims",
                             parallel_attn_mlp=True, n_key_value_heads=2,
-                            prompts=parallel_prompts, expected=exp()),
+                            prompts=parallel_prompts, expected=exp(),
+                            processed_weights="processed_expected.safetensors",
+                            processed_expected=exp("processed_hooks")),
         },
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -778,17 +796,7 @@ def main():
             assert err < 1e-12, f"tl_pythia {k}: TL and HF references disagree ({err:.2e})"
         print("  check tl_pythia: every hook equals the HF GPT-NeoX pass's")
     write_expected(path, "tl_pythia", pcfg_, Wp, parallel_prompts, 0, {}, errors)
-    # TransformerLens's default processing of it: fold_ln folds ln2 into W_in as in a sequential
-    # block (ProcessWeights.fold_layer_norm has no parallel case).
-    ppcfg, PPW = ref.process_weights(pcfg_, {k: v.double() for k, v in Wp.items()})
-    notes = {"processing": "fold_ln+center_writing+center_unembed+fold_value_biases",
-             "normalization_type": "LNPre"}
-    ref.save_safetensors(os.path.join(path, "processed_expected.safetensors"),
-                         {k: v.float() for k, v in PPW.items()},
-                         dict(notes, computed_by="tools/tl_reference.py process_weights, float64 "
-                                                 "from the F32 weights, rounded to F32"))
-    write_expected(path, "tl_pythia processed", ppcfg, PPW, parallel_prompts, 0, notes, errors,
-                   prefix="processed_hooks")
+    write_processed(path, "tl_pythia", pcfg_, Wp, parallel_prompts, errors)
 
     # --- TransformerLens GPT-J style: adjacent-pair partial rotary, parallel blocks, GQA -------
     W = gpt_weights(rng, 0, **GPT)
@@ -815,6 +823,7 @@ def main():
             check_close(f"tl_gptj {h} permuted", hh["blocks.1.attn." + h],
                         hj["blocks.1.attn." + h][..., order], 1e-12)
     write_expected(path, "tl_gptj", jcfg, Wj, parallel_prompts, 0, {}, errors)
+    write_processed(path, "tl_gptj", jcfg, Wj, parallel_prompts, errors)
 
     write_manifest(out, tl_prompts, hf_prompts, llama_prompts, parallel_prompts)
 

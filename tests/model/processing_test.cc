@@ -389,9 +389,10 @@ Tensor Rows(Tensor t, int64_t cols) {
   return t;
 }
 
-// tl_safetensors (GPT-2 shape) and tl_pythia (TransformerLens's GPT-NeoX: parallel blocks,
-// whose ln2 TransformerLens folds into W_in as in a sequential block; partial rotary, so no
-// W_pos to center).
+// tl_safetensors (GPT-2 shape), tl_pythia (TransformerLens's GPT-NeoX: parallel blocks, whose
+// ln2 TransformerLens folds into W_in as in a sequential block; partial rotary, so no W_pos to
+// center) and tl_gptj (the same with adjacent-pair rotary and grouped-query attention, whose
+// shared value biases fold into b_O once per query head).
 class ProcessingFixtureTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ProcessingFixtureTest, MatchesTransformerLensProcessing) {
@@ -463,7 +464,7 @@ TEST_P(ProcessingFixtureTest, MatchesTransformerLensProcessing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ProcessingFixtureTest,
-                         ::testing::Values("tl_safetensors", "tl_pythia"));
+                         ::testing::Values("tl_safetensors", "tl_pythia", "tl_gptj"));
 
 }  // namespace
 }  // namespace memlens
