@@ -67,6 +67,15 @@ expect "info names a TL Pythia checkpoint's quirks" 0 \
 expect "info --process_weights=yes on a TL Pythia checkpoint" 0 \
   "fold_ln+center_writing+center_unembed+fold_value_biases" -- \
   "$MEMLENS" info --model="$FIXTURES/tl_pythia" --process_weights=yes
+"$MEMLENS" report --model="$FIXTURES/tl_gptj" --tokens=0,5,7,9,11,3,8,2,14,30 \
+  --plugins=dla,cleanup_dla,erasure,adversarial --format=json --out="$TMP/gptj.json" > /dev/null 2>&1 \
+  && python3 -c "
+import json
+r = json.load(open('$TMP/gptj.json'))
+got = [(s['plugin'], s['status']) for s in r['sections']]
+assert got == [(p, 'ok') for p in ('dla', 'cleanup_dla', 'erasure', 'adversarial')], got
+" && pass "every plugin runs on a TL GPT-J checkpoint (parallel blocks, adjacent partial rotary, GQA)" \
+  || fail "report on tl_gptj: $(cat "$TMP/gptj.json" 2>&1 | head -c 2000)"
 expect "missing model file" nonzero "/nonexistent/model.bin" -- "$MEMLENS" info --model=/nonexistent/model.bin
 
 # info and hooks read no weight (names and shapes only): a NaN planted in the fixture's W_E
