@@ -261,9 +261,55 @@ def tl_parallel_config(name, arch, **extra):
     return j
 
 
+def tl_rotary_buffers(j):
+    """The float buffers HookedTransformer's rotary attention keeps in its state dict
+    (calculate_sin_cos_rotary: rotary_sin/rotary_cos [n_ctx, rotary_dim], frequencies repeated
+    "(2 d)" or "(d 2)"; IGNORE = -inf). A loader must skip them. The BOOL `mask` buffer is left
+    out: memlens's safetensors reader refuses BOOL tensors."""
+    r, half = j["rotary_dim"], j["rotary_dim"] // 2
+    freq = j["rotary_base"] ** (torch.arange(half, dtype=torch.float64) / half)
+    freq = freq.repeat_interleave(2) if j["rotary_adjacent_pairs"] else freq.repeat(2)
+    angles = torch.arange(j["n_ctx"], dtype=torch.float64)[:, None] / freq[None, :r]
+    out = {}
+    for l in range(j["n_layers"]):
+        out[f"blocks.{l}.attn.rotary_sin"] = angles.sin()
+        out[f"blocks.{l}.attn.rotary_cos"] = angles.cos()
+        out[f"blocks.{l}.attn.IGNORE"] = torch.tensor(float("-inf"))
+    return out
+
+
+def check_tl_apply_rotary(name, j, hooks):
+    """TransformerLens's own rotary step, ported from AbstractAttention.apply_rotary and
+    rotate_every_two, applied with the stored rotary_sin/rotary_cos tables to hook_q/hook_k,
+    must give the reference's hook_rot_q/hook_rot_k."""
+    r = j["rotary_dim"]
+    tables = tl_rotary_buffers(j)
+
+    def rotate_every_two(x):
+        rot = x.clone()
+        if j["rotary_adjacent_pairs"]:
+            rot[..., ::2], rot[..., 1::2] = -x[..., 1::2], x[..., ::2]
+        else:
+            n = x.shape[-1] // 2
+            rot[..., :n], rot[..., n:] = -x[..., n:], x[..., :n]
+        return rot
+
+    for l in range(j["n_layers"]):
+        p = f"blocks.{l}.attn."
+        sin, cos = tables[p + "rotary_sin"], tables[p + "rotary_cos"]
+        for qk in ("q", "k"):
+            x = hooks[p + "hook_" + qk]
+            T = x.shape[0]
+            x_rot, x_pass = x[..., :r], x[..., r:]
+            want = torch.cat([x_rot * cos[:T, None, :] + rotate_every_two(x_rot) * sin[:T, None, :],
+                              x_pass], dim=-1)
+            check_close(f"{name} {p}hook_rot_{qk} vs TL's apply_rotary", hooks[p + "hook_rot_" + qk],
+                        want, 1e-12)
+
+
 def write_tl_config_and_safetensors(folder, j, W):
-    """config.json + model.safetensors with TL names; with grouped-query attention the shared
-    key/value weights go under TL's `_W_K`/`_W_V`/`_b_K`/`_b_V`."""
+    """config.json + model.safetensors with TL names and TL's float buffers; with grouped-query
+    attention the shared key/value weights go under TL's `_W_K`/`_W_V`/`_b_K`/`_b_V`."""
     os.makedirs(folder)
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(j, f, indent=2)
@@ -272,6 +318,7 @@ def write_tl_config_and_safetensors(folder, j, W):
         W = {k.replace("attn.W_K", "attn._W_K").replace("attn.W_V", "attn._W_V")
               .replace("attn.b_K", "attn._b_K").replace("attn.b_V", "attn._b_V"): v
              for k, v in W.items()}
+    W = dict(W, **tl_rotary_buffers(j))
     ref.save_safetensors(os.path.join(folder, "model.safetensors"),
                          {k: v.float().contiguous() for k, v in W.items()}, {"format": "pt"})
 
@@ -795,6 +842,7 @@ def main():
             err = ((hooks_tl[k] - hooks_hf[k])[fin].abs().max() / hooks_hf[k][fin].abs().max()).item()
             assert err < 1e-12, f"tl_pythia {k}: TL and HF references disagree ({err:.2e})"
         print("  check tl_pythia: every hook equals the HF GPT-NeoX pass's")
+        check_tl_apply_rotary("tl_pythia", j, hooks_tl)
     write_expected(path, "tl_pythia", pcfg_, Wp, parallel_prompts, 0, {}, errors)
     write_processed(path, "tl_pythia", pcfg_, Wp, parallel_prompts, errors)
 
@@ -806,9 +854,9 @@ def main():
         for name in ("W_K", "W_V", "b_K", "b_V"):
             W[f"blocks.{l}.attn.{name}"] = W[f"blocks.{l}.attn.{name}"][:kvh].contiguous()
     path = os.path.join(out, "tl_gptj")
-    write_tl_config_and_safetensors(
-        path, tl_parallel_config("tl_gptj", "GPTJForCausalLM", act_fn="gelu_new",
-                                 rotary_adjacent_pairs=True, n_key_value_heads=kvh), W)
+    jj = tl_parallel_config("tl_gptj", "GPTJForCausalLM", act_fn="gelu_new",
+                            rotary_adjacent_pairs=True, n_key_value_heads=kvh)
+    write_tl_config_and_safetensors(path, jj, W)
     jcfg, Wj = ref.load_tl_folder(path)
     assert jcfg.rotary_adjacent_pairs and jcfg.parallel_attn_mlp and jcfg.n_kv_heads == kvh
     # Adjacent pairs are rotate_half on permuted q/k columns (the rotated dims only).
@@ -819,6 +867,7 @@ def main():
         lj, hj = ref.forward(jcfg, Wj, t)
         lh, hh = ref.forward(hcfg_, Wh_, t)
         check_close("tl_gptj logits vs rotate_half on permuted q/k", lj, lh, 1e-12)
+        check_tl_apply_rotary("tl_gptj", jj, hj)
         for h in ("hook_rot_q", "hook_rot_k"):
             check_close(f"tl_gptj {h} permuted", hh["blocks.1.attn." + h],
                         hj["blocks.1.attn." + h][..., order], 1e-12)

@@ -425,7 +425,7 @@ def load_tl_folder(folder: str) -> Tuple[Config, Weights]:
         W = torch.load(os.path.join(folder, "model_final.pth"), map_location="cpu")
     # TransformerLens buffers that are not weights.
     W = {k.replace("attn._", "attn."): v for k, v in W.items()
-         if not k.endswith((".attn.mask", ".attn.IGNORE"))}
+         if not k.endswith((".attn.mask", ".attn.IGNORE", ".attn.rotary_sin", ".attn.rotary_cos"))}
     return cfg, W
 
 
