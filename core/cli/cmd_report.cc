@@ -101,30 +101,54 @@ absl::StatusOr<int> ResolveToken(const Session& s, const std::string& flag,
   return (*ids)[0];
 }
 
+// `p` attributes `target` (minus `contrast`, -1: none) at its last position only.
+void TargetLastPosition(Prompt& p, int target, int contrast) {
+  p.targets.assign(p.tokens.size(), -1);
+  p.contrasts.assign(p.tokens.size(), -1);
+  p.targets.back() = target;
+  p.contrasts.back() = contrast;
+}
+
 // The prompts of --dataset, streamed (core/io/dataset_reader.h): tokenized on demand, with the
 // same rules as --prompt (longer than the context: an error unless --truncate, which keeps the
 // last n_ctx tokens; --seq_len cuts to the first tokens), prompts of fewer than 2 tokens skipped
 // (nothing to predict), at most --max_prompts. Open() tokenizes every prompt once to count them
-// and check the rules; memory is one prompt plus a text index per kCheckpointEvery prompts.
+// and check the rules, and in the same pass hashes them when asked (a shard's state file);
+// memory is one prompt plus a text index per kCheckpointEvery prompts.
 class DatasetPrompts : public PromptSource {
  public:
   static constexpr int64_t kCheckpointEvery = DatasetReader::kCheckpointEvery;
 
+  struct Options {
+    int64_t max_prompts = 0;  // 0: all
+    int seq_len = 0;          // 0: no cut
+    // --target / --contrast at the last position of every prompt (-1: none), known before the
+    // pass so that the hash covers them.
+    int target = -1, contrast = -1;
+    bool hash = false;  // compute hash() (PromptsHasher) in the pass
+  };
+
   static absl::StatusOr<std::unique_ptr<DatasetPrompts>> Open(const Session& s,
                                                                const std::string& path,
-                                                               int64_t max_prompts, int seq_len) {
+                                                               const Options& options) {
     auto reader = DatasetReader::Open(path);
     if (!reader.ok()) return reader.status();
-    std::unique_ptr<DatasetPrompts> d(new DatasetPrompts(s, *std::move(reader), seq_len));
+    std::unique_ptr<DatasetPrompts> d(new DatasetPrompts(s, *std::move(reader), options));
     d->next_text_ = 0;
-    while (max_prompts <= 0 || d->size_ < max_prompts) {
+    PromptsHasher hasher;
+    while (options.max_prompts <= 0 || d->size_ < options.max_prompts) {
       const int64_t text = d->next_text_;
       auto ids = d->NextKept();
       if (!ids.ok()) return ids.status();
       if (ids->empty()) break;  // the end of the file
       if (d->size_ % kCheckpointEvery == 0) d->checkpoints_.push_back(text);
       ++d->size_;
+      if (options.hash) {
+        const Prompt p = d->Targeted(*std::move(ids));
+        hasher.Add(p.tokens, p.targets, p.contrasts);
+      }
     }
+    if (options.hash) d->hash_ = hasher.value();
     if (d->size_ == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("dataset ", path, ": no prompt has 2 or more tokens"));
@@ -134,11 +158,8 @@ class DatasetPrompts : public PromptSource {
   }
 
   int64_t size() const override { return size_; }
-  // --target / --contrast at the last position of every prompt (-1: none).
-  void SetTarget(int target, int contrast) {
-    target_ = target;
-    contrast_ = contrast;
-  }
+  // PromptsHasher's value over every prompt as Get() gives it; nullopt unless Options::hash.
+  absl::optional<uint64_t> hash() const { return hash_; }
 
   absl::StatusOr<Prompt> Get(int64_t i) override {
     if (i != next_kept_) {
@@ -153,21 +174,22 @@ class DatasetPrompts : public PromptSource {
       ids = *std::move(next);
       ++next_kept_;
     }
-    Prompt p;
-    p.tokens = std::move(ids);
+    Prompt p = Targeted(std::move(ids));
     for (int id : p.tokens) p.pieces.push_back(PieceOf(s_, id));
-    if (target_ >= 0) {
-      p.targets.assign(p.tokens.size(), -1);
-      p.contrasts.assign(p.tokens.size(), -1);
-      p.targets.back() = target_;
-      p.contrasts.back() = contrast_;
-    }
     return p;
   }
 
  private:
-  DatasetPrompts(const Session& s, std::unique_ptr<DatasetReader> reader, int seq_len)
-      : s_(s), reader_(std::move(reader)), seq_len_(seq_len) {}
+  DatasetPrompts(const Session& s, std::unique_ptr<DatasetReader> reader, const Options& options)
+      : s_(s), reader_(std::move(reader)), options_(options) {}
+
+  // A prompt of `ids` with the target and contrast (if any) at its last position.
+  Prompt Targeted(std::vector<int> ids) const {
+    Prompt p;
+    p.tokens = std::move(ids);
+    if (options_.target >= 0) TargetLastPosition(p, options_.target, options_.contrast);
+    return p;
+  }
 
   // The ids of the next prompt from next_text_ on that has 2 or more tokens; empty at the end.
   absl::StatusOr<std::vector<int>> NextKept() {
@@ -181,8 +203,8 @@ class DatasetPrompts : public PromptSource {
       if (!ids.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(where(), ": ", ids.status().message()));
       }
-      if (seq_len_ > 0 && static_cast<int64_t>(ids->size()) > seq_len_) {
-        ids->resize(seq_len_);  // --seq_len: the first tokens
+      if (options_.seq_len > 0 && static_cast<int64_t>(ids->size()) > options_.seq_len) {
+        ids->resize(options_.seq_len);  // --seq_len: the first tokens
       } else if (static_cast<int64_t>(ids->size()) > n_ctx) {
         if (!absl::GetFlag(FLAGS_truncate)) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -201,12 +223,12 @@ class DatasetPrompts : public PromptSource {
 
   const Session& s_;
   std::unique_ptr<DatasetReader> reader_;
-  int seq_len_ = 0;
+  const Options options_;
   int64_t size_ = 0;
   std::vector<int64_t> checkpoints_;  // text index of kept prompt k * kCheckpointEvery
   int64_t next_text_ = 0;             // the next text to read
   int64_t next_kept_ = 0;             // the kept index of the prompt at next_text_
-  int target_ = -1, contrast_ = -1;
+  absl::optional<uint64_t> hash_;
 };
 
 // The reference study's adversarial prompts (method.md): text, correct and incorrect next token.
@@ -264,9 +286,11 @@ absl::StatusOr<ShardSpec> ParseShard(const std::string& text) {
 }
 
 // Runs shard `spec` and writes its state file (the report's metadata without the shard's own
-// flags, which differ between shards by design).
+// flags, which differ between shards by design). `dataset_hash`: PromptsHasher's over every
+// prompt of `prompts`, which tells shards of another dataset, tokenizer or targets apart.
 int RunReportShard(const Session& s, const std::vector<LoadedPlugin>& plugins,
-                   PromptSource& prompts, ShardSpec spec, RunnerOptions& options) {
+                   PromptSource& prompts, uint64_t dataset_hash, ShardSpec spec,
+                   RunnerOptions& options) {
   const std::string path = absl::GetFlag(FLAGS_state_out);
   auto shard = RunShard(*s.transformer, plugins, prompts, spec, options);
   if (shard.ok() && InterruptRequested()) {  // a signal after the last prompt: still nothing
@@ -276,15 +300,13 @@ int RunReportShard(const Session& s, const std::vector<LoadedPlugin>& plugins,
     Fail("report", shard.status());
     return shard.status().code() == absl::StatusCode::kCancelled ? InterruptExitCode() : 1;
   }
-  absl::StatusOr<uint64_t> dataset_hash = PromptsHash(prompts);
-  if (!dataset_hash.ok()) return Fail("report", dataset_hash.status());
   StateHeader header;
   header.plugin_abi = MEMLENS_PLUGIN_ABI_VERSION;
   header.shard = spec;
   header.prompt_begin = shard->prompt_begin;
   header.prompt_end = shard->prompt_end;
   header.model_hash = WeightsHash(s.model());
-  header.dataset_hash = *dataset_hash;
+  header.dataset_hash = dataset_hash;
   header.metadata = shard->metadata;
   auto& settings = header.metadata.settings;
   settings.erase(std::remove_if(settings.begin(), settings.end(),
@@ -389,11 +411,33 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     return Fail("report", absl::InvalidArgumentError("give --prompt/--tokens or --dataset, not both"));
   }
   const bool paper_prompts = preset == "paper" && !single && dataset.empty();
-  if (paper_prompts) {
-    if (!absl::GetFlag(FLAGS_target).empty()) {
-      return Fail("report", absl::InvalidArgumentError(
-                                "--preset=paper brings its own targets; give --dataset to use --target"));
+  // --target / --contrast first: the dataset's one pass needs them (its hash covers them).
+  const std::string target = absl::GetFlag(FLAGS_target), contrast = absl::GetFlag(FLAGS_contrast);
+  if (paper_prompts && !target.empty()) {
+    return Fail("report", absl::InvalidArgumentError("--preset=paper brings its own targets; "
+                                                     "give --dataset to use --target"));
+  }
+  if (!contrast.empty() && target.empty()) {
+    return Fail("report", absl::InvalidArgumentError("--contrast needs --target"));
+  }
+  int target_id = -1, contrast_id = -1;
+  if (!target.empty()) {
+    auto t = ResolveToken(*s, "target", target);
+    if (!t.ok()) return Fail("report", t.status());
+    target_id = *t;
+    if (!contrast.empty()) {
+      auto k = ResolveToken(*s, "contrast", contrast);
+      if (!k.ok()) return Fail("report", k.status());
+      contrast_id = *k;
     }
+    options.settings.target = absl::StrCat(
+        "token:", target_id, " ", QuotedToken(PieceOf(*s, target_id)), " at the last position");
+    if (contrast_id >= 0) {
+      options.settings.contrast =
+          absl::StrCat("token:", contrast_id, " ", QuotedToken(PieceOf(*s, contrast_id)));
+    }
+  }
+  if (paper_prompts) {
     std::vector<std::string> several;  // targets and contrasts of several tokens
     for (const PaperPrompt& pp : kPaperPrompts) {
       auto ids = TokenizeText(*s, pp.text);
@@ -407,10 +451,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
         if (!first->empty()) several.push_back(*first);
       }
       Prompt p{*ids};
-      p.targets.assign(ids->size(), -1);
-      p.contrasts.assign(ids->size(), -1);
-      p.targets.back() = *t;
-      p.contrasts.back() = *k;
+      TargetLastPosition(p, *t, *k);
       prompts.push_back(std::move(p));
     }
     if (!several.empty()) {
@@ -437,8 +478,13 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
     if (dataset.empty()) {
       return Fail("report", absl::InvalidArgumentError("give --prompt=TEXT or --dataset=FILE"));
     }
-    auto opened = DatasetPrompts::Open(*s, dataset, max_prompts,
-                                       seq_len_flag > 0 ? std::min(seq_len_flag, c.n_ctx) : 0);
+    DatasetPrompts::Options dataset_options;
+    dataset_options.max_prompts = max_prompts;
+    dataset_options.seq_len = seq_len_flag > 0 ? std::min(seq_len_flag, c.n_ctx) : 0;
+    dataset_options.target = target_id;
+    dataset_options.contrast = contrast_id;
+    dataset_options.hash = shard.has_value();  // only a shard's state file needs it
+    auto opened = DatasetPrompts::Open(*s, dataset, dataset_options);
     if (!opened.ok()) return Fail("report", opened.status());
     dataset_prompts = *std::move(opened);
     options.dataset.name = dataset_label;
@@ -446,35 +492,12 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   }
   for (Prompt& p : prompts) {
     for (int id : p.tokens) p.pieces.push_back(PieceOf(*s, id));
+    // --prompt / --tokens (the paper's prompts bring their own and refuse --target)
+    if (target_id >= 0) TargetLastPosition(p, target_id, contrast_id);
   }
   VectorPromptSource listed(prompts);
   PromptSource& source = dataset_prompts != nullptr ? static_cast<PromptSource&>(*dataset_prompts)
                                                     : listed;
-
-  const std::string target = absl::GetFlag(FLAGS_target), contrast = absl::GetFlag(FLAGS_contrast);
-  if (!contrast.empty() && target.empty()) {
-    return Fail("report", absl::InvalidArgumentError("--contrast needs --target"));
-  }
-  if (!target.empty()) {
-    auto t = ResolveToken(*s, "target", target);
-    if (!t.ok()) return Fail("report", t.status());
-    int k = -1;
-    if (!contrast.empty()) {
-      auto ct = ResolveToken(*s, "contrast", contrast);
-      if (!ct.ok()) return Fail("report", ct.status());
-      k = *ct;
-    }
-    for (Prompt& p : prompts) {
-      p.targets.assign(p.tokens.size(), -1);
-      p.contrasts.assign(p.tokens.size(), -1);
-      p.targets.back() = *t;
-      p.contrasts.back() = k;
-    }
-    if (dataset_prompts != nullptr) dataset_prompts->SetTarget(*t, k);
-    options.settings.target = absl::StrCat("token:", *t, " ", QuotedToken(PieceOf(*s, *t)),
-                                           " at the last position");
-    if (k >= 0) options.settings.contrast = absl::StrCat("token:", k, " ", QuotedToken(PieceOf(*s, k)));
-  }
   options.settings.seed = absl::GetFlag(FLAGS_seed);
   options.settings.preset = preset;
   options.metadata.title = absl::GetFlag(FLAGS_title);
@@ -492,7 +515,9 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
   RunTimings timings;
   if (absl::GetFlag(FLAGS_timings)) options.timings = &timings;
   if (shard.has_value()) {
-    const int code = RunReportShard(*s, ordered, source, *shard, options);
+    const uint64_t dataset_hash =
+        dataset_prompts != nullptr ? *dataset_prompts->hash() : PromptsHash(prompts);
+    const int code = RunReportShard(*s, ordered, source, dataset_hash, *shard, options);
     if (code == 0 && options.timings != nullptr) PrintTimings(timings);
     return code;
   }

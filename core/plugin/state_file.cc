@@ -245,21 +245,19 @@ uint64_t WeightsHash(const Model& model) {
   return h;
 }
 
-absl::StatusOr<uint64_t> PromptsHash(PromptSource& prompts) {
-  uint64_t h = 0;
-  auto add = [&](const std::vector<int>& ids) {
-    h = Checksum64(absl::string_view(reinterpret_cast<const char*>(ids.data()),
-                                     ids.size() * sizeof(int)),
-                   h);
-  };
-  for (int64_t i = 0; i < prompts.size(); ++i) {
-    absl::StatusOr<Prompt> p = prompts.Get(i);
-    if (!p.ok()) return p.status();
-    add(p->tokens);
-    add(p->targets);
-    add(p->contrasts);
+void PromptsHasher::Add(const std::vector<int>& tokens, const std::vector<int>& targets,
+                        const std::vector<int>& contrasts) {
+  for (const std::vector<int>* ids : {&tokens, &targets, &contrasts}) {
+    hash_ = Checksum64(absl::string_view(reinterpret_cast<const char*>(ids->data()),
+                                         ids->size() * sizeof(int)),
+                       hash_);
   }
-  return h;
+}
+
+uint64_t PromptsHash(const std::vector<Prompt>& prompts) {
+  PromptsHasher h;
+  for (const Prompt& p : prompts) h.Add(p.tokens, p.targets, p.contrasts);
+  return h.value();
 }
 
 std::string EncodeStateFile(const StateHeader& header, const std::vector<std::string>& states) {

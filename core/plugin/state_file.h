@@ -37,9 +37,20 @@ uint64_t Checksum64(absl::string_view bytes, uint64_t seed = 0);
 // Of every weight tensor's values and shape, in a fixed order: the model as analysed
 // (processing included), whatever files it came from.
 uint64_t WeightsHash(const Model& model);
-// Of the prompts' token ids (and their targets/contrasts): the dataset as analysed. Reads
-// every prompt of `prompts` once, in order (a streamed dataset is not held in memory).
-absl::StatusOr<uint64_t> PromptsHash(PromptSource& prompts);
+// Of the prompts' token ids (and their targets/contrasts), prompt by prompt in order: the
+// dataset as analysed. A streamed dataset adds each prompt as it reads it (the --dataset
+// prompts hash in the one pass that counts them), so nothing is held or read again.
+class PromptsHasher {
+ public:
+  void Add(const std::vector<int>& tokens, const std::vector<int>& targets,
+           const std::vector<int>& contrasts);
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 0;
+};
+// The same over prompts in memory.
+uint64_t PromptsHash(const std::vector<Prompt>& prompts);
 
 struct StateHeader {
   uint32_t format_version = kStateFileVersion;

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <queue>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/tokenizer/bpe_merge.h"
 #include "core/tokenizer/unicode.h"
 
 namespace memlens {
@@ -380,47 +380,15 @@ void ByteLevelBpeTokenizer::EncodePiece(absl::string_view piece, std::vector<int
 }
 
 void ByteLevelBpeTokenizer::MergePiece(absl::string_view piece, std::vector<int>* out) const {
-  const int n = static_cast<int>(piece.size());
-  std::vector<int> tok(n), next(n), prev(n);
-  for (int k = 0; k < n; ++k) {
-    tok[k] = byte_id_[static_cast<unsigned char>(piece[k])];
-    prev[k] = k - 1;
-    next[k] = k + 1 < n ? k + 1 : -1;
-  }
-  struct Cand {
-    int rank;
-    int left;
-    int left_id, right_id, merged;
-  };
-  auto worse = [](const Cand& a, const Cand& b) {
-    if (a.rank != b.rank) return a.rank > b.rank;
-    return a.left > b.left;
-  };
-  std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
-  auto consider = [&](int left) {
-    const int right = next[left];
-    if (right < 0) return;
-    auto it = merges_.find((static_cast<uint64_t>(tok[left]) << 32) |
-                           static_cast<uint32_t>(tok[right]));
-    if (it == merges_.end()) return;
-    heap.push(Cand{it->second.rank, left, tok[left], tok[right], it->second.merged});
-  };
-  for (int k = 0; k + 1 < n; ++k) consider(k);
-  std::vector<bool> alive(n, true);
-  while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
-    if (!alive[c.left] || tok[c.left] != c.left_id) continue;
-    const int right = next[c.left];
-    if (right < 0 || tok[right] != c.right_id) continue;
-    tok[c.left] = c.merged;
-    alive[right] = false;
-    next[c.left] = next[right];
-    if (next[right] >= 0) prev[next[right]] = c.left;
-    if (prev[c.left] >= 0) consider(prev[c.left]);
-    consider(c.left);
-  }
-  for (int k = n > 0 ? 0 : -1; k >= 0; k = next[k]) out->push_back(tok[k]);
+  std::vector<int> tok(piece.size());
+  for (size_t k = 0; k < piece.size(); ++k) tok[k] = byte_id_[static_cast<unsigned char>(piece[k])];
+  MergeBpe<int>(&tok, [this](int left, int right, BpeMerge<int>* m) {
+    auto it = merges_.find((static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right));
+    if (it == merges_.end()) return false;
+    *m = {it->second.rank, it->second.merged};
+    return true;
+  });
+  out->insert(out->end(), tok.begin(), tok.end());
 }
 
 absl::StatusOr<std::string> ByteLevelBpeTokenizer::Decode(absl::Span<const int> ids) const {

@@ -9,6 +9,7 @@
 #include "core/io/checked_file.h"
 #include "core/io/json.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/tokenizer_json.h"
 
 namespace memlens {
 
@@ -381,25 +382,8 @@ class HfReader {
                                {"<|begin_of_text|>", "<s>", "<bos>", "<|endoftext|>"});
     spec_.eos_id = FindAddedId(spec_.added_tokens,
                                {"<|end_of_text|>", "</s>", "<eos>", "<|endoftext|>"});
-    // TemplateProcessing: a special token before $A in "single" is the BOS.
-    const json::Value* post = doc_.Find("post_processor");
-    if (post == nullptr || !post->is_object()) return absl::OkStatus();
-    const json::Value* type = post->Find("type");
-    if (type == nullptr || type->string_value() != "TemplateProcessing") return absl::OkStatus();
-    const json::Value* single = post->Find("single");
-    if (single == nullptr || !single->is_array() || single->size() == 0) return absl::OkStatus();
-    const json::Value* first = single->array()[0].Find("SpecialToken");
-    if (first == nullptr) return absl::OkStatus();
-    const json::Value* name = first->Find("id");
-    if (name == nullptr || !name->is_string()) return absl::OkStatus();
-    const int id = IdOfName(name->string_value());
-    if (id < 0) {
-      return Error(src_, "post_processor.single[0]",
-                   absl::StrCat("special token \"", name->string_value(),
-                                "\" is neither an added token nor in the vocabulary"));
-    }
-    spec_.bos_id = id;
-    return absl::OkStatus();
+    return ReadTemplateBos(doc_, src_, [this](const std::string& name) { return IdOfName(name); },
+                           &spec_.bos_id);
   }
 
   const json::Value& doc_;

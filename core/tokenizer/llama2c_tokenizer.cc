@@ -4,12 +4,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <queue>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/io/checked_file.h"
+#include "core/tokenizer/bpe_merge.h"
 
 namespace memlens {
 
@@ -205,56 +205,21 @@ absl::StatusOr<std::vector<int>> Llama2cTokenizer::Encode(absl::string_view text
     i += n;
   }
 
-  // Merge with a heap over adjacent pairs: highest score first, leftmost on ties. Nodes are a
-  // doubly linked list over `initial`; stale heap entries are detected by checking that both
-  // nodes still hold the ids the entry was made for.
-  const int n = static_cast<int>(initial.size());
-  std::vector<int> tok = initial;
-  std::vector<int> prev(n), next(n);
-  for (int k = 0; k < n; ++k) {
-    prev[k] = k - 1;
-    next[k] = k + 1 < n ? k + 1 : -1;
-  }
-  struct Cand {
-    float score;
-    int left;  // node index (order-preserving)
-    int left_id, right_id, merged;
-  };
-  auto worse = [](const Cand& a, const Cand& b) {
-    if (a.score != b.score) return a.score < b.score;
-    return a.left > b.left;
-  };
-  std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
+  // Highest score first (the priority is its negation, exact for floats), leftmost on ties.
   std::string buf;
-  auto consider = [&](int left) {
-    const int right = next[left];
-    if (right < 0) return;
-    buf.assign(pieces_[tok[left]]);
-    buf.append(pieces_[tok[right]]);
+  MergeBpe<float>(&initial, [&](int left, int right, BpeMerge<float>* m) {
+    buf.assign(pieces_[left]);
+    buf.append(pieces_[right]);
     const int merged = Lookup(buf);
     // run.c starts from best_score = -1e10 and needs a strictly greater score.
-    if (merged < 0 || !(scores_[merged] > -1e10f)) return;
-    heap.push(Cand{scores_[merged], left, tok[left], tok[right], merged});
-  };
-  for (int k = 0; k + 1 < n; ++k) consider(k);
-  std::vector<bool> alive(n, true);
-  while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
-    if (!alive[c.left] || tok[c.left] != c.left_id) continue;
-    const int right = next[c.left];
-    if (right < 0 || tok[right] != c.right_id) continue;
-    tok[c.left] = c.merged;
-    alive[right] = false;
-    next[c.left] = next[right];
-    if (next[right] >= 0) prev[next[right]] = c.left;
-    if (prev[c.left] >= 0) consider(prev[c.left]);
-    consider(c.left);
-  }
+    if (merged < 0 || !(scores_[merged] > -1e10f)) return false;
+    *m = {-scores_[merged], merged};
+    return true;
+  });
   std::vector<int> out;
-  out.reserve(n + 1);
+  out.reserve(initial.size() + 1);
   if (add_bos) out.push_back(kBosId);
-  for (int k = n > 0 ? 0 : -1; k >= 0; k = next[k]) out.push_back(tok[k]);
+  out.insert(out.end(), initial.begin(), initial.end());
   return out;
 }
 

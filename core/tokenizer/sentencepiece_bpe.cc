@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <limits>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "core/tokenizer/bpe_merge.h"
+#include "core/tokenizer/tokenizer_json.h"
 
 namespace memlens {
 namespace {
@@ -388,21 +389,8 @@ class SentencePieceBpeTokenizer::Reader {
   absl::Status ReadSpecialIds() {
     t_->bos_id_ = IdOf("<s>");
     t_->eos_id_ = IdOf("</s>");
-    const json::Value* post = doc_.Find("post_processor");
-    if (TypeOf(post) != "TemplateProcessing") return absl::OkStatus();
-    const json::Value* single = post->Find("single");
-    if (single == nullptr || !single->is_array() || single->size() == 0) return absl::OkStatus();
-    const json::Value* first = single->array()[0].Find("SpecialToken");
-    if (first == nullptr) return absl::OkStatus();
-    const json::Value* name = first->Find("id");
-    if (name == nullptr || !name->is_string()) return absl::OkStatus();
-    const int id = IdOf(name->string_value());
-    if (id < 0) {
-      return Error(src_, "post_processor.single[0]",
-                   absl::StrCat("special token \"", name->string_value(), "\" is not a token"));
-    }
-    t_->bos_id_ = id;
-    return absl::OkStatus();
+    return ReadTemplateBos(doc_, src_, [this](const std::string& name) { return IdOf(name); },
+                           &t_->bos_id_);
   }
 
   const json::Value& doc_;
@@ -464,21 +452,12 @@ absl::Status SentencePieceBpeTokenizer::EncodeWord(absl::string_view word,
     if (!(fuse_unk_ && last_unk)) symbols.push_back(unk_id_);
     last_unk = true;
   }
-  // Merge the adjacent pair of lowest rank, leftmost first, until none merges.
-  while (symbols.size() > 1) {
-    int best_rank = std::numeric_limits<int>::max(), best_at = -1, best_id = -1;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      auto it = merges_.find(PairKey(symbols[i], symbols[i + 1]));
-      if (it != merges_.end() && it->second.first < best_rank) {
-        best_rank = it->second.first;
-        best_at = static_cast<int>(i);
-        best_id = it->second.second;
-      }
-    }
-    if (best_at < 0) break;
-    symbols[best_at] = best_id;
-    symbols.erase(symbols.begin() + best_at + 1);
-  }
+  MergeBpe<int>(&symbols, [this](int left, int right, BpeMerge<int>* m) {
+    auto it = merges_.find(PairKey(left, right));
+    if (it == merges_.end()) return false;
+    *m = {it->second.first, it->second.second};  // the lowest rank first
+    return true;
+  });
   out->insert(out->end(), symbols.begin(), symbols.end());
   return absl::OkStatus();
 }

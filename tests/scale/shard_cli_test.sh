@@ -95,6 +95,66 @@ expect "another model (weights as analysed)" nonzero "weights hash" -- "$MEMLENS
 # (--plugins is a flag like any other: the settings differ before the plugin lists are compared)
 expect "other plugins" nonzero "the settings or flags differ" -- "$MEMLENS" merge "$S0" "$TMP/plugins.state"
 
+# What only the dataset hash (every prompt's tokens, targets and contrasts) tells apart: the same
+# file name, flags, prompt and token counts, but other tokens in prompts outside the shard's
+# own (two lines swapped between the shards' runs), or the same dataset through another
+# tokenizer at the same --model path (ids 1..4095 reversed: same pieces, other ids).
+mkdir -p "$TMP/h" "$TMP/m"
+cp "$TMP/p.txt" "$TMP/h/p.txt"
+H=(--dataset="$TMP/h/p.txt" --seq_len=20 --plugins=dla,resid_norms)
+"$MEMLENS" report "${H[@]}" --shard=0/2 --state_out="$TMP/h0.state" 2> /dev/null || fail "hash shard 0"
+{ sed -n 2p "$TMP/p.txt"; sed -n 1p "$TMP/p.txt"; sed -n '3,$p' "$TMP/p.txt"; } > "$TMP/h/p.txt"
+"$MEMLENS" report "${H[@]}" --shard=1/2 --state_out="$TMP/h1.state" 2> /dev/null || fail "hash shard 1"
+expect "another dataset of the same name and counts" nonzero \
+  "h1.state does not belong with $TMP/h0.state: the dataset (prompts, tokens, hash) differs" -- \
+  "$MEMLENS" merge "$TMP/h0.state" "$TMP/h1.state"
+cp "$MODEL/config.json" "$MODEL/model.safetensors" "$MODEL/tokenizer.json" "$TMP/m/"
+M=(--model="$TMP/m" "${F[@]}")
+"$MEMLENS" report "${M[@]}" --shard=0/2 --state_out="$TMP/t0.state" 2> /dev/null || fail "tokenizer shard 0"
+python3 - "$TMP/m/tokenizer.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = d["model"]["vocab"]
+for piece, i in v.items():
+    if i > 0:
+        v[piece] = 4096 - i
+json.dump(d, open(sys.argv[1], "w"))
+PY
+"$MEMLENS" report "${M[@]}" --shard=1/2 --state_out="$TMP/t1.state" 2> /dev/null || fail "tokenizer shard 1"
+expect "another tokenizer at the same path" nonzero \
+  "t1.state does not belong with $TMP/t0.state: the dataset (prompts, tokens, hash) differs" -- \
+  "$MEMLENS" merge "$TMP/t0.state" "$TMP/t1.state"
+# Targets: another --target is refused (its flag differs before the hash is compared); the
+# same one merges. The hash covers the targets: a dataset's (hashed in the pass that counts
+# its prompts) equals that of the same prompt given with --prompt (hashed in memory) with the
+# same --target, and differs without one.
+for t in 5 6; do
+  "$MEMLENS" report "${F[@]}" --target=#$t --shard=0/2 --state_out="$TMP/target$t-0.state" \
+    2> /dev/null || fail "target $t shard 0"
+done
+"$MEMLENS" report "${F[@]}" --target=#5 --shard=1/2 --state_out="$TMP/target5-1.state" 2> /dev/null \
+  || fail "target 5 shard 1"
+expect "another --target" nonzero "target6-0.state does not belong with" -- \
+  "$MEMLENS" merge "$TMP/target5-1.state" "$TMP/target6-0.state"
+expect "the same --target merges" 0 "wrote" -- \
+  "$MEMLENS" merge "$TMP/target5-0.state" "$TMP/target5-1.state" --out="$TMP/target5.txt"
+tokens_hash() {
+  python3 -c 'import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+print(json.loads(b[20:20 + struct.unpack("<Q", b[12:20])[0]])["dataset"]["tokens_hash"])' "$1"
+}
+head -n 1 "$TMP/p.txt" > "$TMP/one.txt"
+O=(--plugins=dla,resid_norms --shard=0/1)
+"$MEMLENS" report "${O[@]}" --dataset="$TMP/one.txt" --target=#5 --state_out="$TMP/d5.state" 2> /dev/null
+"$MEMLENS" report "${O[@]}" --prompt="$(cat "$TMP/one.txt")" --target=#5 --state_out="$TMP/p5.state" 2> /dev/null
+"$MEMLENS" report "${O[@]}" --dataset="$TMP/one.txt" --state_out="$TMP/d.state" 2> /dev/null
+d5=$(tokens_hash "$TMP/d5.state") p5=$(tokens_hash "$TMP/p5.state") d=$(tokens_hash "$TMP/d.state")
+if [ -n "$d5" ] && [ "$d5" = "$p5" ] && [ "$d5" != "$d" ]; then
+  pass "the dataset hash covers --target, streamed as in memory"
+else
+  fail "dataset hashes: --dataset --target=#5 $d5, --prompt --target=#5 $p5, --dataset $d"
+fi
+
 size=$(stat -c %s "$S1")
 head -c $((size - 10)) "$S1" > "$TMP/cut.state"
 expect "a truncated file" nonzero "cut.state: checksum mismatch" -- "$MEMLENS" merge "$S0" "$TMP/cut.state"

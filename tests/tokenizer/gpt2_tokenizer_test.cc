@@ -117,6 +117,20 @@ TEST(Gpt2Tiny, MergesByRank) {
   EXPECT_EQ((*plain)->Encode("<|endoftext|>", false)->size(), 13u);
 }
 
+TEST(Gpt2Tiny, LeftmostOnTies) {
+  // One pair at several places merges leftmost first (GPT-2's encoder.py and HuggingFace):
+  // "aaa" -> aa a, not a aa; "aaaaa" -> aa aa a. With "aa a" (rank 1) too, "aaa" -> aa a ->
+  // aaa (a aa would stay), and "aaaa" -> aa a a -> aa aa (rank 0 first), which stays.
+  auto tok = LoadTiny(Tiny({"aa"}, {"a a"}), "ties");
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_THAT(*(*tok)->Encode("aaa", false), ElementsAre(256, 'a'));
+  EXPECT_THAT(*(*tok)->Encode("aaaaa", false), ElementsAre(256, 256, 'a'));
+  auto joined = LoadTiny(Tiny({"aa", "aaa"}, {"a a", "aa a"}), "ties_joined");
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_THAT(*(*joined)->Encode("aaa", false), ElementsAre(257));
+  EXPECT_THAT(*(*joined)->Encode("aaaa", false), ElementsAre(256, 256));
+}
+
 TEST(Gpt2Tiny, RoundTripsArbitraryBytes) {
   TinyFiles f = Tiny({"he", "ll"}, {"h e", "l l"});
   auto tok = LoadTiny(f, "rt");
@@ -294,6 +308,9 @@ TEST(HfTokenizerJson, TemplateBos) {
   auto templ = Hf(text);
   ASSERT_TRUE(templ.ok()) << templ.status();
   EXPECT_EQ((*templ)->bos_id(), 258);
+  text.replace(text.find(R"("id": "hell")"), 12, R"("id": "nope")");
+  EXPECT_THAT(HfError(text), HasSubstr("tokenizer.json: post_processor.single[0]: special "
+                                       "token \"nope\" is not a token"));
 }
 
 TEST(HfTokenizerJson, Errors) {

@@ -82,6 +82,17 @@ TEST(Llama2cTokenizer, MergesByHighestScoreLeftmostOnTies) {
   EXPECT_THAT(*tok->Encode("\xC3\xA9", false),
               ElementsAreArray({259, 0xC3 + 3, 0xA9 + 3}));
   EXPECT_EQ(*tok->Decode(*tok->Encode("\xC3\xA9 ab", true)), "\xC3\xA9 ab");
+
+  // Above, either tie-break ends in " ab". Without " ab" the choice shows: " a" b (leftmost),
+  // not " " ab; with " a" scored lower, "ab" wins wherever it is.
+  auto ties = Vocab({{" ", 0}, {"a", 0}, {"b", 0}, {"ab", 5}, {" a", 5}});
+  auto tie = MustLoad(TokFile(ties), static_cast<int>(ties.size()));
+  ASSERT_NE(tie, nullptr);
+  EXPECT_THAT(*tie->Encode("ab", false), ElementsAreArray({263, 261}));
+  auto scored = Vocab({{" ", 0}, {"a", 0}, {"b", 0}, {"ab", 5}, {" a", 4}});
+  auto score = MustLoad(TokFile(scored), static_cast<int>(scored.size()));
+  ASSERT_NE(score, nullptr);
+  EXPECT_THAT(*score->Encode("ab", false), ElementsAreArray({259, 262}));
 }
 
 TEST(Llama2cTokenizer, NoSpacePieceUsesByteFallbackForDummyPrefix) {

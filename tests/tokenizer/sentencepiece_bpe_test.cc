@@ -149,6 +149,45 @@ TEST(SentencePieceBpe, UnsupportedPartsAreNamed) {
   auto ab = (*rt)->Encode("ab", false);
   ASSERT_TRUE(ab.ok()) << ab.status();
   EXPECT_EQ(*ab, (std::vector<int>{0, 4}));
+
+  // A pair at several places merges leftmost first (HuggingFace's BPE: rank, then position):
+  // "▁aaa" -> ▁ aa a, not ▁ a aa; and "▁aaaaa" -> ▁ aa aa a.
+  auto tie = json::Parse(Doc(norm, dec, R"({"▁": 0, "a": 1, "aa": 2})", R"(["a a"])"));
+  auto tt = SentencePieceBpeTokenizer::FromJson(*tie, "t.json");
+  ASSERT_TRUE(tt.ok()) << tt.status();
+  EXPECT_EQ(*(*tt)->Encode("aaa", false), (std::vector<int>{0, 2, 1}));
+  EXPECT_EQ(*(*tt)->Encode("aaaaa", false), (std::vector<int>{0, 2, 2, 1}));
+}
+
+TEST(SentencePieceBpe, TemplateProcessingNamesTheBos) {
+  const std::string norm =
+      R"({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},)"
+      R"( {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]})";
+  const std::string dec = R"({"type": "Metaspace"})";
+  const std::string vocab = R"({"▁": 0, "a": 1, "b": 2})";
+  auto with_template = [&](const std::string& name) {
+    return R"({"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": )"
+           R"({"id": ")" + name +
+           R"(", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]}, )" +
+           Doc(norm, dec, vocab, "[]").substr(1);
+  };
+  auto plain = json::Parse(Doc(norm, dec, vocab, "[]"));
+  auto no_template = SentencePieceBpeTokenizer::FromJson(*plain, "t.json");
+  ASSERT_TRUE(no_template.ok()) << no_template.status();
+  EXPECT_EQ((*no_template)->bos_id(), -1);  // no "<s>"
+  auto named = json::Parse(with_template("b"));
+  ASSERT_TRUE(named.ok()) << named.status();
+  auto tok = SentencePieceBpeTokenizer::FromJson(*named, "t.json");
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_EQ((*tok)->bos_id(), 2);
+  EXPECT_EQ(*(*tok)->Encode("a", true), (std::vector<int>{2, 0, 1}));
+  auto unknown = json::Parse(with_template("<s>"));
+  auto bad = SentencePieceBpeTokenizer::FromJson(*unknown, "t.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "t.json: post_processor.single[0]: special token \"<s>\" is not a token"),
+            std::string::npos)
+      << bad.status();
 }
 
 }  // namespace
