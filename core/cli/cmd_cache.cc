@@ -9,6 +9,7 @@
 #include "core/cli/output.h"
 #include "core/cli/session.h"
 #include "core/io/activation_writer.h"
+#include "core/io/mapped_file.h"
 #include "core/util/interrupt.h"
 
 namespace memlens {
@@ -54,6 +55,7 @@ int RunCache() {
     return InterruptExitCode();
   }
   // A signal from here on lets the write finish: it is atomic, so the output is whole.
+  if (auto st = CheckMappedFilesUnchanged(); !st.ok()) return Fail("cache", st);
   if (auto st = WriteActivations(run->store, path, metadata); !st.ok()) return Fail("cache", st);
   std::printf("wrote %zu tensors (%.1f MB) to %s%s\n", run->store.tensors().size(),
               run->store.Bytes() / 1048576.0, path.c_str(),

@@ -24,6 +24,7 @@
 #include "core/io/atomic_file.h"
 #include "core/io/dataset_reader.h"
 #include "core/io/json.h"
+#include "core/io/mapped_file.h"
 #include "core/plugin/plugin_flags.h"
 #include "core/plugin/runner.h"
 #include "core/plugin/state_file.h"
@@ -319,6 +320,7 @@ int RunReportShard(const Session& s, const std::vector<LoadedPlugin>& plugins,
     header.plugins.push_back({p.name, p.version, p.state.size()});
     states.push_back(std::move(p.state));
   }
+  if (absl::Status st = CheckMappedFilesUnchanged(); !st.ok()) return Fail("report", st);
   if (absl::Status st = WriteStateFile(path, header, states); !st.ok()) return Fail("report", st);
   std::fprintf(stderr, "memlens report: shard %lld/%lld (prompts %lld..%lld of %lld) wrote %s\n",
                static_cast<long long>(spec.index), static_cast<long long>(spec.count),
@@ -534,6 +536,7 @@ int RunReport(const absl::StatusOr<std::vector<LoadedPlugin>>& plugins) {
 }
 
 int OutputReport(const char* command, const Report& report, ReportFormat format) {
+  if (absl::Status st = CheckMappedFilesUnchanged(); !st.ok()) return Fail(command, st);
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty() || out == "-") {
     const std::string text = RenderReport(report, format);

@@ -13,6 +13,7 @@
 #include "core/cli/output.h"
 #include "core/cli/session.h"
 #include "core/io/json.h"
+#include "core/io/mapped_file.h"
 #include "core/model/generate.h"
 #include "core/report/token_text.h"
 
@@ -70,6 +71,7 @@ int RunModel() {
     continuation = *g;
   }
 
+  if (absl::Status st = CheckMappedFilesUnchanged(); !st.ok()) return Fail("run", st);
   if (format == "json") {
     json::JsonWriter j(2);
     j.BeginObject().Key("model").String(s->model_label);

@@ -1,20 +1,33 @@
-// A read-only memory mapping of a whole file, with bounds-checked views into it.
+// A private memory mapping of a whole file, with bounds-checked views into it.
 //
-// Loaders map a model file once and read tensors straight out of the mapping, so a 500 MB
-// checkpoint costs no extra copy before conversion. Every sub-span is bounds-checked against
-// the file size with overflow-safe arithmetic: a corrupt header can never make a reader touch
-// memory outside the mapping.
+// Loaders map a model file once and read tensors straight out of the mapping: float32 tensors
+// already in memlens's layout are used in place (MappedFloats: a Tensor viewing the mapping and
+// keeping it alive), the others converted from it, so a 500 MB checkpoint is in memory once.
+// The mapping is private: the pages a Tensor views are made writable, so the Tensor may be
+// changed (weight processing) and the change never reaches the file (the kernel copies the
+// page). Every sub-span is bounds-checked against the file size with overflow-safe
+// arithmetic: a corrupt header can never make a reader touch memory outside the mapping.
+//
+// A file used in place must not be rewritten while memlens runs. Replacing it (write a new
+// file, rename it over the old) is safe: the mapping keeps the old contents. Rewriting it in
+// place is caught: a read past a truncation stops memlens with an error naming the file
+// (instead of "Bus error"), and CheckMappedFilesUnchanged, which commands call before writing
+// results, refuses them when a mapped file's size or modification time changed.
 #ifndef MEMLENS_CORE_IO_MAPPED_FILE_H_
 #define MEMLENS_CORE_IO_MAPPED_FILE_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/io/checked_file.h"
+#include "core/tensor.h"
 
 namespace memlens {
 
@@ -52,10 +65,22 @@ class MappedFile {
   void* mapping_ = nullptr;  // nullptr for an empty file
 };
 
-// Tells the kernel the pages inside [data, data + size) of a read-only file mapping are not
-// needed now: they leave the resident set and are read from the file again if touched. Loaders
-// call it after converting a tensor, so peak memory is the model once, not the file plus the
-// model. Only whole pages inside the range are released.
+// The float32 values in `bytes` (a span inside `file`'s mapping, `shape`'s element count of
+// them) used in place: a Tensor viewing the mapping (those pages made writable, privately) and
+// keeping `file` alive. nullopt when the bytes are not 4-byte aligned or the pages cannot be
+// made writable; the caller then copies.
+std::optional<Tensor> MappedFloats(const std::shared_ptr<const MappedFile>& file,
+                                   absl::Span<const uint8_t> bytes, std::vector<int64_t> shape);
+
+// An error naming the first file mapped now (same device and inode at its path) whose size or
+// modification time differs from when it was mapped; OK otherwise.
+absl::Status CheckMappedFilesUnchanged();
+
+// Tells the kernel the pages inside [data, data + size) of a file mapping are not needed now:
+// they leave the resident set and are read from the file again if touched (a private page that
+// was written reverts to the file). Loaders call it after converting a tensor, never on bytes a
+// Tensor views, so peak memory is the model once, not the file plus the model. Only whole pages
+// inside the range are released.
 void ReleaseMappedPages(const void* data, size_t size);
 
 }  // namespace memlens

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "core/io/atomic_file.h"
@@ -128,7 +129,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   absl::StatusOr<MappedFile> mapped = MappedFile::Open(path);
   if (!mapped.ok()) return mapped.status();
   SafetensorsFile out;
-  out.file_ = std::make_unique<MappedFile>(std::move(*mapped));
+  out.file_ = std::make_shared<const MappedFile>(std::move(*mapped));
   const MappedFile& file = *out.file_;
 
   if (file.size() < 8) {
@@ -280,6 +281,9 @@ absl::StatusOr<Tensor> SafetensorsFile::ReadFloat(absl::string_view name) const 
   const TensorView* view = Find(name);
   if (view == nullptr) {
     return absl::NotFoundError(absl::StrCat(path(), ": no tensor named \"", name, "\""));
+  }
+  if (view->dtype == DType::kF32) {  // already float32: used in place
+    if (std::optional<Tensor> t = MappedFloats(file_, view->bytes, view->shape)) return *std::move(t);
   }
   return ToFloatTensor(*view);
 }

@@ -68,12 +68,14 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // nullptr when absent.
   const TensorView* Find(absl::string_view name) const;
-  // The tensor converted to float32; NotFoundError naming the file and the tensor when absent.
+  // The tensor as float32: F32 data viewed in place in the mapping (when 4-byte aligned), other
+  // dtypes converted. NotFoundError naming the file and the tensor when absent.
   absl::StatusOr<Tensor> ReadFloat(absl::string_view name) const;
 
  private:
   SafetensorsFile() = default;
-  std::unique_ptr<MappedFile> file_;  // heap-held so views stay valid when this moves
+  // Shared with the Tensors that view it; heap-held so views stay valid when this moves.
+  std::shared_ptr<const MappedFile> file_;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -346,7 +348,21 @@ absl::StatusOr<Tensor> TorchCheckpoint::ReadFloat(absl::string_view name) const 
                                                    TorchDTypeName(info->dtype),
                                                    ", not a floating-point tensor"));
   }
-  return ToFloat(*info);
+  return Read(*info);
+}
+
+Tensor TorchCheckpoint::Read(const TorchTensorInfo& info) const {
+  if (info.dtype == TorchDType::kF32 && info.contiguous() && zip_->mapping() != nullptr) {
+    // The storage was bounds-checked against shape, strides and offset when the state dict
+    // was read.
+    const absl::Span<const uint8_t> bytes =
+        info.storage.subspan(static_cast<size_t>(info.storage_offset) * sizeof(float),
+                             info.num_elements() * sizeof(float));
+    if (std::optional<Tensor> t = MappedFloats(zip_->mapping(), bytes, info.shape)) {
+      return *std::move(t);
+    }
+  }
+  return ToFloat(info);
 }
 
 TorchCheckpointSource::TorchCheckpointSource(TorchCheckpoint checkpoint)
@@ -379,7 +395,7 @@ absl::StatusOr<Tensor> TorchCheckpointSource::ReadFloat(absl::string_view name) 
     return absl::NotFoundError(
         absl::StrCat(source_name(), ": no floating-point tensor named '", name, "'"));
   }
-  return TorchCheckpoint::ToFloat(*info);
+  return checkpoint_.Read(*info);
 }
 
 }  // namespace memlens

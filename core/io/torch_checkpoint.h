@@ -87,6 +87,9 @@ class TorchCheckpoint {
   // The tensor as float32 in C order (f32/f16/bf16 exactly; f64 rounded). NotFoundError when
   // absent; InvalidArgumentError for a non-float tensor (e.g. a bool mask).
   absl::StatusOr<Tensor> ReadFloat(absl::string_view name) const;
+  // A float tensor of this checkpoint as float32: contiguous F32 data of a mapped archive is
+  // viewed in place (core/io/mapped_file.h), anything else converted (ToFloat).
+  Tensor Read(const TorchTensorInfo& info) const;
   static Tensor ToFloat(const TorchTensorInfo& info);
 
  private:

@@ -159,7 +159,7 @@ uint32_t Crc32(absl::Span<const uint8_t> bytes, uint32_t crc) {
 absl::StatusOr<ZipArchive> ZipArchive::Open(const std::string& path, const ZipOptions& options) {
   auto file = MappedFile::Open(path);
   if (!file.ok()) return file.status();
-  auto owned = std::make_unique<MappedFile>(std::move(*file));
+  auto owned = std::make_shared<const MappedFile>(std::move(*file));
   const absl::Span<const uint8_t> bytes = owned->bytes();
   return Parse(bytes, path, options, std::move(owned));
 }
@@ -172,7 +172,7 @@ absl::StatusOr<ZipArchive> ZipArchive::FromBytes(absl::Span<const uint8_t> bytes
 
 absl::StatusOr<ZipArchive> ZipArchive::Parse(absl::Span<const uint8_t> bytes, std::string source,
                                              const ZipOptions& options,
-                                             std::unique_ptr<MappedFile> file) {
+                                             std::shared_ptr<const MappedFile> file) {
   const uint8_t* base = bytes.data();
   const uint64_t size = bytes.size();
   auto error = [&source](auto&&... parts) {

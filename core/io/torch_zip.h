@@ -70,6 +70,8 @@ class ZipArchive {
   const std::vector<ZipEntry>& entries() const { return entries_; }
   // nullptr when there is no entry of that exact name.
   const ZipEntry* Find(absl::string_view name) const;
+  // The mapped file the entries point into (Tensors viewing it share it); null when FromBytes.
+  const std::shared_ptr<const MappedFile>& mapping() const { return file_; }
   // The entry's bytes; NotFoundError naming the archive and the entry when absent.
   absl::StatusOr<absl::Span<const uint8_t>> Get(absl::string_view name) const;
 
@@ -77,10 +79,10 @@ class ZipArchive {
   ZipArchive() = default;
   static absl::StatusOr<ZipArchive> Parse(absl::Span<const uint8_t> bytes, std::string source,
                                           const ZipOptions& options,
-                                          std::unique_ptr<MappedFile> file);
+                                          std::shared_ptr<const MappedFile> file);
 
   std::string source_name_;
-  std::unique_ptr<MappedFile> file_;  // null when FromBytes
+  std::shared_ptr<const MappedFile> file_;  // null when FromBytes
   std::vector<ZipEntry> entries_;
   absl::flat_hash_map<std::string, size_t> index_;  // name -> position in entries_
 };

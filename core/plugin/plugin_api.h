@@ -51,7 +51,8 @@
 // window; findings (report.h: Finding, ReportBuilder::AddFinding, Line styles and error
 // bars, ReportMetadata::caveats), AnalysisSettings::preset, ReportOrder() and PresetFlags();
 // the mergeable state (Mergeable/SaveState/MergeState), AnalysisContext::prompt_tokens and
-// PromptRun::shared.
+// PromptRun::shared; 4 made Tensor::data a TensorData (owned floats, or a view of a mapped
+// model file: weights used in place).
 #ifndef MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 #define MEMLENS_CORE_PLUGIN_PLUGIN_API_H_
 
@@ -75,7 +76,7 @@
 #include "core/tensor.h"
 
 // The version of the plugin ABI this header describes (see above).
-#define MEMLENS_PLUGIN_ABI_VERSION 3u
+#define MEMLENS_PLUGIN_ABI_VERSION 4u
 
 // The name of the entry point every plugin exports.
 #define MEMLENS_PLUGIN_ENTRY_SYMBOL "memlens_plugin_descriptor"

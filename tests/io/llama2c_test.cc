@@ -157,6 +157,13 @@ TEST(Llama2c, SyntheticFileLandsInTheMemlensLayout) {
     EXPECT_TRUE(lw.b_in.empty());
   }
   for (int64_t d = 0; d < D; ++d) EXPECT_EQ(w.ln_final_w.data[d], FloatAt(bytes, rms_final + d));
+  // Arrays stored in memlens's layout are used in place from the file; transposed ones and
+  // the tied W_U are converted copies.
+  EXPECT_TRUE(w.W_E.data.is_view());
+  EXPECT_TRUE(w.layers[1].ln1_w.data.is_view());
+  EXPECT_TRUE(w.ln_final_w.data.is_view());
+  EXPECT_FALSE(w.layers[0].W_Q.data.is_view());
+  EXPECT_FALSE(w.W_U.data.is_view());
   EXPECT_TRUE(w.W_pos.empty());
   EXPECT_TRUE(w.b_U.empty());
   EXPECT_TRUE(w.ln_final_b.empty());

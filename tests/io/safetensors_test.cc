@@ -75,6 +75,9 @@ TEST(Safetensors, WriteThenReadRoundTrips) {
     ASSERT_TRUE(read.ok());
     EXPECT_EQ(read->shape, t.shape);
     EXPECT_EQ(read->data, t.data);
+    // F32 is memlens's dtype: used in place from the mapping, not copied.
+    EXPECT_TRUE(read->data.is_view());
+    EXPECT_EQ(reinterpret_cast<const uint8_t*>(read->ptr()), view->bytes.data());
   }
   EXPECT_EQ(file->Find("missing"), nullptr);
   EXPECT_ERROR_CONTAINS(file->ReadFloat("missing"), "no tensor named \"missing\"");

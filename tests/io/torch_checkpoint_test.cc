@@ -1,6 +1,8 @@
 #include "core/io/torch_checkpoint.h"
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "core/io/mapped_file.h"
 #include "core/model/load/load_model.h"
+#include "core/model/processing.h"
 #include "core/io/safetensors.h"
 #include "core/io/torch_checkpoint_format.h"
 #include "gtest/gtest.h"
@@ -26,7 +29,7 @@ constexpr char kFixtures[] = "tests/fixtures/";
 std::vector<float> Floats(const TorchCheckpoint& ckpt, const std::string& name) {
   auto t = ckpt.ReadFloat(name);
   EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? t->data : std::vector<float>{};
+  return t.ok() ? t->data.ToVector() : std::vector<float>{};
 }
 
 TEST(TorchCheckpointTest, ReadsEveryDtypeAndView) {
@@ -52,6 +55,16 @@ TEST(TorchCheckpointTest, ReadsEveryDtypeAndView) {
     EXPECT_EQ(Floats(*ckpt, "transposed"), (std::vector<float>{0, 1.5, 0.5, 2, 1, 2.5}));
     EXPECT_EQ(ckpt->Find("row1")->storage_offset, 3);
     EXPECT_EQ(Floats(*ckpt, "row1"), (std::vector<float>{1.5, 2, 2.5}));
+    // Contiguous F32 (at any storage offset) is used in place from the mapped archive; other
+    // dtypes and strided views are converted into owned floats.
+    for (const char* in_place : {"f32", "row1", "param"}) {
+      EXPECT_TRUE(ckpt->ReadFloat(in_place)->data.is_view()) << in_place;
+    }
+    EXPECT_EQ(ckpt->ReadFloat("row1")->ptr(),
+              reinterpret_cast<const float*>(ckpt->Find("row1")->storage.data()) + 3);
+    for (const char* copied : {"f16", "bf16", "transposed", "f64"}) {
+      EXPECT_FALSE(ckpt->ReadFloat(copied)->data.is_view()) << copied;
+    }
     EXPECT_TRUE(ckpt->Find("scalar")->shape.empty());
     EXPECT_EQ(Floats(*ckpt, "scalar"), (std::vector<float>{-1e5f}));
     EXPECT_EQ(Floats(*ckpt, "f64"), (std::vector<float>{1.5, 2.5}));
@@ -154,6 +167,35 @@ TEST(TorchCheckpointTest, LoadModelReadsTransformerLensCheckpoints) {
       EXPECT_EQ(model->weights.layers[1].W_Q.data, ref->weights.layers[1].W_Q.data);
       EXPECT_EQ(model->weights.W_U.data, ref->weights.W_U.data);
     }
+  }
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A TransformerLens checkpoint in float32 is mostly in memlens's layout: those tensors are used
+// in place from the mapped file (W_Q/W_K/W_V are regrouped per head, so copied), and weight
+// processing, which rewrites nearly every tensor, changes the model but never the file.
+TEST(TorchCheckpointTest, Float32WeightsAreUsedInPlaceAndProcessingLeavesTheFileAlone) {
+  RegisterTorchCheckpointFormat();
+  for (const char* path : {"tl_pth/model_final.pth", "tl_safetensors/model.safetensors"}) {
+    SCOPED_TRACE(path);
+    const std::string file = std::string(kFixtures) + path;
+    const std::string before = FileBytes(file);
+    auto model = LoadModel(file);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const Weights& w = model->weights;
+    for (const Tensor* t : {&w.W_E, &w.W_pos, &w.W_U, &w.b_U, &w.layers[1].W_O, &w.layers[1].W_in,
+                            &w.layers[1].W_out, &w.layers[1].b_Q, &w.layers[0].ln1_w}) {
+      EXPECT_TRUE(t->data.is_view());
+    }
+    EXPECT_FALSE(w.layers[1].W_Q.data.is_view());
+    const Tensor W_E = w.W_E;  // a deep copy
+    ASSERT_TRUE(ProcessWeights(&*model).ok());
+    EXPECT_NE(model->weights.W_E.data, W_E.data);  // centred: processing did write it
+    EXPECT_EQ(FileBytes(file), before);
   }
 }
 

@@ -16,9 +16,11 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/plugin/plugin_api.h"
@@ -27,7 +29,7 @@
 namespace memlens {
 namespace {
 
-static_assert(MEMLENS_PLUGIN_ABI_VERSION == 3,
+static_assert(MEMLENS_PLUGIN_ABI_VERSION == 4,
               "the ABI version changed: record the layout below for the new version");
 
 // Private fields are named through explicit instantiation, where access checking does not
@@ -49,6 +51,10 @@ MEMLENS_EXPOSE(Cell, i_, int64_t);
 MEMLENS_EXPOSE(Cell, f_, double);
 MEMLENS_EXPOSE(HookFilter, patterns_, std::vector<std::string>);
 MEMLENS_EXPOSE(ActivationStore, tensors_, TensorMap);
+MEMLENS_EXPOSE(TensorData, owned_, std::vector<float>);
+MEMLENS_EXPOSE(TensorData, data_, float*);
+MEMLENS_EXPOSE(TensorData, size_, size_t);
+MEMLENS_EXPOSE(TensorData, keep_alive_, std::shared_ptr<const void>);
 MEMLENS_EXPOSE(TableBuilder, builder_, ReportBuilder*);
 MEMLENS_EXPOSE(TableBuilder, item_, size_t);
 MEMLENS_EXPOSE(SeriesBuilder, builder_, ReportBuilder*);
@@ -122,10 +128,15 @@ struct Layout {
 #define SLOT(f, n) \
   { "SLOT(" #f, VirtualSlot(&AnalysisPlugin::f), n }
 
-// The layout of version 3. One line per size, field offset and vtable slot.
+// The layout of version 4. One line per size, field offset and vtable slot.
 const Layout kLayout[] = {
     // core/tensor.h
-    SIZE(Tensor, 48),
+    SIZE(TensorData, 56),
+    PRIVATE(TensorData, owned_, 0),
+    PRIVATE(TensorData, data_, 24),
+    PRIVATE(TensorData, size_, 32),
+    PRIVATE(TensorData, keep_alive_, 40),
+    SIZE(Tensor, 80),
     FIELD(Tensor, shape, 0),
     FIELD(Tensor, data, 24),
     // core/model/config.h
@@ -159,39 +170,39 @@ const Layout kLayout[] = {
     FIELD(ModelConfig, bos_token_id, 164),
     FIELD(ModelConfig, prepend_bos, 168),
     // core/model/weights.h
-    SIZE(LayerWeights, 816),
     FIELDS(LayerWeights, 17),
+    SIZE(LayerWeights, 1360),
     FIELD(LayerWeights, ln1_w, 0),
-    FIELD(LayerWeights, ln1_b, 48),
-    FIELD(LayerWeights, W_Q, 96),
-    FIELD(LayerWeights, W_K, 144),
-    FIELD(LayerWeights, W_V, 192),
-    FIELD(LayerWeights, b_Q, 240),
-    FIELD(LayerWeights, b_K, 288),
-    FIELD(LayerWeights, b_V, 336),
-    FIELD(LayerWeights, W_O, 384),
-    FIELD(LayerWeights, b_O, 432),
-    FIELD(LayerWeights, ln2_w, 480),
-    FIELD(LayerWeights, ln2_b, 528),
-    FIELD(LayerWeights, W_in, 576),
-    FIELD(LayerWeights, W_gate, 624),
-    FIELD(LayerWeights, b_in, 672),
-    FIELD(LayerWeights, W_out, 720),
-    FIELD(LayerWeights, b_out, 768),
-    SIZE(Weights, 312),
+    FIELD(LayerWeights, ln1_b, 80),
+    FIELD(LayerWeights, W_Q, 160),
+    FIELD(LayerWeights, W_K, 240),
+    FIELD(LayerWeights, W_V, 320),
+    FIELD(LayerWeights, b_Q, 400),
+    FIELD(LayerWeights, b_K, 480),
+    FIELD(LayerWeights, b_V, 560),
+    FIELD(LayerWeights, W_O, 640),
+    FIELD(LayerWeights, b_O, 720),
+    FIELD(LayerWeights, ln2_w, 800),
+    FIELD(LayerWeights, ln2_b, 880),
+    FIELD(LayerWeights, W_in, 960),
+    FIELD(LayerWeights, W_gate, 1040),
+    FIELD(LayerWeights, b_in, 1120),
+    FIELD(LayerWeights, W_out, 1200),
+    FIELD(LayerWeights, b_out, 1280),
     FIELDS(Weights, 7),
+    SIZE(Weights, 504),
     FIELD(Weights, W_E, 0),
-    FIELD(Weights, W_pos, 48),
-    FIELD(Weights, layers, 96),
-    FIELD(Weights, ln_final_w, 120),
-    FIELD(Weights, ln_final_b, 168),
-    FIELD(Weights, W_U, 216),
-    FIELD(Weights, b_U, 264),
-    SIZE(Model, 520),
+    FIELD(Weights, W_pos, 80),
+    FIELD(Weights, layers, 160),
+    FIELD(Weights, ln_final_w, 184),
+    FIELD(Weights, ln_final_b, 264),
+    FIELD(Weights, W_U, 344),
+    FIELD(Weights, b_U, 424),
     FIELDS(Model, 3),
+    SIZE(Model, 712),
     FIELD(Model, config, 0),
     FIELD(Model, weights, 176),
-    FIELD(Model, processing, 488),
+    FIELD(Model, processing, 680),
     // core/store/activation_store.h
     SIZE(HookFilter, 24),
     PRIVATE(HookFilter, patterns_, 0),
@@ -206,11 +217,11 @@ const Layout kLayout[] = {
     FIELD(RunOptions, start_resid, 80),
     FIELD(RunOptions, start_at_mid, 88),
     FIELD(RunOptions, logits, 92),
-    SIZE(RunResult, 120),
     FIELDS(RunResult, 3),
+    SIZE(RunResult, 152),
     FIELD(RunResult, logits, 0),
-    FIELD(RunResult, store, 48),
-    FIELD(RunResult, scratch, 96),
+    FIELD(RunResult, store, 80),
+    FIELD(RunResult, scratch, 128),
     SIZE(Transformer, 16),
     // core/util/thread_pool.h (a pointer to its private implementation)
     SIZE(ThreadPool, 8),
@@ -366,7 +377,7 @@ const Layout kLayout[] = {
     {"VTABLE_SLOTS(AnalysisPlugin", VirtualSlot(&OneMoreVirtual::Probe), 12},
 };
 
-TEST(PluginAbi, LayoutOfVersion3) {
+TEST(PluginAbi, LayoutOfVersion4) {
   std::string table;
   bool same = true;
   for (const Layout& l : kLayout) {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -40,25 +42,33 @@ void TransposeInto(const uint8_t* src, int64_t rows, int64_t cols, float* dst) {
 // Reads the file sequentially; every size was checked against the file size beforehand.
 class Reader {
  public:
-  explicit Reader(const uint8_t* p) : p_(p) {}
+  Reader(std::shared_ptr<const MappedFile> file, uint64_t offset)
+      : file_(std::move(file)), p_(file_->data() + offset) {}
 
-  // A vector or stack of vectors stored as is: `shape` is also the memlens shape.
+  // A vector or stack of vectors stored as is: `shape` is also the memlens shape. Used in place
+  // (the arrays follow a 28-byte header, so they are 4-byte aligned).
   Tensor Plain(std::vector<int64_t> shape) {
-    Tensor t(std::move(shape));
-    std::memcpy(t.ptr(), p_, t.size() * sizeof(float));
-    p_ += t.size() * sizeof(float);
-    return t;
+    const size_t bytes = Tensor::NumElements(shape) * sizeof(float);
+    std::optional<Tensor> t = MappedFloats(file_, absl::MakeConstSpan(p_, bytes), shape);
+    if (!t.has_value()) {
+      t = Tensor(std::move(shape));
+      std::memcpy(t->ptr(), p_, bytes);
+    }
+    p_ += bytes;
+    return *std::move(t);
   }
-  // A stored [out, in] matrix, returned as [in, out].
+  // A stored [out, in] matrix, returned as [in, out]; its file pages are released once read.
   Tensor Transposed(int64_t out, int64_t in) {
     Tensor t({in, out});
     TransposeInto(p_, out, in, t.ptr());
+    ReleaseMappedPages(p_, t.size() * sizeof(float));
     p_ += t.size() * sizeof(float);
     return t;
   }
   void Skip(uint64_t floats) { p_ += floats * sizeof(float); }
 
  private:
+  std::shared_ptr<const MappedFile> file_;
   const uint8_t* p_;
 };
 
@@ -145,8 +155,10 @@ uint64_t Llama2cFileSize(const Llama2cHeader& h) {
 }
 
 absl::StatusOr<Model> LoadLlama2c(const std::string& path, bool read_weights) {
-  absl::StatusOr<MappedFile> file = MappedFile::Open(path);
-  if (!file.ok()) return file.status();
+  absl::StatusOr<MappedFile> mapped = MappedFile::Open(path);
+  if (!mapped.ok()) return mapped.status();
+  // Shared with the tensors used in place.
+  const auto file = std::make_shared<const MappedFile>(*std::move(mapped));
   if (file->size() < kLlama2cHeaderBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": truncated llama2.c file: the header needs ", kLlama2cHeaderBytes,
@@ -195,7 +207,7 @@ absl::StatusOr<Model> LoadLlama2c(const std::string& path, bool read_weights) {
   model.config = c;
   Weights& w = model.weights;
   w.layers.resize(L);
-  Reader r(file->data() + kLlama2cHeaderBytes);
+  Reader r(file, kLlama2cHeaderBytes);
   w.W_E = r.Plain({V, D});
   for (int l = 0; l < L; ++l) w.layers[l].ln1_w = r.Plain({D});
   for (int l = 0; l < L; ++l) w.layers[l].W_Q = r.Transposed(Q, D);
