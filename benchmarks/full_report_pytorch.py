@@ -408,13 +408,16 @@ def static_detector(model):
     GB = [b @ b.transpose(1, 2) for b in B]
     norm = [torch.einsum("hij,hji->h", ga, gb).clamp(min=0).sqrt() for ga, gb in zip(GA, GB)]
     H, dh = c.n_heads, c.d_head
+    B32 = [b.float().reshape(H * dh, -1) for b in B]                     # [(h, dh), D]
+    A32 = [a.float().permute(1, 0, 2).reshape(-1, H * dh) for a in A]     # [D, (h, dh)]
     rows = []
     for lw in range(c.n_layers):
         for le in range(lw + 1, c.n_layers):
-            # M[w, e] = B_w A_e [dh, dh]; C[w, e] = B_e B_w^T [dh, dh]: as flat matmuls.
-            M = (B[lw].reshape(H * dh, -1) @ A[le].permute(1, 0, 2).reshape(-1, H * dh))
+            # M[w, e] = B_w A_e [dh, dh]; C[w, e] = B_e B_w^T [dh, dh]: as flat matmuls, the
+            # two products over d_model (nearly all the work) in float32.
+            M = (B32[lw] @ A32[le]).double()
             M = M.view(H, dh, H, dh).permute(0, 2, 1, 3)                  # [Hw, He, dh, dh]
-            C = (B[le].reshape(H * dh, -1) @ B[lw].reshape(H * dh, -1).T)
+            C = (B32[le] @ B32[lw].T).double()
             C = C.view(H, dh, H, dh).permute(2, 0, 1, 3)                  # [Hw, He, dh, dh]
             Z = GA[lw][:, None] @ M @ GB[le][None]
             prod = (M * Z).sum((-2, -1)).clamp(min=0).sqrt()
