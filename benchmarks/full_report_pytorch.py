@@ -1051,12 +1051,12 @@ def bench(args):
             try:
                 try:
                     report, hwm = run_memlens(args.memlens_bench,
-                                              ["--benchmark_filter=^BM_FullReport$"], env,
+                                              ["--benchmark_filter=^BM_FullReport/"], env,
                                               args.timeout)
                 except RuntimeError as e:   # one retry: a crash is reported, not hidden
                     print(f"  memlens failed, retrying once: {e}", file=sys.stderr)
                     report, hwm = run_memlens(args.memlens_bench,
-                                              ["--benchmark_filter=^BM_FullReport$"], env,
+                                              ["--benchmark_filter=^BM_FullReport/"], env,
                                               args.timeout)
                 entries = benchmark_entries(report, "BM_FullReport")
                 vals = [counter(e, "seconds_per_prompt") for e in entries]
