@@ -113,9 +113,10 @@ void TargetLastPosition(Prompt& p, int target, int contrast) {
 // The prompts of --dataset, streamed (core/io/dataset_reader.h): tokenized on demand, with the
 // same rules as --prompt (longer than the context: an error unless --truncate, which keeps the
 // last n_ctx tokens; --seq_len cuts to the first tokens), prompts of fewer than 2 tokens skipped
-// (nothing to predict), at most --max_prompts. Open() tokenizes every prompt once to count them
-// and check the rules, and in the same pass hashes them when asked (a shard's state file);
-// memory is one prompt plus a text index per kCheckpointEvery prompts.
+// (nothing to predict), at most --max_prompts. Open() tokenizes every prompt once: to count them
+// and their tokens, check the rules and CheckPrompt (so the runner need not read them all
+// again, PromptSource::CheckedTokens), and hash them when asked (a shard's state file). Memory
+// is one prompt plus a text index and a longest length per kCheckpointEvery prompts.
 class DatasetPrompts : public PromptSource {
  public:
   static constexpr int64_t kCheckpointEvery = DatasetReader::kCheckpointEvery;
@@ -142,12 +143,16 @@ class DatasetPrompts : public PromptSource {
       auto ids = d->NextKept();
       if (!ids.ok()) return ids.status();
       if (ids->empty()) break;  // the end of the file
-      if (d->size_ % kCheckpointEvery == 0) d->checkpoints_.push_back(text);
-      ++d->size_;
-      if (options.hash) {
-        const Prompt p = d->Targeted(*std::move(ids));
-        hasher.Add(p.tokens, p.targets, p.contrasts);
+      const Prompt p = d->Targeted(*std::move(ids));
+      if (absl::Status st = CheckPrompt(s.model().config, d->size_, p); !st.ok()) return st;
+      if (d->size_ % kCheckpointEvery == 0) {
+        d->checkpoints_.push_back(text);
+        d->block_longest_.push_back(0);
       }
+      d->block_longest_.back() = std::max(d->block_longest_.back(), p.tokens.size());
+      d->num_tokens_ += static_cast<int64_t>(p.tokens.size());
+      ++d->size_;
+      if (options.hash) hasher.Add(p.tokens, p.targets, p.contrasts);
     }
     if (options.hash) d->hash_ = hasher.value();
     if (d->size_ == 0) {
@@ -159,6 +164,25 @@ class DatasetPrompts : public PromptSource {
   }
 
   int64_t size() const override { return size_; }
+  absl::optional<int64_t> CheckedTokens() const override { return num_tokens_; }
+  // From the longest of each kCheckpointEvery prompts, reading only those of a block that
+  // [begin, end) cuts.
+  absl::StatusOr<size_t> Longest(int64_t begin, int64_t end) override {
+    size_t longest = 0;
+    for (int64_t i = begin; i < end;) {
+      const int64_t block = i / kCheckpointEvery;
+      const int64_t block_end = std::min(size_, (block + 1) * kCheckpointEvery);
+      if (i == block * kCheckpointEvery && block_end <= end) {
+        longest = std::max(longest, block_longest_[static_cast<size_t>(block)]);
+        i = block_end;
+        continue;
+      }
+      auto p = Get(i++);
+      if (!p.ok()) return p.status();
+      longest = std::max(longest, p->tokens.size());
+    }
+    return longest;
+  }
   // PromptsHasher's value over every prompt as Get() gives it; nullopt unless Options::hash.
   absl::optional<uint64_t> hash() const { return hash_; }
 
@@ -226,7 +250,9 @@ class DatasetPrompts : public PromptSource {
   std::unique_ptr<DatasetReader> reader_;
   const Options options_;
   int64_t size_ = 0;
+  int64_t num_tokens_ = 0;
   std::vector<int64_t> checkpoints_;  // text index of kept prompt k * kCheckpointEvery
+  std::vector<size_t> block_longest_;  // the most tokens of kept prompts k * kCheckpointEvery..
   int64_t next_text_ = 0;             // the next text to read
   int64_t next_kept_ = 0;             // the kept index of the prompt at next_text_
   absl::optional<uint64_t> hash_;

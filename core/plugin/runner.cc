@@ -17,9 +17,8 @@
 #include "core/plugin/instance.h"
 
 namespace memlens {
-namespace {
 
-absl::Status CheckPrompt(const ModelConfig& config, size_t index, const Prompt& p) {
+absl::Status CheckPrompt(const ModelConfig& config, int64_t index, const Prompt& p) {
   auto bad = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("prompt ", index, ": ", what));
   };
@@ -48,6 +47,18 @@ absl::Status CheckPrompt(const ModelConfig& config, size_t index, const Prompt& 
   if (absl::Status s = check_ids(p.targets, "target", true); !s.ok()) return s;
   return check_ids(p.contrasts, "contrast", true);
 }
+
+absl::StatusOr<size_t> PromptSource::Longest(int64_t begin, int64_t end) {
+  size_t longest = 0;
+  for (int64_t i = begin; i < end; ++i) {
+    absl::StatusOr<Prompt> prompt = Get(i);
+    if (!prompt.ok()) return prompt.status();
+    longest = std::max(longest, prompt->tokens.size());
+  }
+  return longest;
+}
+
+namespace {
 
 void FillMetadata(const Model& model, const DatasetInfo& dataset,
                   const AnalysisSettings& settings, ReportMetadata& m) {
@@ -328,21 +339,29 @@ class Analysis {
   int64_t prompts_run_ = 0;
 };
 
-// Validates every prompt first (better to refuse in a second than to fail after an hour) and
-// describes the whole dataset to the plugins: its size and random access to its prompts (read
-// through `prompts`, e.g. the streamed --dataset). *longest: the most tokens of one prompt in
-// [begin, end), the prompts this process runs.
+// Validates every prompt first (better to refuse in a second than to fail after an hour;
+// unless the source did, PromptSource::CheckedTokens) and describes the whole dataset to the
+// plugins: its size and random access to its prompts (read through `prompts`, e.g. the
+// streamed --dataset). *longest: the most tokens of one prompt in [begin, end), the prompts
+// this process runs.
 absl::Status DescribeDataset(const ModelConfig& config, PromptSource& prompts, int64_t begin,
                              int64_t end, AnalysisContext& context, size_t* longest) {
   const int64_t num_prompts = prompts.size();
   int64_t num_tokens = 0;
   *longest = 0;
-  for (int64_t i = 0; i < num_prompts; ++i) {
-    absl::StatusOr<Prompt> prompt = prompts.Get(i);
-    if (!prompt.ok()) return prompt.status();
-    if (absl::Status s = CheckPrompt(config, static_cast<size_t>(i), *prompt); !s.ok()) return s;
-    num_tokens += static_cast<int64_t>(prompt->tokens.size());
-    if (i >= begin && i < end) *longest = std::max(*longest, prompt->tokens.size());
+  if (absl::optional<int64_t> checked = prompts.CheckedTokens()) {
+    num_tokens = *checked;
+    absl::StatusOr<size_t> l = prompts.Longest(begin, end);
+    if (!l.ok()) return l.status();
+    *longest = *l;
+  } else {
+    for (int64_t i = 0; i < num_prompts; ++i) {
+      absl::StatusOr<Prompt> prompt = prompts.Get(i);
+      if (!prompt.ok()) return prompt.status();
+      if (absl::Status s = CheckPrompt(config, i, *prompt); !s.ok()) return s;
+      num_tokens += static_cast<int64_t>(prompt->tokens.size());
+      if (i >= begin && i < end) *longest = std::max(*longest, prompt->tokens.size());
+    }
   }
   context.dataset.num_prompts = num_prompts;
   context.dataset.num_tokens = num_tokens;

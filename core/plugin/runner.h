@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 #include "absl/types/span.h"
 #include "core/model/forward.h"
 #include "core/plugin/loader.h"
@@ -32,15 +33,27 @@ struct Prompt {
   std::vector<int> contrasts;
 };
 
+// Whether prompt `index` can run on a model of `config`: 1 to n_ctx tokens, each in the
+// vocabulary; pieces, targets and contrasts empty or one per token; targets and contrasts in
+// the vocabulary or -1. The error names the prompt by index.
+absl::Status CheckPrompt(const ModelConfig& config, int64_t index, const Prompt& p);
+
 // The prompts of a run by index, produced on demand so that a dataset need not be held in
 // memory (the host streams --dataset through one; see core/io/dataset_reader.h). RunPlugins
-// reads them in order, twice: a validation pass before anything runs, then the run.
+// reads them in order, twice: a validation pass before anything runs (CheckPrompt, counting
+// the tokens), then the run; a source that made that pass itself skips the first.
 class PromptSource {
  public:
   virtual ~PromptSource() = default;
   virtual int64_t size() const = 0;
   // Prompt i in [0, size()); an error stops the run.
   virtual absl::StatusOr<Prompt> Get(int64_t i) = 0;
+  // When the source has already checked every prompt (CheckPrompt, as Get gives it) and
+  // counted their tokens (a streamed --dataset does as it opens): that count, and the runner
+  // reads no prompt before the run. nullopt: the runner reads them all to check and count.
+  virtual absl::optional<int64_t> CheckedTokens() const { return absl::nullopt; }
+  // With CheckedTokens(): the most tokens of one prompt in [begin, end).
+  virtual absl::StatusOr<size_t> Longest(int64_t begin, int64_t end);
 };
 
 // The prompts of a vector (not copied: the vector must outlive the source).

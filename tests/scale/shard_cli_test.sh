@@ -155,6 +155,43 @@ else
   fail "dataset hashes: --dataset --target=#5 $d5, --prompt --target=#5 $p5, --dataset $d"
 fi
 
+# The dataset is read once before the run (counted, checked and hashed as it opens), so what
+# the runner would read every prompt for comes from that pass: the token count, and the longest
+# prompt of the shard's range (per 1024 prompts, reading only a block the range cuts), which
+# --max_memory is checked against. Each is compared with the same prompt given by --prompt (the
+# runner's own count). Short prompts everywhere but a medium one at 1023 (the last of the first
+# block) and a long one at 1500; at a tiny --max_memory the refusal names the longest's tokens.
+tokens_of() {  # the tokens of a --prompt, as the runner counts them (from the refusal)
+  "$MEMLENS" report --plugins=resid_norms --max_memory=0.00001 --prompt="$1" 2>&1 |
+    sed -n 's/.*caching the requested hooks for \([0-9]*\) tokens.*/\1/p'
+}
+SHORT="the cat sat" MEDIUM="the cat sat on the mat and then the dog" LONG="$(printf 'word %.0s' {1..40})"
+s=$(tokens_of "$SHORT") m=$(tokens_of "$MEDIUM") l=$(tokens_of "$LONG")
+python3 - "$TMP/blocks.txt" "$SHORT" "$MEDIUM" "$LONG" <<'PY'
+import sys
+path, short, medium, long_ = sys.argv[1:]
+lines = [short] * 2100
+lines[1023], lines[1500] = medium, long_
+open(path, "w").write("\n".join(lines) + "\n")
+PY
+if [ -n "$s" ] && [ "$s" -lt "$m" ] && [ "$m" -lt "$l" ]; then
+  for case in "-:$l" "0/2:$m" "1/2:$l" "0/3:$s" "1/3:$m" "2/3:$l"; do
+    shard=${case%%:*} want=${case#*:}
+    args=(--dataset="$TMP/blocks.txt" --plugins=resid_norms --max_memory=0.00001)
+    [ "$shard" != - ] && args+=(--shard="$shard" --state_out="$TMP/blocks.state")
+    expect "the longest prompt of shard $shard ($want tokens)" nonzero \
+      "caching the requested hooks for $want tokens" -- "$MEMLENS" report "${args[@]}"
+  done
+else
+  fail "token counts of the short, medium and long prompts: '$s' '$m' '$l'"
+fi
+printf '%s\n' "$SHORT" "$MEDIUM" "$LONG" > "$TMP/three.txt"
+"$MEMLENS" report --dataset="$TMP/three.txt" --plugins=resid_norms --format=json \
+  --out="$TMP/three.json" 2> /dev/null
+got=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["metadata"]["dataset"]["num_tokens"])' "$TMP/three.json")
+[ "$got" = $((s + m + l)) ] && pass "the dataset's token count ($got)" \
+  || fail "the dataset's token count: $got, the prompts' $s + $m + $l"
+
 size=$(stat -c %s "$S1")
 head -c $((size - 10)) "$S1" > "$TMP/cut.state"
 expect "a truncated file" nonzero "cut.state: checksum mismatch" -- "$MEMLENS" merge "$S0" "$TMP/cut.state"
