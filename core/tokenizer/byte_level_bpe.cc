@@ -18,19 +18,6 @@ struct ByteMap {
   absl::flat_hash_map<uint32_t, uint8_t> from_unicode;  // code point -> byte
 };
 
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 const ByteMap& GetByteMap() {
   static const ByteMap* map = [] {
     auto* m = new ByteMap();
@@ -41,7 +28,7 @@ const ByteMap& GetByteMap() {
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
                              (b >= 0xAE && b <= 0xFF);
       const uint32_t cp = printable ? static_cast<uint32_t>(b) : 256u + n++;
-      AppendUtf8(cp, &m->to_unicode[b]);
+      unicode::AppendUtf8(cp, &m->to_unicode[b]);
       m->from_unicode[cp] = static_cast<uint8_t>(b);
     }
     return m;

@@ -19,6 +19,8 @@ constexpr uint32_t kInvalid = 0xFFFFFFFFu;
 
 // Decodes the code point at s[pos]; *len is set to the bytes consumed (1-4, 1 for kInvalid).
 uint32_t DecodeAt(absl::string_view s, size_t pos, int* len);
+// Appends the UTF-8 of code point `cp` (at most 0x10FFFF) to *out.
+void AppendUtf8(uint32_t cp, std::string* out);
 
 bool IsLetter(uint32_t cp);      // \p{L}
 bool IsNumber(uint32_t cp);      // \p{N}
