@@ -115,7 +115,7 @@ void TargetLastPosition(Prompt& p, int target, int contrast) {
 // last n_ctx tokens; --seq_len cuts to the first tokens), prompts of fewer than 2 tokens skipped
 // (nothing to predict), at most --max_prompts. Open() tokenizes every prompt once: to count them
 // and their tokens, check the rules and CheckPrompt (so the runner need not read them all
-// again, PromptSource::CheckedTokens), and hash them when asked (a shard's state file). Memory
+// again, PromptSource::Described), and hash them when asked (a shard's state file). Memory
 // is one prompt plus a text index and a longest length per kCheckpointEvery prompts.
 class DatasetPrompts : public PromptSource {
  public:
@@ -164,24 +164,25 @@ class DatasetPrompts : public PromptSource {
   }
 
   int64_t size() const override { return size_; }
-  absl::optional<int64_t> CheckedTokens() const override { return num_tokens_; }
-  // From the longest of each kCheckpointEvery prompts, reading only those of a block that
-  // [begin, end) cuts.
-  absl::StatusOr<size_t> Longest(int64_t begin, int64_t end) override {
-    size_t longest = 0;
+  // *longest from the longest of each kCheckpointEvery prompts, reading only the prompts of a
+  // block that [begin, end) cuts.
+  absl::StatusOr<bool> Described(int64_t begin, int64_t end, int64_t* num_tokens,
+                                 size_t* longest) override {
+    *num_tokens = num_tokens_;
+    *longest = 0;
     for (int64_t i = begin; i < end;) {
       const int64_t block = i / kCheckpointEvery;
       const int64_t block_end = std::min(size_, (block + 1) * kCheckpointEvery);
       if (i == block * kCheckpointEvery && block_end <= end) {
-        longest = std::max(longest, block_longest_[static_cast<size_t>(block)]);
+        *longest = std::max(*longest, block_longest_[static_cast<size_t>(block)]);
         i = block_end;
         continue;
       }
       auto p = Get(i++);
       if (!p.ok()) return p.status();
-      longest = std::max(longest, p->tokens.size());
+      *longest = std::max(*longest, p->tokens.size());
     }
-    return longest;
+    return true;
   }
   // PromptsHasher's value over every prompt as Get() gives it; nullopt unless Options::hash.
   absl::optional<uint64_t> hash() const { return hash_; }

@@ -48,16 +48,6 @@ absl::Status CheckPrompt(const ModelConfig& config, int64_t index, const Prompt&
   return check_ids(p.contrasts, "contrast", true);
 }
 
-absl::StatusOr<size_t> PromptSource::Longest(int64_t begin, int64_t end) {
-  size_t longest = 0;
-  for (int64_t i = begin; i < end; ++i) {
-    absl::StatusOr<Prompt> prompt = Get(i);
-    if (!prompt.ok()) return prompt.status();
-    longest = std::max(longest, prompt->tokens.size());
-  }
-  return longest;
-}
-
 namespace {
 
 void FillMetadata(const Model& model, const DatasetInfo& dataset,
@@ -340,7 +330,7 @@ class Analysis {
 };
 
 // Validates every prompt first (better to refuse in a second than to fail after an hour;
-// unless the source did, PromptSource::CheckedTokens) and describes the whole dataset to the
+// unless the source did, PromptSource::Described) and describes the whole dataset to the
 // plugins: its size and random access to its prompts (read through `prompts`, e.g. the
 // streamed --dataset). *longest: the most tokens of one prompt in [begin, end), the prompts
 // this process runs.
@@ -349,12 +339,9 @@ absl::Status DescribeDataset(const ModelConfig& config, PromptSource& prompts, i
   const int64_t num_prompts = prompts.size();
   int64_t num_tokens = 0;
   *longest = 0;
-  if (absl::optional<int64_t> checked = prompts.CheckedTokens()) {
-    num_tokens = *checked;
-    absl::StatusOr<size_t> l = prompts.Longest(begin, end);
-    if (!l.ok()) return l.status();
-    *longest = *l;
-  } else {
+  absl::StatusOr<bool> described = prompts.Described(begin, end, &num_tokens, longest);
+  if (!described.ok()) return described.status();
+  if (!*described) {
     for (int64_t i = 0; i < num_prompts; ++i) {
       absl::StatusOr<Prompt> prompt = prompts.Get(i);
       if (!prompt.ok()) return prompt.status();

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/types/optional.h"
 #include "absl/types/span.h"
 #include "core/model/forward.h"
 #include "core/plugin/loader.h"
@@ -49,11 +48,13 @@ class PromptSource {
   // Prompt i in [0, size()); an error stops the run.
   virtual absl::StatusOr<Prompt> Get(int64_t i) = 0;
   // When the source has already checked every prompt (CheckPrompt, as Get gives it) and
-  // counted their tokens (a streamed --dataset does as it opens): that count, and the runner
-  // reads no prompt before the run. nullopt: the runner reads them all to check and count.
-  virtual absl::optional<int64_t> CheckedTokens() const { return absl::nullopt; }
-  // With CheckedTokens(): the most tokens of one prompt in [begin, end).
-  virtual absl::StatusOr<size_t> Longest(int64_t begin, int64_t end);
+  // counted them (a streamed --dataset does as it opens), so that the runner reads no prompt
+  // before the run: sets *num_tokens (of all prompts) and *longest (the most tokens of one
+  // prompt in [begin, end)) and returns true. False: the runner reads them all itself.
+  virtual absl::StatusOr<bool> Described(int64_t begin, int64_t end, int64_t* num_tokens,
+                                         size_t* longest) {
+    return false;
+  }
 };
 
 // The prompts of a vector (not copied: the vector must outlive the source).
