@@ -127,7 +127,7 @@ expect "another tokenizer at the same path" nonzero \
 # Targets: another --target is refused (its flag differs before the hash is compared); the
 # same one merges. The hash covers the targets: a dataset's (hashed in the pass that counts
 # its prompts) equals that of the same prompt given with --prompt (hashed in memory) with the
-# same --target, and differs without one.
+# same --target (and --contrast), and differs without one (or without the contrast).
 for t in 5 6; do
   "$MEMLENS" report "${F[@]}" --target=#$t --shard=0/2 --state_out="$TMP/target$t-0.state" \
     2> /dev/null || fail "target $t shard 0"
@@ -148,11 +148,17 @@ O=(--plugins=dla,resid_norms --shard=0/1)
 "$MEMLENS" report "${O[@]}" --dataset="$TMP/one.txt" --target=#5 --state_out="$TMP/d5.state" 2> /dev/null
 "$MEMLENS" report "${O[@]}" --prompt="$(cat "$TMP/one.txt")" --target=#5 --state_out="$TMP/p5.state" 2> /dev/null
 "$MEMLENS" report "${O[@]}" --dataset="$TMP/one.txt" --state_out="$TMP/d.state" 2> /dev/null
+"$MEMLENS" report "${O[@]}" --dataset="$TMP/one.txt" --target=#5 --contrast=#6 \
+  --state_out="$TMP/d56.state" 2> /dev/null
+"$MEMLENS" report "${O[@]}" --prompt="$(cat "$TMP/one.txt")" --target=#5 --contrast=#6 \
+  --state_out="$TMP/p56.state" 2> /dev/null
 d5=$(tokens_hash "$TMP/d5.state") p5=$(tokens_hash "$TMP/p5.state") d=$(tokens_hash "$TMP/d.state")
-if [ -n "$d5" ] && [ "$d5" = "$p5" ] && [ "$d5" != "$d" ]; then
-  pass "the dataset hash covers --target, streamed as in memory"
+d56=$(tokens_hash "$TMP/d56.state") p56=$(tokens_hash "$TMP/p56.state")
+if [ -n "$d5" ] && [ "$d5" = "$p5" ] && [ "$d5" != "$d" ] && [ -n "$d56" ] && [ "$d56" = "$p56" ] &&
+   [ "$d56" != "$d5" ]; then
+  pass "the dataset hash covers --target and --contrast, streamed as in memory"
 else
-  fail "dataset hashes: --dataset --target=#5 $d5, --prompt --target=#5 $p5, --dataset $d"
+  fail "dataset hashes: --dataset/--prompt --target=#5 $d5/$p5, --target=#5 --contrast=#6 $d56/$p56, --dataset $d"
 fi
 
 # The dataset is read once before the run (counted, checked and hashed as it opens), so what
