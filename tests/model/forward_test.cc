@@ -299,6 +299,42 @@ TEST(ForwardAttentionByGroup, SameNumbersAsAllHeadsAtOnce) {
   }
 }
 
+// Without a hook inside the MLP, it runs over blocks of >= 128 rows; with one, over all rows
+// at once. Both give the same bits: GELU with learned positions (recorded or added straight
+// from W_pos), SwiGLU, and parallel blocks, on prompts of 2 and 4 uneven blocks.
+TEST(ForwardMlpByRowBlocks, SameNumbersAsAllRowsAtOnce) {
+  for (int variant = 0; variant < 3; ++variant) {
+    ModelConfig c = variant == 1 ? SmallLlamaConfig() : SmallGeluConfig();
+    c.n_ctx = 600;
+    if (variant == 2) c.parallel_residual = true;
+    const Model m = RandomModel(c, 17 + variant);
+    ThreadPool pool(2);
+    Transformer tf(m, pool);
+    for (int T : {300, 517}) {
+      SCOPED_TRACE(absl::StrCat("variant ", variant, ", T = ", T));
+      std::vector<int> tokens;
+      for (int i = 0; i < T; ++i) tokens.push_back((i * 11 + 5) % c.d_vocab);
+      RunOptions blocked;  // records the residual stream only: the MLP runs in blocks
+      blocked.cache = *HookFilter::Parse("blocks.*.hook_resid_post", AllHookNames(c));
+      RunOptions whole;  // a hook inside the MLP (and on the positions): all rows at once
+      whole.cache = *HookFilter::Parse(
+          absl::StrCat("blocks.*.hook_resid_post,blocks.*.mlp.hook_post",
+                       c.pos == PosKind::kLearned ? ",hook_pos_embed" : ""),
+          AllHookNames(c));
+      auto a = tf.Run(tokens, blocked);
+      auto b = tf.Run(tokens, whole);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(a->logits.data, b->logits.data);
+      for (int l = 0; l < c.n_layers; ++l) {
+        const std::string name = absl::StrCat("blocks.", l, ".hook_resid_post");
+        EXPECT_EQ((*a->store.Get(name))->data, (*b->store.Get(name))->data) << name;
+      }
+      EXPECT_EQ((*b->store.Get("blocks.0.mlp.hook_post"))->shape,
+                (std::vector<int64_t>{T, c.d_mlp}));
+    }
+  }
+}
+
 // Grouped-query attention equals full attention with each kv head's weights duplicated.
 TEST(ForwardGQA, MatchesDuplicatedKeyValueHeads) {
   Model gqa = RandomModel(SmallLlamaConfig(), 11);

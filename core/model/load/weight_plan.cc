@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/io/mapped_file.h"
 
 namespace memlens {
 
@@ -75,6 +76,10 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
                                               ShapeString(p.shape)));
     }
     p.place(std::move(*t));
+    // A view the placement converted instead of keeping (a transpose, a regrouping): its file
+    // pages are not needed any more, so they leave the resident set (nothing has written to
+    // the mapping yet: the model is still loading).
+    if (t->data.is_view()) ReleaseMappedPages(t->ptr(), t->size() * sizeof(float));
   }
   return absl::OkStatus();
 }
