@@ -219,7 +219,11 @@ absl::StatusOr<ActivationStore> ReadActivations(const std::string& path,
   if (absl::EndsWith(path, ".safetensors")) {
     absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
     if (!file.ok()) return file.status();
-    for (const auto& [name, view] : file->tensors()) store.Put(name, ToFloatTensor(view));
+    for (const auto& [name, view] : file->tensors()) {
+      absl::StatusOr<Tensor> t = file->ReadFloat(name);  // an integer tensor is an error
+      if (!t.ok()) return t.status();
+      store.Put(name, *std::move(t));
+    }
     if (metadata != nullptr) *metadata = file->metadata();
     return store;
   }

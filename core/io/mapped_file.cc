@@ -205,4 +205,19 @@ void ReleaseMappedPages(const void* data, size_t size) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+void PopulateMappedPages(const void* data, size_t size) {
+  if (size == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data) + size;
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14
+#endif
+  if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ) == 0) return;
+  // An older kernel: touch one byte per page.
+  volatile uint8_t sink = 0;
+  for (uintptr_t p = begin; p < end; p += page) sink ^= *reinterpret_cast<const uint8_t*>(p);
+  (void)sink;
+}
+
 }  // namespace memlens

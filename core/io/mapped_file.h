@@ -82,6 +82,11 @@ absl::Status CheckMappedFilesUnchanged();
 // Tensor views, so peak memory is the model once, not the file plus the model. Only whole pages
 // inside the range are released.
 void ReleaseMappedPages(const void* data, size_t size);
+// Maps the pages of [data, data + size) now (reading them from the file if needed), so later
+// reads take no page fault. Loaders call it on the tensors they use in place before releasing
+// the converted ones: a fault maps a whole page-cache folio (up to megabytes on recent
+// kernels), which would map a released neighbour's pages back.
+void PopulateMappedPages(const void* data, size_t size);
 
 }  // namespace memlens
 

@@ -1,6 +1,7 @@
 #include "core/io/safetensors.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -23,17 +24,20 @@ absl::Status Error(const std::string& path, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
 }
 
-absl::StatusOr<DType> ParseDType(const std::string& s) {
-  if (s == "F32") return DType::kF32;
-  if (s == "F16") return DType::kF16;
-  if (s == "BF16") return DType::kBF16;
-  static const char* const kKnown[] = {"F64", "I64", "I32", "I16",  "I8",      "U64",
-                                       "U32", "U16", "U8",  "BOOL", "F8_E4M3", "F8_E5M2"};
-  for (const char* k : kKnown) {
-    if (s == k) {
-      return absl::UnimplementedError(
-          absl::StrCat("dtype ", s, " is not supported (memlens reads F32, F16 and BF16)"));
-    }
+struct ParsedDType {
+  DType dtype;
+  size_t size;  // bytes per element
+};
+
+absl::StatusOr<ParsedDType> ParseDType(const std::string& s) {
+  if (s == "F32") return ParsedDType{DType::kF32, 4};
+  if (s == "F16") return ParsedDType{DType::kF16, 2};
+  if (s == "BF16") return ParsedDType{DType::kBF16, 2};
+  static const std::pair<const char*, size_t> kOthers[] = {
+      {"F64", 8}, {"I64", 8}, {"U64", 8}, {"I32", 4},     {"U32", 4},    {"I16", 2},
+      {"U16", 2}, {"I8", 1},  {"U8", 1},  {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  for (const auto& [name, size] : kOthers) {
+    if (s == name) return ParsedDType{DType::kOther, size};
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown dtype \"", s, "\""));
 }
@@ -52,11 +56,24 @@ const char* DTypeName(DType dtype) {
       return "F16";
     case DType::kBF16:
       return "BF16";
+    case DType::kOther:
+      return "other";
   }
   return "?";
 }
 
-size_t DTypeSize(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+    case DType::kBF16:
+      return 2;
+    case DType::kOther:
+      return 0;  // varies (TensorView::dtype_name says which)
+  }
+  return 0;
+}
 
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
@@ -121,6 +138,8 @@ Tensor ToFloatTensor(const TensorView& view) {
       }
       break;
     }
+    case DType::kOther:  // not a float: ReadFloat refuses it before converting
+      std::abort();
   }
   return t;
 }
@@ -189,7 +208,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     if (!entry.is_object()) return bad("entry is not a JSON object");
     absl::StatusOr<std::string> dtype_name = entry.GetString("dtype");
     if (!dtype_name.ok()) return bad(dtype_name.status().message());
-    absl::StatusOr<DType> dtype = ParseDType(*dtype_name);
+    absl::StatusOr<ParsedDType> dtype = ParseDType(*dtype_name);
     if (!dtype.ok()) {
       return absl::Status(dtype.status().code(), absl::StrCat(path, ": tensor \"", name,
                                                               "\": ", dtype.status().message()));
@@ -209,7 +228,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
       }
     }
     std::vector<int64_t> shape;
-    uint64_t bytes = DTypeSize(*dtype);
+    uint64_t bytes = dtype->size;
     for (const json::Value& d : shape_json->array()) {
       absl::StatusOr<int64_t> dim = d.AsInt64();
       if (!dim.ok() || *dim < 0) {
@@ -243,12 +262,13 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
                               "] lie outside the data section (", data_size,
                               " bytes): the file is truncated or corrupt"));
     }
-    if (be[0] % DTypeSize(*dtype) != 0) {
+    if (be[0] % dtype->size != 0) {
       return bad(absl::StrCat("data offset ", be[0], " is misaligned for ", *dtype_name,
-                              " (not a multiple of ", DTypeSize(*dtype), ")"));
+                              " (not a multiple of ", dtype->size, ")"));
     }
     TensorView view;
-    view.dtype = *dtype;
+    view.dtype = dtype->dtype;
+    view.dtype_name = *dtype_name;
     view.shape = std::move(shape);
     view.bytes = absl::Span<const uint8_t>(file.data() + data_start + be[0], bytes);
     auto [it, inserted] = out.tensors_.emplace(name, std::move(view));
@@ -281,6 +301,11 @@ absl::StatusOr<Tensor> SafetensorsFile::ReadFloat(absl::string_view name) const 
   const TensorView* view = Find(name);
   if (view == nullptr) {
     return absl::NotFoundError(absl::StrCat(path(), ": no tensor named \"", name, "\""));
+  }
+  if (view->dtype == DType::kOther) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path(), ": tensor \"", name, "\" is ", view->dtype_name,
+        ", not a floating-point tensor memlens reads (F32, F16, BF16)"));
   }
   if (view->dtype == DType::kF32) {  // already float32: used in place
     if (std::optional<Tensor> t = MappedFloats(file_, view->bytes, view->shape)) return *std::move(t);

@@ -30,10 +30,13 @@
 namespace memlens {
 
 // Element types memlens converts to float32 at load time.
-enum class DType { kF32, kF16, kBF16 };
+// kOther: a dtype memlens does not read (F64, integers, BOOL, F8...; the name is in
+// TensorView::dtype_name). Such tensors are listed, shaped and bounds-checked like the others
+// (a TransformerLens state dict carries BOOL attention masks), but ReadFloat refuses them.
+enum class DType { kF32, kF16, kBF16, kOther };
 
-const char* DTypeName(DType dtype);  // "F32", "F16", "BF16" (safetensors spelling)
-size_t DTypeSize(DType dtype);
+const char* DTypeName(DType dtype);  // "F32", "F16", "BF16" (safetensors spelling), "other"
+size_t DTypeSize(DType dtype);       // bytes per element of a float dtype; 0 for kOther
 
 // IEEE binary16 and bfloat16 bit patterns to float (exact; NaN/Inf/subnormals preserved).
 float HalfToFloat(uint16_t bits);
@@ -43,14 +46,15 @@ float BFloat16ToFloat(uint16_t bits);
 // into memory its owner (e.g. a SafetensorsFile) keeps alive.
 struct TensorView {
   DType dtype = DType::kF32;
+  std::string dtype_name = "F32";  // as the file spells it
   std::vector<int64_t> shape;
   absl::Span<const uint8_t> bytes;
 
   size_t num_elements() const { return Tensor::NumElements(shape); }
 };
 
-// Converts to float32 (bytes.size() must equal num_elements() * DTypeSize(dtype), which every
-// reader guarantees).
+// Converts a float dtype (not kOther) to float32 (bytes.size() must equal num_elements() *
+// DTypeSize(dtype), which every reader guarantees).
 Tensor ToFloatTensor(const TensorView& view);
 
 class SafetensorsFile {
@@ -68,8 +72,9 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // nullptr when absent.
   const TensorView* Find(absl::string_view name) const;
-  // The tensor as float32: F32 data viewed in place in the mapping (when 4-byte aligned), other
-  // dtypes converted. NotFoundError naming the file and the tensor when absent.
+  // The tensor as float32: F32 data viewed in place in the mapping (when 4-byte aligned), F16
+  // and BF16 converted. NotFoundError naming the file and the tensor when absent;
+  // InvalidArgumentError naming its dtype for a kOther tensor.
   absl::StatusOr<Tensor> ReadFloat(absl::string_view name) const;
 
  private:

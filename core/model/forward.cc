@@ -14,9 +14,10 @@
 namespace memlens {
 namespace {
 
-// Rows per block of an MLP that no hook looks inside (see Run): [128, d_mlp] is 1 MB for
-// gelu-4l, and 128 rows keep MatMul on its packed path with both threads busy.
-constexpr int64_t kMlpRows = 128;
+// Rows per block of an MLP that no hook looks inside (see Run): [64, d_mlp] is 0.5 MB for
+// gelu-4l. MatMul keeps its packed path and its speed there (ops_benchmark, 2 threads, MLP
+// shapes: 53-75 GFLOP/s at 64, 128 and 1024 rows alike).
+constexpr int64_t kMlpRows = 64;
 
 // Calls the intervention for `name` (if any) and records the value (if the cache wants it).
 // Keeps the cost of an unwanted hook to one map lookup and one glob test.
@@ -304,7 +305,7 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
                                     c.rope_scale};
 
   HookSite hooks(options, &result.store);
-  enum Buffer { kResid, kScale, kNormed, kQ, kK, kV, kScores, kZ, kAttnOut, kPerHead,
+  enum Buffer { kResid, kScale, kNormed, kQ, kK, kV, kScores, kAttnOut, kPerHead,
                 kMlpPre, kMlpLin, kMlpOut, kPos, kGroupQ, kGroupK, kGroupV, kGroupZ, kNumBuffers };
   std::vector<Tensor>& buf = result.scratch;
   buf.resize(kNumBuffers);
@@ -337,11 +338,16 @@ absl::Status Transformer::RunInto(absl::Span<const int> tokens, const RunOptions
     }
   }
 
-  Tensor &scale = buf[kScale], &normed = buf[kNormed], &q = Shaped(buf[kQ], {T, H, dh}),
-         &k = Shaped(buf[kK], {T, G, dh}), &v = Shaped(buf[kV], {T, G, dh}),
-         &scores = buf[kScores], &z = Shaped(buf[kZ], {T, H, dh}),
-         &attn_out = Shaped(buf[kAttnOut], {T, D}), &mlp_pre = buf[kMlpPre],
+  Tensor &scale = buf[kScale], &normed = Shaped(buf[kNormed], {T, D}),
+         &q = Shaped(buf[kQ], {T, H, dh}), &k = Shaped(buf[kK], {T, G, dh}),
+         &v = Shaped(buf[kV], {T, G, dh}), &scores = buf[kScores], &mlp_pre = buf[kMlpPre],
          &mlp_lin = buf[kMlpLin], &mlp_out = buf[kMlpOut];
+  // Buffers whose lives do not overlap share memory. z takes q's: a head's queries are used
+  // (or copied out with their group) before its z is written. Outside parallel blocks,
+  // attn_out takes normed's: ln1's output is used up by the projections, and attn_out is in
+  // the residual before ln2 writes normed again.
+  Tensor& z = q;
+  Tensor& attn_out = c.parallel_residual ? Shaped(buf[kAttnOut], {T, D}) : normed;
   for (int l = options.start_layer; l < c.n_layers; ++l) {
     const LayerWeights& L = W.layers[l];
     const std::string p = Block(l);

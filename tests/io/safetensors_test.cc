@@ -106,6 +106,35 @@ TEST(Safetensors, ViewsSurviveAMove) {
   EXPECT_EQ(ToFloatTensor(*moved.Find("a")).data, a.data);
 }
 
+// Dtypes memlens does not compute with (a TransformerLens state dict's BOOL attention masks,
+// integer buffers) are listed, shaped and checked like the rest, so a loader can skip them by
+// name; reading one as float is an error naming it and its dtype, never numbers.
+TEST(Safetensors, NonFloatTensorsAreListedButNotRead) {
+  // Laid out as the safetensors writer does: by element size, largest first.
+  std::string data(8 + 4 * 3 + 16, '\0');
+  const float w[3] = {1.5f, -2.0f, 3.0f};
+  std::memcpy(data.data() + 8, w, sizeof(w));
+  auto file = OpenRaw("mask.safetensors",
+                      Raw(R"({"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]},)"
+                          R"("w":{"dtype":"F32","shape":[3],"data_offsets":[8,20]},)"
+                          R"("blocks.0.attn.mask":{"dtype":"BOOL","shape":[4,4],)"
+                          R"("data_offsets":[20,36]}})",
+                          data));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->tensors().size(), 3u);
+  const TensorView* mask = file->Find("blocks.0.attn.mask");
+  ASSERT_NE(mask, nullptr);
+  EXPECT_EQ(mask->dtype, DType::kOther);
+  EXPECT_EQ(mask->dtype_name, "BOOL");
+  EXPECT_EQ(mask->shape, (std::vector<int64_t>{4, 4}));
+  EXPECT_ERROR_CONTAINS(file->ReadFloat("blocks.0.attn.mask"),
+                        "tensor \"blocks.0.attn.mask\" is BOOL, not a floating-point tensor");
+  EXPECT_ERROR_CONTAINS(file->ReadFloat("ids"), "is I64");
+  auto floats = file->ReadFloat("w");
+  ASSERT_TRUE(floats.ok()) << floats.status();
+  EXPECT_EQ(floats->data, (std::vector<float>{1.5f, -2.0f, 3.0f}));
+}
+
 TEST(Safetensors, HalfAndBFloat16ConvertExactly) {
   // F16: 1, -2, 65504 (max), 2^-24 (smallest subnormal), 2^-14 (smallest normal), +Inf, -0.
   const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x7BFF, 0x0001,
@@ -190,10 +219,13 @@ TEST(Safetensors, BadFilesGiveClearErrors) {
        "t"},
       {"entry not an object", one("5"), "tensor \"t\": entry is not a JSON object"},
       {"missing dtype", one(R"({"shape":[4],"data_offsets":[0,16]})"), "dtype"},
-      {"unsupported dtype", one(R"({"dtype":"I64","shape":[2],"data_offsets":[0,16]})"),
-       "dtype I64 is not supported"},
-      {"unsupported dtype F64", one(R"({"dtype":"F64","shape":[2],"data_offsets":[0,16]})"),
-       "dtype F64 is not supported"},
+      {"I64 of the wrong size", one(R"({"dtype":"I64","shape":[3],"data_offsets":[0,16]})"),
+       "shape [3] of I64 needs 24 bytes"},
+      {"misaligned I32",
+       Raw(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+           R"("t":{"dtype":"I32","shape":[1],"data_offsets":[2,6]}})",
+           d16),
+       "data offset 2 is misaligned for I32"},
       {"unknown dtype", one(R"({"dtype":"Q4_K","shape":[2],"data_offsets":[0,16]})"),
        "unknown dtype \"Q4_K\""},
       {"dtype not a string", one(R"({"dtype":32,"shape":[4],"data_offsets":[0,16]})"), "dtype"},

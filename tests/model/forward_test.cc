@@ -299,9 +299,9 @@ TEST(ForwardAttentionByGroup, SameNumbersAsAllHeadsAtOnce) {
   }
 }
 
-// Without a hook inside the MLP, it runs over blocks of >= 128 rows; with one, over all rows
+// Without a hook inside the MLP, it runs over blocks of >= 64 rows; with one, over all rows
 // at once. Both give the same bits: GELU with learned positions (recorded or added straight
-// from W_pos), SwiGLU, and parallel blocks, on prompts of 2 and 4 uneven blocks.
+// from W_pos), SwiGLU, and parallel blocks, on prompts of 4 and 8 uneven blocks.
 TEST(ForwardMlpByRowBlocks, SameNumbersAsAllRowsAtOnce) {
   for (int variant = 0; variant < 3; ++variant) {
     ModelConfig c = variant == 1 ? SmallLlamaConfig() : SmallGeluConfig();

@@ -50,26 +50,37 @@ class Reader {
   Tensor Plain(std::vector<int64_t> shape) {
     const size_t bytes = Tensor::NumElements(shape) * sizeof(float);
     std::optional<Tensor> t = MappedFloats(file_, absl::MakeConstSpan(p_, bytes), shape);
-    if (!t.has_value()) {
+    if (t.has_value()) {
+      PopulateMappedPages(p_, bytes);
+    } else {
       t = Tensor(std::move(shape));
       std::memcpy(t->ptr(), p_, bytes);
     }
     p_ += bytes;
     return *std::move(t);
   }
-  // A stored [out, in] matrix, returned as [in, out]; its file pages are released once read.
+  // A stored [out, in] matrix, returned as [in, out].
   Tensor Transposed(int64_t out, int64_t in) {
     Tensor t({in, out});
     TransposeInto(p_, out, in, t.ptr());
-    ReleaseMappedPages(p_, t.size() * sizeof(float));
+    converted_.push_back(absl::MakeConstSpan(p_, t.size() * sizeof(float)));
     p_ += t.size() * sizeof(float);
     return t;
+  }
+  // Releases the file pages of the converted matrices, once every array used in place is
+  // mapped (PopulateMappedPages says why).
+  void ReleaseConverted() {
+    for (absl::Span<const uint8_t> bytes : converted_) {
+      ReleaseMappedPages(bytes.data(), bytes.size());
+    }
+    converted_.clear();
   }
   void Skip(uint64_t floats) { p_ += floats * sizeof(float); }
 
  private:
   std::shared_ptr<const MappedFile> file_;
   const uint8_t* p_;
+  std::vector<absl::Span<const uint8_t>> converted_;
 };
 
 Tensor TransposeTensor(const Tensor& t) {
@@ -221,6 +232,7 @@ absl::StatusOr<Model> LoadLlama2c(const std::string& path, bool read_weights) {
   w.ln_final_w = r.Plain({D});
   r.Skip(2 * static_cast<uint64_t>(c.n_ctx) * (c.d_head / 2));  // RoPE tables
   w.W_U = h.vocab_size < 0 ? r.Transposed(V, D) : TransposeTensor(w.W_E);
+  r.ReleaseConverted();
 
   if (auto s = w.Validate(c); !s.ok()) return Prefixed(path, s);
   return model;

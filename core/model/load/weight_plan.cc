@@ -65,6 +65,10 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
     bytes += n;
   }
   if (absl::Status s = CheckWeightsFit(src, bytes); !s.ok()) return s;
+  // Views the placements converted instead of keeping (a transpose, a regrouping): their file
+  // pages are released once every kept view is mapped (PopulateMappedPages says why). Holding
+  // them keeps their mapping alive until then.
+  std::vector<Tensor> converted;
   for (const TensorPlan& p : plan) {
     absl::StatusOr<Tensor> t = source.ReadFloat(p.name);
     if (!t.ok()) return t.status();
@@ -75,12 +79,17 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
                                               ShapeString(t->shape), ", expected ",
                                               ShapeString(p.shape)));
     }
+    const bool view = t->data.is_view();
+    const float* floats = t->ptr();
     p.place(std::move(*t));
-    // A view the placement converted instead of keeping (a transpose, a regrouping): its file
-    // pages are not needed any more, so they leave the resident set (nothing has written to
-    // the mapping yet: the model is still loading).
-    if (t->data.is_view()) ReleaseMappedPages(t->ptr(), t->size() * sizeof(float));
+    if (t->data.is_view()) {
+      converted.push_back(*std::move(t));
+    } else if (view) {  // kept in the model
+      PopulateMappedPages(floats, Tensor::NumElements(p.shape) * sizeof(float));
+    }
   }
+  // Nothing has written to the mapping yet (the model is still loading), so nothing is lost.
+  for (const Tensor& t : converted) ReleaseMappedPages(t.ptr(), t.size() * sizeof(float));
   return absl::OkStatus();
 }
 

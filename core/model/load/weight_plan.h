@@ -7,9 +7,9 @@
 // that the source holds nothing unexpected (a tensor the builder does not understand usually
 // means a config/weights mismatch, e.g. a gated MLP in a file whose config says otherwise);
 // only then does it read, convert and place the tensors one at a time. A tensor the source
-// gives as a view of its mapped file (core/io/mapped_file.h) is used in place when the placement
-// moves it into the model; when the placement converts it instead, its file pages are released. With
-// `read_weights` false it stops after the checks (names and shapes, nothing read): what
+// gives as a view of its mapped file (core/io/mapped_file.h) is used in place when the
+// placement moves it into the model; when the placement converts it instead, its file pages
+// are released. With `read_weights` false it stops after the checks (names and shapes, nothing read): what
 // `memlens info` needs, in the time it takes to parse the headers.
 #ifndef MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
 #define MEMLENS_CORE_MODEL_LOAD_WEIGHT_PLAN_H_
