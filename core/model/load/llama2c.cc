@@ -59,16 +59,17 @@ class Reader {
     p_ += bytes;
     return *std::move(t);
   }
-  // A stored [out, in] matrix, returned as [in, out].
+  // A stored [out, in] matrix, returned as [in, out]; its file pages are released once read.
   Tensor Transposed(int64_t out, int64_t in) {
     Tensor t({in, out});
     TransposeInto(p_, out, in, t.ptr());
+    ReleaseMappedPages(p_, t.size() * sizeof(float));
     converted_.push_back(absl::MakeConstSpan(p_, t.size() * sizeof(float)));
     p_ += t.size() * sizeof(float);
     return t;
   }
-  // Releases the file pages of the converted matrices, once every array used in place is
-  // mapped (PopulateMappedPages says why).
+  // Releases the converted matrices' file pages again, once every array used in place is
+  // mapped (mapping one can map a released neighbour back: PopulateMappedPages says why).
   void ReleaseConverted() {
     for (absl::Span<const uint8_t> bytes : converted_) {
       ReleaseMappedPages(bytes.data(), bytes.size());

@@ -66,8 +66,9 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
   }
   if (absl::Status s = CheckWeightsFit(src, bytes); !s.ok()) return s;
   // Views the placements converted instead of keeping (a transpose, a regrouping): their file
-  // pages are released once every kept view is mapped (PopulateMappedPages says why). Holding
-  // them keeps their mapping alive until then.
+  // pages are released at once, and again at the end, when every kept view is mapped (mapping
+  // a view can map a released neighbour back: PopulateMappedPages says why). Holding them
+  // keeps their mapping alive until then.
   std::vector<Tensor> converted;
   for (const TensorPlan& p : plan) {
     absl::StatusOr<Tensor> t = source.ReadFloat(p.name);
@@ -83,6 +84,7 @@ absl::Status ExecutePlan(const TensorSource& source, const std::vector<TensorPla
     const float* floats = t->ptr();
     p.place(std::move(*t));
     if (t->data.is_view()) {
+      ReleaseMappedPages(t->ptr(), t->size() * sizeof(float));
       converted.push_back(*std::move(t));
     } else if (view) {  // kept in the model
       PopulateMappedPages(floats, Tensor::NumElements(p.shape) * sizeof(float));
@@ -124,12 +126,16 @@ Tensor Transposed(const Tensor& t) {
   Tensor out({c, r});
   constexpr int64_t kTile = 32;  // 4 KB per side of a tile: both stay in L1
   for (int64_t i0 = 0; i0 < r; i0 += kTile) {
+    const int64_t i1 = std::min(r, i0 + kTile);
     for (int64_t j0 = 0; j0 < c; j0 += kTile) {
-      for (int64_t i = i0; i < std::min(r, i0 + kTile); ++i) {
+      for (int64_t i = i0; i < i1; ++i) {
         for (int64_t j = j0; j < std::min(c, j0 + kTile); ++j)
           out.data[j * r + i] = t.data[i * c + j];
       }
     }
+    // Rows of a mapped file, read in order: their pages can go as soon as they are copied, so
+    // a large matrix (an untied unembedding) is not in memory twice.
+    if (t.data.is_view()) ReleaseMappedPages(t.row(i0), (i1 - i0) * c * sizeof(float));
   }
   return out;
 }

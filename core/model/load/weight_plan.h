@@ -54,7 +54,7 @@ Tensor HeadsToColumns(const Tensor& t);
 Tensor Reshaped(Tensor t, std::vector<int64_t> shape);
 // Columns [begin, begin + count) of a 2-D [rows, cols] tensor, or elements of a 1-D one.
 Tensor SliceLastDim(const Tensor& t, int64_t begin, int64_t count);
-// [r, c] -> [c, r].
+// [r, c] -> [c, r]. The file pages of a view are released row block by row block.
 Tensor Transposed(const Tensor& t);
 // A [n] or [rows, n] tensor of ones / zeros.
 Tensor Filled(std::vector<int64_t> shape, float value);
