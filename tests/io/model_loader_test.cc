@@ -2,12 +2,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/model/load/hf_gpt2.h"
 #include "core/model/load/llama2c.h"
 #include "core/io/container_formats.h"
@@ -22,6 +24,7 @@
 namespace memlens {
 namespace {
 
+using testing_io::ReadAll;
 using testing_io::TempDir;
 using testing_io::WriteAll;
 using Shape = std::vector<int64_t>;
@@ -599,6 +602,63 @@ TEST(LoadModel, Llama2cBinThroughTheSameEntryPoint) {
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(model->config.format, "llama2c");
   EXPECT_EQ(model->config.n_kv_heads, 4);
+}
+
+// TransformerLens's state dict holds BOOL attention masks; saved to safetensors as is, it
+// loads: the loader skips those buffers by name. Built here from the tl_safetensors fixture
+// plus a mask per layer. A BOOL tensor of another name is still an unexpected tensor.
+TEST(ModelLoader, TransformerLensSafetensorsWithBoolMasksLoads) {
+  const std::string fixture = "tests/fixtures/tl_safetensors/";
+  auto file = SafetensorsFile::Open(fixture + "model.safetensors");
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto reference = LoadModel(fixture + "model.safetensors");
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const int64_t n_ctx = reference->config.n_ctx;
+  auto write = [&](const std::string& dir, const std::vector<std::string>& bool_names) {
+    std::string header = "{", data;
+    auto entry = [&](const std::string& name, const char* dtype,
+                     const std::vector<int64_t>& shape, const std::string& bytes) {
+      header += absl::StrCat(header.size() > 1 ? "," : "", "\"", name, "\":{\"dtype\":\"",
+                             dtype, "\",\"shape\":[", absl::StrJoin(shape, ","),
+                             "],\"data_offsets\":[", data.size(), ",",
+                             data.size() + bytes.size(), "]}");
+      data += bytes;
+    };
+    for (const auto& [name, view] : file->tensors()) {  // F32 first: every offset aligned
+      entry(name, "F32", view.shape, std::string(view.bytes.begin(), view.bytes.end()));
+    }
+    std::string mask(n_ctx * n_ctx, '\0');
+    for (int64_t i = 0; i < n_ctx; ++i) {
+      for (int64_t j = 0; j <= i; ++j) mask[i * n_ctx + j] = 1;
+    }
+    for (const std::string& name : bool_names) entry(name, "BOOL", {n_ctx, n_ctx}, mask);
+    header += "}";
+    while (header.size() % 8 != 0) header += ' ';
+    std::string bytes(8, '\0');
+    const uint64_t n = header.size();
+    std::memcpy(&bytes[0], &n, 8);
+    WriteAll(dir + "/model.safetensors", bytes + header + data);
+    WriteAll(dir + "/config.json", ReadAll(fixture + "config.json"));
+  };
+  std::vector<std::string> masks;
+  for (int l = 0; l < reference->config.n_layers; ++l) {
+    masks.push_back(absl::StrCat("blocks.", l, ".attn.mask"));
+  }
+  const std::string dir = TempDir("tl_bool_masks");
+  write(dir, masks);
+  auto model = LoadModel(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->weights.layers[1].W_Q.data, reference->weights.layers[1].W_Q.data);
+  EXPECT_EQ(model->weights.W_U.data, reference->weights.W_U.data);
+
+  masks.push_back("blocks.0.attn.flags");
+  const std::string unknown = TempDir("tl_bool_unknown");
+  write(unknown, masks);
+  auto refused = LoadModel(unknown);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("unexpected tensor blocks.0.attn.flags"),
+            std::string::npos)
+      << refused.status();
 }
 
 }  // namespace
