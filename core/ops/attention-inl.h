@@ -34,12 +34,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 constexpr size_t kAttnRowBlock = 8 * kMR;
 
 // Tasks are numbered so that the largest (bottom) row blocks start first: the dynamic task
-// queue then ends on small tasks, which keeps the threads' finishing times close.
-HWY_INLINE void AttnTask(size_t task, size_t row_blocks, size_t T, size_t& h, size_t& i0,
-                         size_t& i1) {
+// queue then ends on small tasks, which keeps the threads' finishing times close. Query rows
+// run from q_begin to T; blocks start at q_begin + multiples of kAttnRowBlock.
+HWY_INLINE void AttnTask(size_t task, size_t row_blocks, size_t q_begin, size_t T, size_t& h,
+                         size_t& i0, size_t& i1) {
   h = task / row_blocks;
   const size_t block = row_blocks - 1 - task % row_blocks;
-  i0 = block * kAttnRowBlock;
+  i0 = q_begin + block * kAttnRowBlock;
   i1 = std::min(T, i0 + kAttnRowBlock);
 }
 
@@ -47,9 +48,10 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
                                              const float* HWY_RESTRICT k, size_t T,
                                              size_t n_heads, size_t n_kv_heads, size_t d_head,
                                              float scale, size_t window,
-                                             float* HWY_RESTRICT scores,
-                                             ThreadPool& pool) {
-  if (T == 0 || n_heads == 0) return;
+                                             float* HWY_RESTRICT scores, ThreadPool& pool,
+                                             size_t q_begin) {
+  if (q_begin >= T || n_heads == 0) return;
+  const size_t R = T - q_begin;  // query rows; q and scores start at row q_begin
   const size_t group = n_heads / n_kv_heads;
   const size_t nr = PanelWidth();
   const size_t panels = (T + nr - 1) / nr;
@@ -60,12 +62,12 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
     PackPanels(k + g * d_head, 1, n_kv_heads * d_head, d_head, T, packed + g * per_kv);
   });
 
-  const size_t row_blocks = (T + kAttnRowBlock - 1) / kAttnRowBlock;
+  const size_t row_blocks = (R + kAttnRowBlock - 1) / kAttnRowBlock;
   const size_t ldq = n_heads * d_head;
   const float inv_scale = 1.0f / scale;
   pool.Run(n_heads * row_blocks, [&](size_t task, int) HWY_ATTR {
     size_t h, i0, i1;
-    AttnTask(task, row_blocks, T, h, i0, i1);
+    AttnTask(task, row_blocks, q_begin, T, h, i0, i1);
     const float* packed_g = packed + (h / group) * per_kv;
     // Panel outer, row tiles inner: the panel (d_head x nr floats) stays in L1 across the
     // row tiles; the block's Q rows (kAttnRowBlock x d_head) stay in L1/L2.
@@ -76,8 +78,9 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
         if (j0 > ir + rows - 1) continue;  // the whole tile is above the diagonal
         // ... or wholly before every row's window (its last column j0 + nr - 1 <= ir - window).
         if (window > 0 && j0 + nr - 1 + window <= ir) continue;
-        MicroKernelRows(rows, q + ir * ldq + h * d_head, ldq, packed_g + p * d_head * nr, nr,
-                        d_head, scores + (h * T + ir) * T + j0, T, std::min(nr, T - j0),
+        MicroKernelRows(rows, q + (ir - q_begin) * ldq + h * d_head, ldq,
+                        packed_g + p * d_head * nr, nr, d_head,
+                        scores + (h * R + ir - q_begin) * T + j0, T, std::min(nr, T - j0),
                         TileInit::kZero, nullptr, inv_scale);
       }
     }
@@ -85,7 +88,7 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
     // window, everything before it, skipped tiles included).
     constexpr float kMasked = -std::numeric_limits<float>::infinity();
     for (size_t i = i0; i < i1; ++i) {
-      float* HWY_RESTRICT row = scores + (h * T + i) * T;
+      float* HWY_RESTRICT row = scores + (h * R + i - q_begin) * T;
       std::fill(row + i + 1, row + T, kMasked);
       if (window > 0 && i >= window) std::fill(row, row + (i + 1 - window), kMasked);
     }
@@ -95,8 +98,10 @@ static HWY_NOINLINE void AttentionScoresImpl(const float* HWY_RESTRICT q,
 static HWY_NOINLINE void AttentionMixImpl(const float* HWY_RESTRICT pattern,
                                           const float* HWY_RESTRICT v, size_t T, size_t n_heads,
                                           size_t n_kv_heads, size_t d_head, size_t window,
-                                          float* HWY_RESTRICT z, ThreadPool& pool) {
-  if (T == 0 || n_heads == 0 || d_head == 0) return;
+                                          float* HWY_RESTRICT z, ThreadPool& pool,
+                                          size_t q_begin) {
+  if (q_begin >= T || n_heads == 0 || d_head == 0) return;
+  const size_t R = T - q_begin;  // query rows; pattern and z start at row q_begin
   const size_t group = n_heads / n_kv_heads;
   const size_t nr = PanelWidth();
   const size_t panels = (d_head + nr - 1) / nr;
@@ -107,13 +112,13 @@ static HWY_NOINLINE void AttentionMixImpl(const float* HWY_RESTRICT pattern,
     PackPanels(v + g * d_head, ldv, 1, T, d_head, packed + g * per_kv);
   });
 
-  const size_t row_blocks = (T + kAttnRowBlock - 1) / kAttnRowBlock;
+  const size_t row_blocks = (R + kAttnRowBlock - 1) / kAttnRowBlock;
   const size_t ldz = n_heads * d_head;
   pool.Run(n_heads * row_blocks, [&](size_t task, int) HWY_ATTR {
     const DF d;
     const size_t N = hn::Lanes(d);
     size_t h, i0, i1;
-    AttnTask(task, row_blocks, T, h, i0, i1);
+    AttnTask(task, row_blocks, q_begin, T, h, i0, i1);
     const size_t g = h / group;
     const float* packed_g = packed + g * per_kv;
     // Rows [ir, ir + rows) all have i >= ir, so every j < ir is in the causal past of all of
@@ -124,17 +129,17 @@ static HWY_NOINLINE void AttentionMixImpl(const float* HWY_RESTRICT pattern,
     for (size_t p = 0; p < panels; ++p) {
       for (size_t ir = i0; ir < i1; ir += kMR) {
         const size_t k0 = window > 0 && ir + 1 > window ? ir + 1 - window : 0;
-        MicroKernelRows(std::min(kMR, i1 - ir), pattern + (h * T + ir) * T + k0, T,
+        MicroKernelRows(std::min(kMR, i1 - ir), pattern + (h * R + ir - q_begin) * T + k0, T,
                         packed_g + p * T * nr + k0 * nr, nr, ir - k0,
-                        z + ir * ldz + h * d_head + p * nr, ldz, std::min(nr, d_head - p * nr),
-                        TileInit::kZero, nullptr);
+                        z + (ir - q_begin) * ldz + h * d_head + p * nr, ldz,
+                        std::min(nr, d_head - p * nr), TileInit::kZero, nullptr);
       }
     }
     // The triangle inside each row tile: j in [tile start, i].
     for (size_t i = i0; i < i1; ++i) {
       const size_t tile_start = i0 + (i - i0) / kMR * kMR;
-      const float* HWY_RESTRICT p_row = pattern + (h * T + i) * T;
-      float* HWY_RESTRICT zi = z + i * ldz + h * d_head;
+      const float* HWY_RESTRICT p_row = pattern + (h * R + i - q_begin) * T;
+      float* HWY_RESTRICT zi = z + (i - q_begin) * ldz + h * d_head;
       for (size_t j = tile_start; j <= i; ++j) {
         const float* HWY_RESTRICT vj = v + j * ldv + g * d_head;
         const auto pj = hn::Set(d, p_row[j]);

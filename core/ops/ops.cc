@@ -97,9 +97,9 @@ void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0,
 
 void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
                      size_t n_kv_heads, size_t d_head, float scale, size_t window,
-                     float* scores, ThreadPool& pool) {
+                     float* scores, ThreadPool& pool, size_t q_begin) {
   HWY_DYNAMIC_DISPATCH(AttentionScoresImpl)(q, k, T, n_heads, n_kv_heads, d_head, scale, window,
-                                            scores, pool);
+                                            scores, pool, q_begin);
 }
 
 void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool) {
@@ -107,9 +107,10 @@ void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool) {
 }
 
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
-                  size_t n_kv_heads, size_t d_head, size_t window, float* z, ThreadPool& pool) {
+                  size_t n_kv_heads, size_t d_head, size_t window, float* z, ThreadPool& pool,
+                  size_t q_begin) {
   HWY_DYNAMIC_DISPATCH(AttentionMixImpl)(pattern, v, T, n_heads, n_kv_heads, d_head, window, z,
-                                         pool);
+                                         pool, q_begin);
 }
 
 void Add(const float* x, float* y, size_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n); }

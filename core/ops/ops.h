@@ -51,9 +51,13 @@ void Rope(float* x, size_t T, size_t n_heads, size_t d_head, size_t pos0, const 
 // g(h) = h / (n_heads / n_kv_heads). q is [T, n_heads * d_head], k is [T, n_kv_heads * d_head],
 // scores is [n_heads, T, T]. window > 0 also masks j <= i - window (local attention: each query
 // sees its last `window` tokens, itself included); 0 = global.
+// q_begin > 0 computes only the query rows q_begin .. T-1 (against keys 0 .. T-1): q points at
+// row q_begin and scores is [n_heads, T - q_begin, T]. Attention over blocks of queries takes a
+// block's scores in memory instead of all of them, with the same numbers bit for bit when
+// q_begin is a multiple of the row tile kMR (core/ops/tiling.h).
 void AttentionScores(const float* q, const float* k, size_t T, size_t n_heads,
                      size_t n_kv_heads, size_t d_head, float scale, size_t window,
-                     float* scores, ThreadPool& pool);
+                     float* scores, ThreadPool& pool, size_t q_begin = 0);
 // Softmax over the last axis of rows [rows, n], in place; -inf entries become 0.
 void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool);
 // z[i, h, :] = sum_{j <= i} pattern[h, i, j] v_{g(h)}[j, :]. z is [T, n_heads * d_head].
@@ -61,8 +65,11 @@ void Softmax(float* x, size_t rows, size_t n, ThreadPool& pool);
 // window > 0 (the scores' window): whole row tiles skip keys before their first row's window,
 // so a local layer costs O(T window); entries outside a row's window must be 0 (as Softmax
 // leaves them) since some are still read.
+// q_begin > 0: only query rows q_begin .. T-1, as in AttentionScores: pattern is
+// [n_heads, T - q_begin, T] and z points at row q_begin.
 void AttentionMix(const float* pattern, const float* v, size_t T, size_t n_heads,
-                  size_t n_kv_heads, size_t d_head, size_t window, float* z, ThreadPool& pool);
+                  size_t n_kv_heads, size_t d_head, size_t window, float* z, ThreadPool& pool,
+                  size_t q_begin = 0);
 
 // y[i] += x[i]
 void Add(const float* x, float* y, size_t n);

@@ -265,37 +265,40 @@ TEST_P(ForwardTest, DeterministicAtFixedThreadCount) {
 INSTANTIATE_TEST_SUITE_P(Families, ForwardTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Llama" : "Gelu"; });
 
-// Without a hook on the scores or the pattern, attention runs one key/value group at a time
-// (a [H/G, T, T] scores buffer instead of [H, T, T]); asking for the pattern runs all heads at
-// once. Both give the same bits, with grouped-query heads and a local window in force on a
+// Without a hook on the scores or the pattern, attention runs one key/value group and one
+// block of queries at a time (a [H/G, 192, T] scores buffer instead of [H, T, T]); asking for
+// the pattern runs all heads and rows at once. Both give the same bits, with grouped-query heads and a local window in force on a
 // prompt longer than the window.
 TEST(ForwardAttentionByGroup, SameNumbersAsAllHeadsAtOnce) {
   Model m = RandomModel(SmallLlamaConfig(), 5);
   ASSERT_LT(m.config.n_kv_heads, m.config.n_heads);  // grouped-query
   m.config.attn_window.assign(m.config.n_layers, 0);
   m.config.attn_window[0] = 3;  // a local layer, Mistral / GPT-Neo style
-  m.config.n_ctx = 128;          // rotary: no position table to resize
+  m.config.n_ctx = 600;          // rotary: no position table to resize
   ASSERT_TRUE(m.weights.Validate(m.config).ok());
   ThreadPool pool(2);
   Transformer tf(m, pool);
-  std::vector<int> tokens;
-  for (int i = 0; i < 100; ++i) tokens.push_back((i * 7 + 3) % m.config.d_vocab);
-  RunOptions pattern;
-  pattern.cache = *HookFilter::Parse("blocks.*.attn.hook_pattern", AllHookNames(m.config));
-  RunOptions z_only;
-  z_only.cache = *HookFilter::Parse("blocks.*.attn.hook_z", AllHookNames(m.config));
-  auto by_group = tf.Run(tokens, z_only);
-  auto all_heads = tf.Run(tokens, pattern);
-  ASSERT_TRUE(by_group.ok() && all_heads.ok());
-  EXPECT_EQ(by_group->logits.data, all_heads->logits.data);  // bit-identical
-  for (int l = 0; l < m.config.n_layers; ++l) {
-    const std::string z = absl::StrCat("blocks.", l, ".attn.hook_z");
-    // The pattern run did not record z: run it again recording both.
-    RunOptions both;
-    both.cache = *HookFilter::Parse(z + ",blocks.*.attn.hook_pattern", AllHookNames(m.config));
-    auto again = tf.Run(tokens, both);
-    ASSERT_TRUE(again.ok());
-    EXPECT_EQ((*by_group->store.Get(z))->data, (*again->store.Get(z))->data) << z;
+  for (int T : {100, 500}) {  // 500: three blocks of queries, the last one short
+    SCOPED_TRACE(T);
+    std::vector<int> tokens;
+    for (int i = 0; i < T; ++i) tokens.push_back((i * 7 + 3) % m.config.d_vocab);
+    RunOptions pattern;
+    pattern.cache = *HookFilter::Parse("blocks.*.attn.hook_pattern", AllHookNames(m.config));
+    RunOptions z_only;
+    z_only.cache = *HookFilter::Parse("blocks.*.attn.hook_z", AllHookNames(m.config));
+    auto by_group = tf.Run(tokens, z_only);
+    auto all_heads = tf.Run(tokens, pattern);
+    ASSERT_TRUE(by_group.ok() && all_heads.ok());
+    EXPECT_EQ(by_group->logits.data, all_heads->logits.data);  // bit-identical
+    for (int l = 0; l < m.config.n_layers; ++l) {
+      const std::string z = absl::StrCat("blocks.", l, ".attn.hook_z");
+      // The pattern run did not record z: run it again recording both.
+      RunOptions both;
+      both.cache = *HookFilter::Parse(z + ",blocks.*.attn.hook_pattern", AllHookNames(m.config));
+      auto again = tf.Run(tokens, both);
+      ASSERT_TRUE(again.ok());
+      EXPECT_EQ((*by_group->store.Get(z))->data, (*again->store.Get(z))->data) << z;
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/ops/ops.h"
+#include "core/ops/tiling.h"
 #include "core/ops/reference.h"
 #include "core/util/thread_pool.h"
 #include "gtest/gtest.h"
@@ -468,6 +469,67 @@ TEST_P(OpsTest, Attention) {
     CheckAttention(97, 4, 2, 16, pool_, window);
   }
   CheckAttention(257, 8, 8, 64, pool_, 64);
+}
+
+// Attention over a block of queries [q0, q1) (q_begin = q0, keys 0 .. q1-1): the block's rows
+// of the scores, pattern and z are those of one call over all rows, bit for bit, when q0 is a
+// multiple of the row tile kMR (what the forward pass relies on); at any other q0 they are still
+// the same attention (the reference's tolerance).
+void CheckAttentionQueryBlock(size_t T, size_t n_heads, size_t n_kv_heads, size_t d_head,
+                              size_t window, size_t q0, size_t q1, ThreadPool& pool) {
+  SCOPED_TRACE("T" + std::to_string(T) + " H" + std::to_string(n_heads) + " KV" +
+               std::to_string(n_kv_heads) + " window " + std::to_string(window) + " rows [" +
+               std::to_string(q0) + ", " + std::to_string(q1) + ")");
+  const size_t ldq = n_heads * d_head, R = q1 - q0;
+  const auto q = Random(T * ldq, 70 + T), k = Random(T * n_kv_heads * d_head, 71);
+  const auto v = Random(T * n_kv_heads * d_head, 72);
+  const float scale = std::sqrt(static_cast<float>(d_head));
+  std::vector<float> full(n_heads * T * T), z_full(T * ldq);
+  AttentionScores(q.data(), k.data(), T, n_heads, n_kv_heads, d_head, scale, window, full.data(),
+                  pool);
+  Softmax(full.data(), n_heads * T, T, pool);
+  AttentionMix(full.data(), v.data(), T, n_heads, n_kv_heads, d_head, window, z_full.data(), pool);
+
+  std::vector<float> block(n_heads * R * q1, 7.0f), z(R * ldq, -3.0f);
+  AttentionScores(q.data() + q0 * ldq, k.data(), q1, n_heads, n_kv_heads, d_head, scale, window,
+                  block.data(), pool, q0);
+  Softmax(block.data(), n_heads * R, q1, pool);
+  AttentionMix(block.data(), v.data(), q1, n_heads, n_kv_heads, d_head, window, z.data(), pool,
+               q0);
+  const bool exact = q0 % kMR == 0;
+  for (size_t h = 0; h < n_heads; ++h) {
+    for (size_t r = 0; r < R; ++r) {
+      for (size_t j = 0; j < q1; ++j) {
+        const float want = full[(h * T + q0 + r) * T + j], got = block[(h * R + r) * q1 + j];
+        if (exact) {
+          ASSERT_EQ(got, want) << "pattern h" << h << " i" << q0 + r << " j" << j;
+        } else {
+          ASSERT_NEAR(got, want, 1e-6) << "pattern h" << h << " i" << q0 + r << " j" << j;
+        }
+      }
+    }
+  }
+  for (size_t r = 0; r < R; ++r) {
+    for (size_t c = 0; c < ldq; ++c) {
+      const float want = z_full[(q0 + r) * ldq + c], got = z[r * ldq + c];
+      if (exact) {
+        ASSERT_EQ(got, want) << "z i" << q0 + r << " c" << c;
+      } else {
+        ASSERT_NEAR(got, want, 1e-5) << "z i" << q0 + r << " c" << c;
+      }
+    }
+  }
+}
+
+TEST_P(OpsTest, AttentionOverBlocksOfQueries) {
+  for (size_t window : {0, 16}) {
+    CheckAttentionQueryBlock(300, 4, 2, 16, window, 0, 192, pool_);    // the first block
+    CheckAttentionQueryBlock(300, 4, 2, 16, window, 192, 300, pool_);  // the last, short one
+    CheckAttentionQueryBlock(257, 8, 8, 64, window, 96, 200, pool_);   // gelu-4l heads
+    CheckAttentionQueryBlock(130, 6, 1, 32, window, 48, 130, pool_);   // multi-query
+    CheckAttentionQueryBlock(100, 2, 2, 8, window, 6, 7, pool_);       // one row
+    CheckAttentionQueryBlock(100, 2, 2, 8, window, 49, 90, pool_);     // off the row tile
+  }
 }
 
 TEST_P(OpsTest, SoftmaxEdgeCases) {
