@@ -97,6 +97,7 @@ void Unregister(const void* mapping) {
 }
 
 }  // namespace
+
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path, const FileKind& kind) {
   absl::StatusOr<CheckedFile> checked = OpenRegularFile(path, kind);
   if (!checked.ok()) return checked.status();
