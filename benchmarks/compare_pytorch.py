@@ -52,8 +52,12 @@ import tempfile
 import time
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+# libgomp's default wait policy spins before sleeping: on a loaded 2-core machine every
+# 2-thread elementwise op then waits for the other thread's time slice (25x slower measured,
+# full_report_pytorch.py). PASSIVE is PyTorch's best case here; it must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
