@@ -115,6 +115,7 @@ absl::StatusOr<CheckedFile> OpenRegularFile(const std::string& path, const FileK
   CheckedFile file;
   file.fd = std::move(fd);
   file.size = static_cast<uint64_t>(st.st_size);
+  file.status = st;
   return file;
 }
 

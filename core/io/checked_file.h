@@ -61,6 +61,7 @@ class FileDescriptor {
 struct CheckedFile {
   FileDescriptor fd;  // blocking mode restored; positioned at 0
   uint64_t size = 0;  // st_size at open
+  struct stat status = {};  // fstat at open (device, inode, modification time...)
 };
 
 // Opens `path` read-only as a regular file of `kind`. Errors (each starts with the path and

@@ -115,9 +115,7 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path, const FileK
     }
     file.mapping_ = p;
     file.data_ = static_cast<const uint8_t*>(p);
-    struct stat st = {};
-    ::fstat(checked->fd.get(), &st);  // opened and checked: cannot fail
-    Register(p, file.size_, path, st);
+    Register(p, file.size_, path, checked->status);
   }
   return file;  // the mapping keeps the file referenced after the descriptor closes
 }
